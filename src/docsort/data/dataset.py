@@ -1,0 +1,250 @@
+"""A labelled (or unlabelled) collection of texts, built from any table.
+
+Texts come from one column or several fields joined by a template such as
+``"{title}. {abstract}"``; labels from one column (multi-label: a list column or a delimited
+string). Rows with empty text are skipped and counted, or rejected in strict mode.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from docsort.data.labels import LabelSet, _preview
+from docsort.errors import DocsortError
+
+Label = str | tuple[str, ...]
+
+
+@dataclass
+class Dataset:
+    """Texts, their labels (``None`` when unlabelled) and the label set that orders them."""
+
+    texts: list[str]
+    labels: list[Label] | None = None
+    label_set: LabelSet | None = None
+    name: str = ""
+    skipped: int = 0
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise ValueError("texts and labels differ in length")
+        if self.labels is not None and self.label_set is None:
+            multi = bool(self.labels) and isinstance(self.labels[0], tuple)
+            self.label_set = LabelSet.from_labels(self.labels, multi_label=multi)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.label_set and self.label_set.multi_label)
+
+    def targets(self, label_set: LabelSet | None = None) -> np.ndarray:
+        """Label indices ``[n]`` (single-label) or a multi-hot matrix ``[n, n_labels]``."""
+        label_set = label_set or self.label_set
+        if self.labels is None or label_set is None:
+            raise DocsortError(f"{self.name or 'the data'} has no labels: pass --label COLUMN")
+        if label_set.multi_label:
+            y = np.zeros((len(self.labels), len(label_set)), dtype=np.int64)
+            for row, names in enumerate(self.labels):
+                for name in _as_tuple(names):
+                    y[row, label_set.index(name)] = 1
+            return y
+        return np.array([label_set.index(name) for name in self.labels], dtype=np.int64)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        idx = [int(i) for i in indices]
+        return replace(
+            self,
+            texts=[self.texts[i] for i in idx],
+            labels=None if self.labels is None else [self.labels[i] for i in idx],
+            extra={k: [v[i] for i in idx] for k, v in self.extra.items()},
+            skipped=0,
+        )
+
+    def fingerprint(self) -> str:
+        """A short hash of texts and labels: which data a saved model was trained on."""
+        digest = hashlib.sha256()
+        for i, text in enumerate(self.texts):
+            digest.update(text.encode("utf-8"))
+            digest.update(b"\x1f")
+            if self.labels is not None:
+                digest.update(json.dumps(self.labels[i]).encode("utf-8"))
+            digest.update(b"\x1e")
+        return digest.hexdigest()[:16]
+
+    def label_counts(self) -> Counter:
+        counts: Counter = Counter()
+        for value in self.labels or []:
+            counts.update(_as_tuple(value))
+        return counts
+
+
+def _as_tuple(value: Label) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def from_frame(
+    frame: pd.DataFrame,
+    text: str | Sequence[str] = "text",
+    label: str | None = "label",
+    *,
+    template: str | None = None,
+    labels: LabelSet | None = None,
+    multi_label: bool | None = None,
+    label_sep: str | None = None,
+    strict: bool = False,
+    name: str = "",
+    keep: Sequence[str] = (),
+) -> Dataset:
+    """Build a ``Dataset`` from a table.
+
+    ``text`` is one column or several; several are joined by ``template`` (default: one per
+    line). ``label=None`` gives an unlabelled dataset. ``labels`` fixes the label order and
+    rejects labels outside it. ``keep`` names extra columns carried along (e.g. ids).
+    """
+    fields = [text] if isinstance(text, str) else list(text)
+    if template is not None:
+        fields = _template_fields(template) or fields
+    wanted = fields + ([label] if label else []) + list(keep)
+    missing = [col for col in wanted if col not in frame.columns]
+    if missing:
+        raise DocsortError(
+            f"{name or 'data'}: no column {missing[0]!r}; columns are {_preview(list(frame.columns))}"
+        )
+    multi = labels.multi_label if labels is not None else multi_label
+    if label and multi is None:
+        multi = _looks_multi_label(frame[label], label_sep)
+
+    texts: list[str] = []
+    parsed: list[Label] = []
+    kept_rows: list[int] = []
+    bad_rows: list[int] = []
+    for row, values in enumerate(frame[fields].itertuples(index=False, name=None)):
+        joined = _join_fields(dict(zip(fields, values, strict=True)), fields, template)
+        value = frame[label].iat[row] if label else None
+        parsed_label = _parse_label(value, bool(multi), label_sep) if label else None
+        if not joined or (label and parsed_label is None):
+            bad_rows.append(row)
+            continue
+        texts.append(joined)
+        kept_rows.append(row)
+        if label:
+            parsed.append(parsed_label)  # type: ignore[arg-type]
+    if bad_rows and strict:
+        raise DocsortError(
+            f"{name or 'data'}: {len(bad_rows)} row(s) have empty text or no label "
+            f"(first: row {bad_rows[0] + 1}); fix them or drop --strict to skip them"
+        )
+    if not texts:
+        raise DocsortError(f"{name or 'data'}: no rows with text in column(s) {fields}")
+
+    if label and labels is not None:
+        unknown = sorted({n for v in parsed for n in _as_tuple(v)} - set(labels.names))
+        if unknown:
+            raise DocsortError(
+                f"{name or 'data'}: label {unknown[0]!r} is not in the labels file "
+                f"(it lists {_preview(labels.names)}); add it there or fix the data"
+            )
+    label_set = labels
+    if label and label_set is None:
+        label_set = LabelSet.from_labels(parsed, multi_label=bool(multi))
+    extra = {col: [frame[col].iat[r] for r in kept_rows] for col in keep}
+    return Dataset(
+        texts=texts,
+        labels=parsed if label else None,
+        label_set=label_set,
+        name=name,
+        skipped=len(bad_rows),
+        extra=extra,
+    )
+
+
+def _template_fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _clean(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if not isinstance(value, str):
+        return "" if isinstance(value, (bytes, list, dict, tuple)) else str(value).strip()
+    return value.strip()
+
+
+def _join_fields(values: dict[str, object], fields: list[str], template: str | None) -> str:
+    cleaned = {f: _clean(values[f]) for f in fields}
+    if not any(cleaned.values()):
+        return ""
+    if template is None:
+        return "\n".join(v for v in cleaned.values() if v)
+    return template.format(**cleaned).strip()
+
+
+def _looks_multi_label(column: pd.Series, sep: str | None) -> bool:
+    sample = column.dropna().head(50)
+    if sep is not None:
+        return True
+    return any(
+        isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, str) and v.strip().startswith("["))
+        for v in sample
+    )
+
+
+def _parse_label(value: object, multi: bool, sep: str | None) -> Label | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if not multi:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value).strip()
+        return text or None
+    if isinstance(value, str):
+        raw = value.strip()
+        if raw.startswith("["):
+            try:
+                items = json.loads(raw)
+            except json.JSONDecodeError:
+                try:
+                    items = ast.literal_eval(raw)
+                except (ValueError, SyntaxError):
+                    raise DocsortError(f"cannot read multi-label value {raw[:60]!r}") from None
+        else:
+            items = raw.split(sep) if sep else [raw]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+    else:
+        items = [value]
+    names = tuple(dict.fromkeys(str(i).strip() for i in items if str(i).strip()))
+    return names
+
+
+def stratified_split(
+    data: Dataset, test_size: float = 0.2, seed: int = 0
+) -> tuple[Dataset, Dataset]:
+    """A seeded split that keeps label proportions (plain random for multi-label or tiny classes)."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < test_size < 1.0:
+        raise DocsortError(f"split size must be between 0 and 1, got {test_size}")
+    indices = np.arange(len(data))
+    stratify = None
+    if data.labels is not None and not data.multi_label:
+        counts = Counter(data.labels)
+        n_test = int(np.ceil(test_size * len(data)))
+        if min(counts.values()) >= 2 and n_test >= len(counts) and len(data) - n_test >= len(counts):
+            stratify = data.labels
+    train_idx, test_idx = train_test_split(
+        indices, test_size=test_size, random_state=seed, stratify=stratify
+    )
+    return data.subset(np.sort(train_idx)), data.subset(np.sort(test_idx))

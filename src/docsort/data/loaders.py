@@ -1,0 +1,146 @@
+"""Read data from wherever users keep it: CSV, TSV, JSONL, Parquet, a folder, a built-in set.
+
+``load_dataset`` is the one entry point the CLI and API use. A source is a path or
+``builtin:NAME[:split]``; ``-`` reads one document per line from standard input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from docsort.data.dataset import Dataset, from_frame
+from docsort.data.labels import LabelSet
+from docsort.errors import DocsortError
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"}
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+
+
+def read_table(source: str | Path) -> pd.DataFrame:
+    """Read any supported source into a DataFrame (a folder gives ``text``, ``label``, ``path``)."""
+    source = str(source)
+    if source.startswith("builtin:"):
+        from docsort.data.builtin import load_builtin, parse_spec
+
+        name, split = parse_spec(source)
+        return load_builtin(name, split)
+    if source == "-":
+        lines = [line.rstrip("\n") for line in sys.stdin]
+        return pd.DataFrame({"text": [line for line in lines if line.strip()]})
+    path = Path(source)
+    if not path.exists():
+        raise DocsortError(f"file not found: {path}")
+    if path.is_dir():
+        return _read_folder(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in {".tsv", ".tab"}:
+            return pd.read_csv(path, sep="\t", quoting=3)
+        if suffix in {".jsonl", ".ndjson"}:
+            return _read_jsonl(path)
+        if suffix == ".json":
+            return _read_json(path)
+        if suffix in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+    except DocsortError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DocsortError(f"cannot read {path}: {reason}") from None
+    raise DocsortError(
+        f"cannot read {path}: unknown file type {suffix or '(none)'}; "
+        f"use one of {', '.join(sorted(TABLE_SUFFIXES))} or a folder"
+    )
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DocsortError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DocsortError(f"{path} line {number}: expected a JSON object per line")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DocsortError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DocsortError(f"{path}: expected a JSON list of objects (or use .jsonl)")
+    return pd.DataFrame.from_records(data)
+
+
+def _read_text_file(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _read_folder(path: Path) -> pd.DataFrame:
+    """``<label>/<file>.txt`` gives labelled rows; text files directly inside give unlabelled ones."""
+    rows = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        if file.suffix.lower() not in TEXT_SUFFIXES or file.name.startswith("."):
+            continue
+        relative = file.relative_to(path)
+        label = relative.parts[0] if len(relative.parts) > 1 else None
+        rows.append({"text": _read_text_file(file), "label": label, "path": str(relative)})
+    if not rows:
+        raise DocsortError(f"{path}: no .txt files found (expected <label>/<file>.txt)")
+    frame = pd.DataFrame(rows)
+    if frame["label"].isna().all():
+        frame = frame.drop(columns="label")
+    return frame
+
+
+def load_dataset(
+    source: str | Path,
+    text: str | Sequence[str] | None = None,
+    label: str | None = "label",
+    *,
+    template: str | None = None,
+    labels: LabelSet | None = None,
+    label_sep: str | None = None,
+    strict: bool = False,
+    keep: Sequence[str] = (),
+) -> Dataset:
+    """Load ``source`` as a ``Dataset``. ``label=None`` loads texts only (for prediction)."""
+    frame = read_table(source)
+    name = str(source)
+    return from_frame(
+        frame,
+        text=text or "text",
+        label=label,
+        template=template,
+        labels=labels,
+        label_sep=label_sep,
+        strict=strict,
+        name=name,
+        keep=keep,
+    )
+
+
+def split_columns(value: str | None) -> str | list[str] | None:
+    """CLI helper: ``"title,abstract"`` → ``["title", "abstract"]``."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    return parts[0] if len(parts) == 1 else parts

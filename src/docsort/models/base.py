@@ -1,0 +1,212 @@
+"""The classifier contract every kind follows, and the registry that finds a kind by name.
+
+scikit-learn style: parameters are ``__init__`` arguments, ``fit`` returns ``self``, fitted
+state ends in ``_``. A saved model is a directory holding ``docsort.yaml`` (kind, params,
+labels, versions, training-data fingerprint) plus whatever weights the kind writes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import yaml
+
+from docsort.data.dataset import Dataset, Label
+from docsort.data.labels import LabelSet, _preview
+from docsort.errors import DocsortError
+from docsort.io import atomic_dir, write_yaml
+
+MANIFEST = "docsort.yaml"
+REGISTRY: dict[str, type[Classifier]] = {}
+C = TypeVar("C", bound="type[Classifier]")
+
+
+def register(name: str) -> Callable[[C], C]:
+    """Class decorator: make a kind available by ``name`` to configs, the CLI and ``load``."""
+
+    def wrap(cls: C) -> C:
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ValueError(f"kind {name!r} is registered twice")
+        cls.kind = name
+        REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def get_kind(name: str) -> type[Classifier]:
+    import docsort.models  # noqa: F401  (registers the built-in kinds)
+
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise DocsortError(
+            f"unknown model kind {name!r}; available kinds: {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+def create(kind: str, params: dict[str, Any] | None = None) -> Classifier:
+    """Build an unfitted classifier of ``kind``; unknown parameters are a user error."""
+    cls = get_kind(kind)
+    params = dict(params or {})
+    accepted = cls.param_names()
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise DocsortError(
+            f"kind {kind!r} has no parameter {unknown[0]!r}; it accepts: {', '.join(accepted)}"
+        )
+    return cls(**params)
+
+
+class Classifier:
+    """Base class: subclasses implement ``fit``, ``predict_proba`` and the two weight hooks."""
+
+    kind: ClassVar[str] = ""
+
+    labels_: LabelSet
+    thresholds_: np.ndarray | None = None
+    train_fingerprint_: str | None = None
+
+    # -- the contract -------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> Classifier:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``."""
+        raise NotImplementedError
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Turn probabilities into decisions: indices (single-label) or multi-hot (multi-label)."""
+        if not self.labels_.multi_label:
+            return proba.argmax(axis=1)
+        thresholds = self.thresholds_ if self.thresholds_ is not None else 0.5
+        return (proba >= thresholds).astype(np.int64)
+
+    def predict(self, texts: Sequence[str]) -> list[Label]:
+        decisions = self.decide(self.predict_proba(texts))
+        names = self.labels_.names
+        if not self.labels_.multi_label:
+            return [names[i] for i in decisions]
+        return [tuple(names[j] for j in np.flatnonzero(row)) for row in decisions]
+
+    # -- parameters ---------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p for p in signature.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: _plain(getattr(self, name)) for name in self.param_names()}
+
+    # -- persistence --------------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _load_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise DocsortError(f"this {self.kind} model is not fitted yet: call fit first")
+
+    def _remember_training(self, train: Dataset) -> None:
+        if train.label_set is None:
+            raise DocsortError(f"{train.name or 'training data'} has no labels to learn from")
+        if len(train.label_set) < 2:
+            raise DocsortError(
+                f"{train.name or 'training data'} has one label only "
+                f"({train.label_set.names[0]!r}): a classifier needs at least two"
+            )
+        self.labels_ = train.label_set
+        self.train_fingerprint_ = train.fingerprint()
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` atomically (an existing model is replaced only at the end)."""
+        self._check_fitted()
+        from docsort import __version__
+
+        directory = Path(directory)
+        manifest = {
+            "kind": self.kind,
+            "docsort_version": __version__,
+            "python": platform.python_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_fingerprint": self.train_fingerprint_,
+            "params": self.get_params(),
+            "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
+            **self.labels_.to_dict(),
+        }
+        with atomic_dir(directory) as tmp:
+            self._save_weights(tmp)
+            write_yaml(tmp / MANIFEST, manifest)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Classifier:
+        manifest = read_manifest(directory)
+        model = create(manifest["kind"], manifest.get("params") or {})
+        if not isinstance(model, cls):
+            raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
+        model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
+        thresholds = manifest.get("thresholds")
+        model.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
+        model.train_fingerprint_ = manifest.get("train_fingerprint")
+        try:
+            model._load_weights(Path(directory))
+        except DocsortError:
+            raise
+        except Exception as exc:  # any unreadable weight file is a corrupt model dir
+            raise DocsortError(
+                f"{directory}: the model weights cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); save the model again"
+            ) from None
+        return model
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DocsortError(f"model directory not found: {directory}")
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise DocsortError(f"{directory} is not a docsort model: it has no {MANIFEST}")
+    try:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise DocsortError(f"{path} is corrupt (not valid YAML); save the model again") from None
+    if not isinstance(manifest, dict) or "kind" not in manifest or "labels" not in manifest:
+        raise DocsortError(f"{path} is corrupt (no kind or labels); save the model again")
+    return manifest
+
+
+def load(directory: str | Path) -> Classifier:
+    """Reopen any saved model, whatever its kind."""
+    manifest = read_manifest(directory)
+    return get_kind(manifest["kind"]).load(directory)
+
+
+def check_labels_known(model: Classifier, labels: Sequence[str], source: str) -> None:
+    """A label the model never learnt cannot be predicted: say so instead of scoring it wrong."""
+    unknown = sorted(set(labels) - set(model.labels_.names))
+    if unknown:
+        raise DocsortError(
+            f"{source}: label {unknown[0]!r} is unknown to this model, which knows "
+            f"{_preview(model.labels_.names)}"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Parameters as YAML-safe values (tuples become lists)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,147 @@
+"""TF-IDF word and character n-grams + a linear model: the fast, strong baseline.
+
+Single-label: a linear SVM with probabilities calibrated by cross-validation (default) or a
+multinomial logistic regression. Multi-label: one-vs-rest logistic regression with per-label
+thresholds tuned on validation data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from docsort.data.dataset import Dataset
+from docsort.errors import DocsortError
+from docsort.models.base import Classifier, register
+from docsort.models.thresholds import tune_thresholds
+
+WEIGHTS = "tfidf.joblib"
+CLASSIFIERS = ("svm", "logreg")
+
+
+@register("tfidf")
+class TfidfClassifier(Classifier):
+    """TF-IDF features (word and/or char n-grams) feeding a linear classifier."""
+
+    def __init__(
+        self,
+        word_ngrams: tuple[int, int] | None = (1, 2),
+        char_ngrams: tuple[int, int] | None = (2, 5),
+        max_features: int | None = None,
+        min_df: int = 2,
+        sublinear_tf: bool = True,
+        classifier: str = "svm",
+        C: float = 1.0,
+        class_weight: str | None = None,
+        calibration_folds: int = 3,
+        max_iter: int = 5000,
+        seed: int = 0,
+    ) -> None:
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_features = max_features
+        self.min_df = min_df
+        self.sublinear_tf = sublinear_tf
+        self.classifier = classifier
+        self.C = C
+        self.class_weight = class_weight
+        self.calibration_folds = calibration_folds
+        self.max_iter = max_iter
+        self.seed = seed
+
+    # -- building blocks ----------------------------------------------------------------
+    def _features(self, n_docs: int) -> FeatureUnion:
+        parts = []
+        # min_df above the corpus size would reject every term on tiny data sets
+        min_df = self.min_df if n_docs >= 10 * self.min_df else 1
+        common = dict(sublinear_tf=self.sublinear_tf, min_df=min_df, max_features=self.max_features,
+                      dtype=np.float32)
+        if self.word_ngrams:
+            parts.append(("word", TfidfVectorizer(ngram_range=tuple(self.word_ngrams), **common)))
+        if self.char_ngrams:
+            parts.append(("char", TfidfVectorizer(analyzer="char_wb",
+                                                  ngram_range=tuple(self.char_ngrams), **common)))
+        if not parts:
+            raise DocsortError("tfidf needs word_ngrams or char_ngrams (both are off)")
+        return FeatureUnion(parts)
+
+    def _linear(self, smallest_class: int, multi_label: bool):
+        if self.classifier not in CLASSIFIERS:
+            raise DocsortError(
+                f"tfidf classifier must be one of {', '.join(CLASSIFIERS)}, not {self.classifier!r}"
+            )
+        logreg = LogisticRegression(C=self.C, class_weight=self.class_weight,
+                                    max_iter=self.max_iter, random_state=self.seed)
+        if multi_label:
+            # per-label binary problems; rare labels have too few positives for SVM calibration
+            return OneVsRestClassifier(
+                LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
+                                   max_iter=self.max_iter, random_state=self.seed)
+            )
+        if self.classifier == "logreg":
+            return logreg
+        folds = min(self.calibration_folds, smallest_class)
+        if folds < 2:
+            warnings.warn("a class has one training row: tfidf falls back to logistic regression",
+                          stacklevel=3)
+            return logreg
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+                        random_state=self.seed)
+        return CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
+
+    # -- the contract -------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> TfidfClassifier:
+        self._remember_training(train)
+        y = train.targets()
+        multi = self.labels_.multi_label
+        smallest = min(Counter(y.tolist()).values()) if not multi else 0
+        self.pipeline_ = Pipeline([
+            ("features", self._features(len(train))),
+            ("linear", self._linear(smallest, multi)),
+        ])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # a label seen only in validation rows has no positive here; it scores 0, by design
+            warnings.filterwarnings("ignore", message="Label not .* is present", category=UserWarning)
+            self.pipeline_.fit(train.texts, y)
+        self.thresholds_ = None
+        if multi:
+            tuning = valid if valid is not None and valid.labels is not None else None
+            if tuning is not None:
+                self.thresholds_ = tune_thresholds(
+                    self.predict_proba(tuning.texts), tuning.targets(self.labels_)
+                )
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels_)), dtype=np.float64)
+        proba = self.pipeline_.predict_proba(list(texts))
+        if self.labels_.multi_label:
+            return proba
+        # labels with no training row have no column: give them probability 0
+        full = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
+        full[:, self.pipeline_.classes_] = proba
+        return full
+
+    def _save_weights(self, directory: Path) -> None:
+        joblib.dump(self.pipeline_, directory / WEIGHTS, compress=3)
+
+    def _load_weights(self, directory: Path) -> None:
+        path = directory / WEIGHTS
+        if not path.is_file():
+            raise DocsortError(f"{directory}: {WEIGHTS} is missing; save the model again")
+        self.pipeline_ = joblib.load(path)
