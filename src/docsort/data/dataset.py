@@ -120,7 +120,8 @@ def from_frame(
     missing = [col for col in wanted if col not in frame.columns]
     if missing:
         raise DocsortError(
-            f"{name or 'data'}: no column {missing[0]!r}; columns are {_preview(list(frame.columns))}"
+            f"{name or 'data'}: no column {missing[0]!r}; "
+            f"columns are {_preview(list(frame.columns))}"
         )
     multi = labels.multi_label if labels is not None else multi_label
     if label and multi is None:
@@ -196,7 +197,8 @@ def _looks_multi_label(column: pd.Series, sep: str | None) -> bool:
     if sep is not None:
         return True
     return any(
-        isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, str) and v.strip().startswith("["))
+        isinstance(v, (list, tuple, np.ndarray))
+        or (isinstance(v, str) and v.strip().startswith("["))
         for v in sample
     )
 
@@ -232,7 +234,7 @@ def _parse_label(value: object, multi: bool, sep: str | None) -> Label | None:
 def stratified_split(
     data: Dataset, test_size: float = 0.2, seed: int = 0
 ) -> tuple[Dataset, Dataset]:
-    """A seeded split that keeps label proportions (plain random for multi-label or tiny classes)."""
+    """A seeded split keeping label proportions (plain random for multi-label or tiny classes)."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_size < 1.0:
@@ -242,7 +244,11 @@ def stratified_split(
     if data.labels is not None and not data.multi_label:
         counts = Counter(data.labels)
         n_test = int(np.ceil(test_size * len(data)))
-        if min(counts.values()) >= 2 and n_test >= len(counts) and len(data) - n_test >= len(counts):
+        if (
+            min(counts.values()) >= 2
+            and n_test >= len(counts)
+            and len(data) - n_test >= len(counts)
+        ):
             stratify = data.labels
     train_idx, test_idx = train_test_split(
         indices, test_size=test_size, random_state=seed, stratify=stratify

@@ -66,7 +66,10 @@ class LabelSet:
         return {
             "multi_label": self.multi_label,
             "labels": [
-                {"name": n, **({"description": self.descriptions[n]} if n in self.descriptions else {})}
+                {
+                    "name": n,
+                    **({"description": self.descriptions[n]} if n in self.descriptions else {}),
+                }
                 for n in self.names
             ],
         }

@@ -95,7 +95,7 @@ def _read_text_file(path: Path) -> str:
 
 
 def _read_folder(path: Path) -> pd.DataFrame:
-    """``<label>/<file>.txt`` gives labelled rows; text files directly inside give unlabelled ones."""
+    """``<label>/<file>.txt`` gives labelled rows; text files right inside give unlabelled ones."""
     rows = []
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         if file.suffix.lower() not in TEXT_SUFFIXES or file.name.startswith("."):

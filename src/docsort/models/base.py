@@ -72,6 +72,7 @@ class Classifier:
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
     train_fingerprint_: str | None = None
+    input_spec_: dict[str, Any]  # text/label columns used in training: defaults for eval
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> Classifier:
@@ -127,7 +128,7 @@ class Classifier:
         self.train_fingerprint_ = train.fingerprint()
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model to ``directory`` atomically (an existing model is replaced only at the end)."""
+        """Write the model to ``directory`` atomically: an existing model is replaced at the end."""
         self._check_fitted()
         from docsort import __version__
 
@@ -140,6 +141,7 @@ class Classifier:
             "train_fingerprint": self.train_fingerprint_,
             "params": self.get_params(),
             "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
+            "input": getattr(self, "input_spec_", {}),
             **self.labels_.to_dict(),
         }
         with atomic_dir(directory) as tmp:
@@ -157,6 +159,7 @@ class Classifier:
         thresholds = manifest.get("thresholds")
         model.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
         model.train_fingerprint_ = manifest.get("train_fingerprint")
+        model.input_spec_ = dict(manifest.get("input") or {})
         try:
             model._load_weights(Path(directory))
         except DocsortError:

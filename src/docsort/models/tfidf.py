@@ -66,13 +66,23 @@ class TfidfClassifier(Classifier):
         parts = []
         # min_df above the corpus size would reject every term on tiny data sets
         min_df = self.min_df if n_docs >= 10 * self.min_df else 1
-        common = dict(sublinear_tf=self.sublinear_tf, min_df=min_df, max_features=self.max_features,
-                      dtype=np.float32)
+        common = dict(
+            sublinear_tf=self.sublinear_tf,
+            min_df=min_df,
+            max_features=self.max_features,
+            dtype=np.float32,
+        )
         if self.word_ngrams:
             parts.append(("word", TfidfVectorizer(ngram_range=tuple(self.word_ngrams), **common)))
         if self.char_ngrams:
-            parts.append(("char", TfidfVectorizer(analyzer="char_wb",
-                                                  ngram_range=tuple(self.char_ngrams), **common)))
+            parts.append(
+                (
+                    "char",
+                    TfidfVectorizer(
+                        analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common
+                    ),
+                )
+            )
         if not parts:
             raise DocsortError("tfidf needs word_ngrams or char_ngrams (both are off)")
         return FeatureUnion(parts)
@@ -82,23 +92,32 @@ class TfidfClassifier(Classifier):
             raise DocsortError(
                 f"tfidf classifier must be one of {', '.join(CLASSIFIERS)}, not {self.classifier!r}"
             )
-        logreg = LogisticRegression(C=self.C, class_weight=self.class_weight,
-                                    max_iter=self.max_iter, random_state=self.seed)
+        logreg = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+        )
         if multi_label:
             # per-label binary problems; rare labels have too few positives for SVM calibration
             return OneVsRestClassifier(
-                LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
-                                   max_iter=self.max_iter, random_state=self.seed)
+                LogisticRegression(
+                    C=self.C,
+                    class_weight=self.class_weight,
+                    solver="liblinear",
+                    max_iter=self.max_iter,
+                    random_state=self.seed,
+                )
             )
         if self.classifier == "logreg":
             return logreg
         folds = min(self.calibration_folds, smallest_class)
         if folds < 2:
-            warnings.warn("a class has one training row: tfidf falls back to logistic regression",
-                          stacklevel=3)
+            warnings.warn(
+                "a class has one training row: tfidf falls back to logistic regression",
+                stacklevel=3,
+            )
             return logreg
-        svm = LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
-                        random_state=self.seed)
+        svm = LinearSVC(
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+        )
         return CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
 
     # -- the contract -------------------------------------------------------------------
@@ -107,14 +126,18 @@ class TfidfClassifier(Classifier):
         y = train.targets()
         multi = self.labels_.multi_label
         smallest = min(Counter(y.tolist()).values()) if not multi else 0
-        self.pipeline_ = Pipeline([
-            ("features", self._features(len(train))),
-            ("linear", self._linear(smallest, multi)),
-        ])
+        self.pipeline_ = Pipeline(
+            [
+                ("features", self._features(len(train))),
+                ("linear", self._linear(smallest, multi)),
+            ]
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # a label seen only in validation rows has no positive here; it scores 0, by design
-            warnings.filterwarnings("ignore", message="Label not .* is present", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message="Label not .* is present", category=UserWarning
+            )
             self.pipeline_.fit(train.texts, y)
         self.thresholds_ = None
         if multi:

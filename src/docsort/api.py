@@ -1,0 +1,204 @@
+"""The Python API behind every CLI command: train, evaluate, predict, compare.
+
+Each function takes plain values (paths, datasets, models) and returns plain results, so a
+notebook and the CLI run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docsort.data.dataset import Dataset, stratified_split
+from docsort.data.labels import LabelSet
+from docsort.errors import DocsortError
+from docsort.io import atomic_path
+from docsort.models.base import Classifier, check_labels_known, create, load, read_manifest
+from docsort.progress import progress_bar
+
+
+def train(
+    train_data: Dataset,
+    *,
+    kind: str = "tfidf",
+    params: dict[str, Any] | None = None,
+    valid_data: Dataset | None = None,
+    valid_split: float | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    input_spec: dict[str, Any] | None = None,
+) -> Classifier:
+    """Fit a model of ``kind``; with ``out`` it is saved there (atomically)."""
+    if valid_data is None and valid_split:
+        train_data, valid_data = stratified_split(train_data, valid_split, seed)
+    model = create(kind, params)
+    model.fit(train_data, valid_data)
+    model.input_spec_ = dict(input_spec or {})
+    if out is not None:
+        model.save(out)
+    return model
+
+
+def open_model(model: Classifier | str | Path) -> Classifier:
+    return model if isinstance(model, Classifier) else load(model)
+
+
+def input_spec_of(model_dir: str | Path) -> dict[str, Any]:
+    """The text/label columns a saved model was trained with: defaults for eval and predict."""
+    return dict(read_manifest(model_dir).get("input") or {})
+
+
+def predict_proba_batched(
+    model: Classifier, texts: Sequence[str], batch_size: int = 2048, description: str = "predicting"
+) -> tuple[np.ndarray, float]:
+    """Probabilities for all ``texts`` with a progress bar; returns them and the seconds spent."""
+    parts: list[np.ndarray] = []
+    start = time.perf_counter()
+    with progress_bar(description, total=len(texts)) as advance:
+        for batch in _batches(texts, batch_size):
+            parts.append(model.predict_proba(batch))
+            advance(len(batch))
+    seconds = time.perf_counter() - start
+    if not parts:
+        return np.zeros((0, len(model.labels_))), seconds
+    return np.vstack(parts), seconds
+
+
+def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def evaluate(
+    model: Classifier | str | Path,
+    data: Dataset,
+    *,
+    out: str | Path | None = None,
+    cost_model: Any = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Score ``model`` on labelled ``data``; ``out`` gets metrics.json, report.md and plots."""
+    from docsort.evaluation import CostModel, compute_metrics, write_report
+
+    model = open_model(model)
+    if data.labels is None:
+        raise DocsortError(f"{data.name or 'the data'} has no labels to evaluate against")
+    if data.multi_label != model.labels_.multi_label:
+        kind = "multi-label" if model.labels_.multi_label else "single-label"
+        raise DocsortError(f"the model is {kind} but {data.name or 'the data'} is not")
+    check_labels_known(model, list(data.label_counts()), data.name or "evaluation data")
+    y_true = data.targets(model.labels_)
+    proba, seconds = predict_proba_batched(model, data.texts, description="evaluating")
+    metrics = compute_metrics(
+        model.labels_,
+        y_true,
+        proba,
+        model.decide(proba),
+        seconds=seconds,
+        cost_model=cost_model or CostModel(),
+    )
+    metrics["model"] = model_summary(model)
+    metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
+    if out is not None:
+        write_report(
+            metrics, out, title=title or f"{model.kind} on {data.name}", model_info=metrics["model"]
+        )
+    return metrics
+
+
+def model_summary(model: Classifier) -> dict[str, Any]:
+    return {
+        "kind": model.kind,
+        "labels": len(model.labels_),
+        "multi_label": model.labels_.multi_label,
+        "train_fingerprint": model.train_fingerprint_,
+        "params": model.get_params(),
+    }
+
+
+def prediction_rows(model: Classifier, proba: np.ndarray, top_k: int | None = None) -> list[dict]:
+    """One JSON-ready row per document: label(s), confidence and the probability of each label."""
+    names = model.labels_.names
+    decisions = model.decide(proba)
+    rows = []
+    for i, p in enumerate(proba):
+        order = np.argsort(-p)[: top_k or len(names)]
+        probabilities = {names[j]: round(float(p[j]), 6) for j in order}
+        if model.labels_.multi_label:
+            chosen = [names[j] for j in np.flatnonzero(decisions[i])]
+            confidence = float(min((p[names.index(n)] for n in chosen), default=1 - p.max()))
+            rows.append(
+                {
+                    "labels": chosen,
+                    "confidence": round(confidence, 6),
+                    "probabilities": probabilities,
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "label": names[int(decisions[i])],
+                    "confidence": round(float(p.max()), 6),
+                    "probabilities": probabilities,
+                }
+            )
+    return rows
+
+
+def predict(
+    model: Classifier | str | Path,
+    texts: Sequence[str],
+    *,
+    labels: LabelSet | None = None,
+    top_k: int | None = None,
+) -> list[dict]:
+    """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks."""
+    model = open_model(model)
+    if labels is not None:
+        check_labels_known(model, labels.names, "labels file")
+    proba, _ = predict_proba_batched(model, texts)
+    return prediction_rows(model, proba, top_k)
+
+
+def write_jsonl(
+    path: str | Path, rows: Sequence[dict], extra: dict[str, list] | None = None
+) -> None:
+    import json
+
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        for i, row in enumerate(rows):
+            merged = {**{k: _plain(v[i]) for k, v in (extra or {}).items()}, **row}
+            handle.write(json.dumps(merged, ensure_ascii=False) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def compare(
+    model_dirs: Sequence[str | Path],
+    data: Dataset,
+    *,
+    out: str | Path | None = None,
+    cost_model: Any = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every model on the very same rows; one table and an accuracy-vs-throughput plot."""
+    from docsort.evaluation import write_comparison
+
+    rows = []
+    for directory in model_dirs:
+        metrics = evaluate(directory, data, cost_model=cost_model)
+        rows.append(
+            {
+                "model": Path(directory).name or str(directory),
+                "kind": metrics["model"]["kind"],
+                **metrics,
+            }
+        )
+    if out is not None:
+        write_comparison(rows, out)
+    return rows

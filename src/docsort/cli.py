@@ -1,0 +1,369 @@
+"""The ``docsort`` command line: train, eval, predict, compare, demo, datasets.
+
+Every command is a thin layer over ``docsort.api``. Errors the user can fix print one line
+and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from docsort import api
+from docsort.data.dataset import Dataset
+from docsort.data.labels import LabelSet, load_labels_file
+from docsort.data.loaders import load_dataset, split_columns
+from docsort.errors import DocsortError
+from docsort.progress import status
+
+app = typer.Typer(
+    help="Sort documents into categories: train, evaluate, compare and run classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="Built-in benchmark data sets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+out_console = Console()
+err_console = Console(stderr=True)
+
+TEXT_HELP = "Text column, or several joined (e.g. title,abstract)."
+LABEL_HELP = "Label column (multi-label: a list column, or a delimited string with --label-sep)."
+TEMPLATE_HELP = 'Join several text columns with a template, e.g. "{title}. {abstract}".'
+LABELS_HELP = (
+    "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}])."
+)
+STRICT_HELP = "Fail on rows with empty text or no label instead of skipping them."
+
+
+def _labels(path: Path | None) -> LabelSet | None:
+    return load_labels_file(path) if path else None
+
+
+def _load(
+    source: str,
+    text: str | None,
+    label: str | None,
+    template: str | None,
+    labels: LabelSet | None,
+    label_sep: str | None,
+    strict: bool,
+) -> Dataset:
+    with status(f"reading {source}"):
+        data = load_dataset(
+            source,
+            split_columns(text),
+            label,
+            template=template,
+            labels=labels,
+            label_sep=label_sep,
+            strict=strict,
+        )
+    if data.skipped:
+        err_console.print(
+            f"[yellow]skipped {data.skipped} row(s) of {source} with empty text "
+            "or no label (--strict to fail instead)[/yellow]"
+        )
+    return data
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise DocsortError(f"config file not found: {path}")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise DocsortError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise DocsortError(f"{path}: expected a mapping of parameter: value")
+    return config
+
+
+@app.command()
+def train(
+    data: str = typer.Argument(
+        ..., help="Training data: a file, a folder or builtin:NAME[:split]."
+    ),
+    out: Path = typer.Option(..., "--out", help="Directory to save the model in."),
+    model: str | None = typer.Option(None, "--model", help="Model kind (default: tfidf)."),
+    text: str = typer.Option("text", "--text", help=TEXT_HELP),
+    label: str = typer.Option("label", "--label", help=LABEL_HELP),
+    template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    config: Path | None = typer.Option(None, "--config", help="YAML of the kind's parameters."),
+    valid: str | None = typer.Option(None, "--valid", help="Validation data (same columns)."),
+    valid_split: float | None = typer.Option(
+        None, "--valid-split", help="Hold out this share of the training rows for validation."
+    ),
+    labels: Path | None = typer.Option(None, "--labels", help=LABELS_HELP),
+    label_sep: str | None = typer.Option(
+        None, "--label-sep", help="Separator of multi-label strings."
+    ),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed of splits and training."),
+) -> None:
+    """Train a model on labelled data and save it to --out."""
+    params = _read_config(config)
+    kind = model or params.pop("kind", None) or "tfidf"
+    params.pop("kind", None)
+    label_set = _labels(labels)
+    train_data = _load(data, text, label, template, label_set, label_sep, strict)
+    valid_data = None
+    if valid:
+        valid_data = _load(valid, text, label, template, train_data.label_set, label_sep, strict)
+    spec = {
+        "text": split_columns(text),
+        "label": label,
+        "template": template,
+        "label_sep": label_sep,
+    }
+    with status(f"training {kind} on {len(train_data):,} documents"):
+        fitted = api.train(
+            train_data,
+            kind=kind,
+            params=params,
+            valid_data=valid_data,
+            valid_split=valid_split,
+            seed=seed,
+            out=out,
+            input_spec=spec,
+        )
+    out_console.print(
+        f"trained [bold]{kind}[/bold] on {len(train_data):,} documents, "
+        f"{len(fitted.labels_)} labels → {out}"
+    )
+
+
+@app.command("eval")
+def eval_command(
+    model_dir: Path = typer.Argument(..., help="A saved model directory."),
+    data: str = typer.Argument(
+        ..., help="Labelled data: a file, a folder or builtin:NAME[:split]."
+    ),
+    out: Path = typer.Option(..., "--out", help="Directory for metrics.json, report.md and plots."),
+    text: str | None = typer.Option(None, "--text", help=TEXT_HELP + " Default: as in training."),
+    label: str | None = typer.Option(
+        None, "--label", help=LABEL_HELP + " Default: as in training."
+    ),
+    template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    label_sep: str | None = typer.Option(
+        None, "--label-sep", help="Separator of multi-label strings."
+    ),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+) -> None:
+    """Evaluate a saved model on labelled data and write a report."""
+    model = api.open_model(model_dir)
+    spec = model.input_spec_
+    dataset = _load(
+        data,
+        text or _joined(spec.get("text")),
+        label or spec.get("label", "label"),
+        template or spec.get("template"),
+        None,
+        label_sep or spec.get("label_sep"),
+        strict,
+    )
+    metrics = api.evaluate(model, dataset, out=out, title=f"{model_dir.name} on {data}")
+    _print_metrics([{"model": model_dir.name, **metrics}])
+    out_console.print(f"report: {out / 'report.md'}")
+
+
+@app.command()
+def predict(
+    model_dir: Path = typer.Argument(..., help="A saved model directory."),
+    input: str = typer.Argument(
+        ...,
+        help="CSV/TSV/JSONL/Parquet file, folder of .txt, or - for stdin (one document per line).",
+    ),
+    out: str = typer.Option(..., "--out", help="Output JSONL file (- for stdout)."),
+    text: str | None = typer.Option(None, "--text", help=TEXT_HELP + " Default: as in training."),
+    template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Labels file; every label in it must be known to the model."
+    ),
+    keep: str | None = typer.Option(
+        None, "--keep", help="Input columns to copy into each output row, e.g. id."
+    ),
+    top_k: int | None = typer.Option(None, "--top-k", help="Keep only the k most probable labels."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on empty rows instead of skipping."),
+) -> None:
+    """Predict labels for new documents: label, confidence and probabilities per row."""
+    model = api.open_model(model_dir)
+    spec = model.input_spec_
+    text_spec = text or _joined(spec.get("text"))
+    if input == "-" or Path(input).is_dir():
+        text_spec, template = "text", None
+    keep_columns = [c.strip() for c in keep.split(",")] if keep else []
+    with status(f"reading {input}"):
+        data = load_dataset(
+            input,
+            split_columns(text_spec),
+            None,
+            template=template or (spec.get("template") if not text else None),
+            strict=strict,
+            keep=keep_columns,
+        )
+    if data.skipped:
+        err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
+    rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k)
+    if out == "-":
+        import json
+
+        for i, row in enumerate(rows):
+            extra = {k: api._plain(v[i]) for k, v in data.extra.items()}
+            sys.stdout.write(json.dumps({**extra, **row}, ensure_ascii=False) + "\n")
+        return
+    api.write_jsonl(out, rows, data.extra)
+    err_console.print(f"wrote {len(rows):,} predictions → {out}")
+
+
+@app.command()
+def compare(
+    model_dirs: list[Path] = typer.Argument(..., help="Saved model directories."),
+    data: str = typer.Option(..., "--data", help="Labelled data all models are scored on."),
+    out: Path = typer.Option(..., "--out", help="Directory for the comparison table and plot."),
+    text: str | None = typer.Option(
+        None, "--text", help=TEXT_HELP + " Default: the first model's."
+    ),
+    label: str | None = typer.Option(None, "--label", help=LABEL_HELP),
+    template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    label_sep: str | None = typer.Option(
+        None, "--label-sep", help="Separator of multi-label strings."
+    ),
+) -> None:
+    """Score several models on the very same rows: one table, one accuracy-vs-speed plot."""
+    spec = api.input_spec_of(model_dirs[0])
+    dataset = _load(
+        data,
+        text or _joined(spec.get("text")),
+        label or spec.get("label", "label"),
+        template or spec.get("template"),
+        None,
+        label_sep or spec.get("label_sep"),
+        False,
+    )
+    rows = api.compare(model_dirs, dataset, out=out)
+    _print_metrics(rows)
+    out_console.print(f"comparison: {out / 'comparison.md'}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the model and report go."),
+    dataset: str = typer.Option("bbc", "--dataset", help="Built-in data set to run on."),
+) -> None:
+    """The main job on built-in defaults: train tfidf, evaluate it, print the table."""
+    from docsort.data.builtin import BUILTINS
+
+    if dataset not in BUILTINS:
+        raise DocsortError(f"unknown built-in data set {dataset!r}; see `docsort datasets list`")
+    splits = BUILTINS[dataset].splits
+    test_split = "test" if "test" in splits else splits[-1]
+    train_data = _load(f"builtin:{dataset}:{splits[0]}", "text", "label", None, None, None, False)
+    test_data = _load(
+        f"builtin:{dataset}:{test_split}", "text", "label", None, train_data.label_set, None, False
+    )
+    with status(f"training tfidf on {len(train_data):,} {dataset} documents"):
+        model = api.train(
+            train_data,
+            kind="tfidf",
+            out=out / "model",
+            input_spec={"text": "text", "label": "label"},
+        )
+    metrics = api.evaluate(model, test_data, out=out / "eval", title=f"tfidf on {dataset}")
+    _print_metrics([{"model": f"tfidf on {dataset} ({test_split})", **metrics}])
+    out_console.print(f"model: {out / 'model'}\nreport: {out / 'eval' / 'report.md'}")
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the built-in data sets."""
+    from docsort.data.builtin import BUILTINS
+
+    table = Table("name", "splits", "multi-label", "source", "description")
+    for spec in BUILTINS.values():
+        table.add_row(
+            spec.name,
+            ", ".join(spec.splits),
+            "yes" if spec.multi_label else "no",
+            spec.source,
+            spec.description,
+        )
+    out_console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(
+    name: str = typer.Argument(..., help="A built-in data set name, e.g. 20ng."),
+    split: str | None = typer.Option(None, "--split", help="Split (default: the first)."),
+    top: int = typer.Option(20, "--top", help="How many labels to list."),
+) -> None:
+    """Rows, labels, label distribution and mean length of a built-in data set."""
+    from docsort.data.builtin import BUILTINS, parse_spec
+
+    name, spec_split = parse_spec(name if name.startswith("builtin:") else f"builtin:{name}")
+    split = split or spec_split
+    if name not in BUILTINS:
+        raise DocsortError(f"unknown built-in data set {name!r}; known: {', '.join(BUILTINS)}")
+    split = split or BUILTINS[name].splits[0]
+    data = _load(f"builtin:{name}:{split}", "text", "label", None, None, None, False)
+    counts = data.label_counts()
+    words = [len(t.split()) for t in data.texts]
+    out_console.print(
+        f"[bold]{name}[/bold] ({split}): {len(data):,} rows, {len(counts)} labels, "
+        f"{'multi' if data.multi_label else 'single'}-label, mean "
+        f"{sum(words) / len(words):.0f} words ({max(words):,} max)"
+    )
+    table = Table("label", "rows", "share")
+    for label_name, count in counts.most_common(top):
+        table.add_row(label_name, f"{count:,}", f"{count / len(data):.1%}")
+    if len(counts) > top:
+        table.add_row(f"… {len(counts) - top} more", "", "")
+    out_console.print(table)
+
+
+def _joined(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _print_metrics(rows: list[dict[str, Any]]) -> None:
+    table = Table(
+        "model", "accuracy", "macro-F1", "micro-F1", "ECE", "docs/s", "cost / 1k docs", "n"
+    )
+    for row in rows:
+        table.add_row(
+            str(row["model"]),
+            f"{row['accuracy']:.4f}",
+            f"{row['macro_f1']:.4f}",
+            f"{row['micro_f1']:.4f}",
+            f"{row['ece']:.4f}",
+            f"{row['docs_per_second']:,.0f}",
+            f"${row['cost_per_1k']:.6f}",
+            f"{row['n']:,}",
+        )
+    out_console.print(table)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except DocsortError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""One metrics dict per evaluated model: quality, calibration, speed and cost side by side.
+
+Every number comes from sklearn (``zero_division=0``) so results match what readers can
+reproduce. Averaged F1 scores (macro/micro/weighted) use the labels that occur in the truth
+or in the predictions, as sklearn does by default for single-label data: a label absent from
+both has no evidence either way and would otherwise drag macro-F1 down as a fake 0. Such
+labels are still listed in ``per_class`` (support 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    hamming_loss,
+    multilabel_confusion_matrix,
+    precision_recall_fscore_support,
+)
+
+from docsort.data.labels import LabelSet
+from docsort.errors import DocsortError
+from docsort.evaluation.calibration import expected_calibration_error, reliability_bins
+from docsort.evaluation.cost import CostModel
+
+EXTRA_COST_KEYS = ("prompt_tokens", "completion_tokens", "usd")
+_PROBA_TOLERANCE = 1e-6
+
+
+def compute_metrics(
+    label_set: LabelSet,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    y_pred: np.ndarray | None = None,
+    *,
+    seconds: float,
+    cost_model: CostModel | None = None,
+    extra_cost: dict[str, Any] | None = None,
+    n_bins: int = 15,
+) -> dict[str, Any]:
+    """Score predictions for ``label_set`` and return a JSON-serialisable dict.
+
+    Single-label: ``y_true`` holds label indices ``[n]``, ``proba`` is ``[n, L]`` and
+    ``y_pred`` defaults to its argmax. Multi-label: ``y_true`` and ``y_pred`` are multi-hot
+    ``[n, L]`` (``y_pred`` is required because thresholds live in the model) and ``proba``
+    holds per-label probabilities. ``seconds`` is the wall time to predict the ``n`` docs;
+    ``extra_cost`` may give ``prompt_tokens``/``completion_tokens`` (priced by the cost
+    model) and ``usd`` (a flat amount added as is, e.g. a known API bill).
+
+    Single-label ECE bins the probability given to the predicted label (the max probability
+    when ``y_pred`` is the argmax) against correctness; multi-label ECE bins every
+    (doc, label) probability against whether that label is true.
+    """
+    n_labels = len(label_set)
+    proba = _check_proba(proba, n_labels)
+    if label_set.multi_label:
+        y_true, y_pred = _check_multi_label(y_true, y_pred, proba)
+    else:
+        y_true, y_pred = _check_single_label(y_true, y_pred, proba)
+    n = len(y_true)
+    if n == 0:
+        raise DocsortError("nothing to evaluate: the evaluation data has no documents")
+
+    averaged = _averaged_labels(label_set, y_true, y_pred)
+    result: dict[str, Any] = {
+        "multi_label": label_set.multi_label,
+        "n": n,
+        "n_labels": n_labels,
+        "n_labels_averaged": len(averaged),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+    }
+    for average in ("macro", "micro", "weighted"):
+        score = f1_score(y_true, y_pred, labels=averaged, average=average, zero_division=0)
+        result[f"{average}_f1"] = float(score)
+    result["per_class"] = _per_class(label_set, y_true, y_pred)
+    if label_set.multi_label:
+        result.update(_multi_label_extras(label_set, y_true, y_pred))
+        confidence, correct = proba.ravel(), y_true.ravel()
+    else:
+        result["confusion_matrix"] = _confusion(label_set, y_true, y_pred)
+        confidence, correct = proba[np.arange(n), y_pred], y_pred == y_true
+    result["ece"] = expected_calibration_error(confidence, correct, n_bins)
+    result["reliability"] = reliability_bins(confidence, correct, n_bins)
+    result.update(_speed_and_cost(n, seconds, cost_model, extra_cost))
+    return result
+
+
+def _check_proba(proba: np.ndarray, n_labels: int) -> np.ndarray:
+    """Probabilities as floats in [0, 1]; tiny float overshoot (softmax 1.0000001) is clipped."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != n_labels:
+        raise ValueError(f"proba must have shape [n, {n_labels}], got {proba.shape}")
+    if proba.size and (
+        np.isnan(proba).any()
+        or proba.min() < -_PROBA_TOLERANCE
+        or proba.max() > 1 + _PROBA_TOLERANCE
+    ):
+        raise ValueError("proba values must lie in [0, 1]")
+    return np.clip(proba, 0.0, 1.0)
+
+
+def _check_single_label(
+    y_true: np.ndarray, y_pred: np.ndarray | None, proba: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n, n_labels = proba.shape
+    y_true = _as_indices(y_true, n, n_labels, "y_true")
+    if y_pred is None:
+        y_pred = proba.argmax(axis=1) if n else np.zeros(0, dtype=int)
+    return y_true, _as_indices(y_pred, n, n_labels, "y_pred")
+
+
+def _as_indices(values: np.ndarray, n: int, n_labels: int, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape [{n}] (label indices), got {arr.shape}")
+    if n and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= n_labels):
+        raise ValueError(f"{name} must hold integer label indices in [0, {n_labels})")
+    return arr.astype(int)
+
+
+def _check_multi_label(
+    y_true: np.ndarray, y_pred: np.ndarray | None, proba: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    if y_pred is None:
+        raise ValueError("multi-label metrics need y_pred: the thresholds live in the model")
+    shape = proba.shape
+    return _as_multi_hot(y_true, shape, "y_true"), _as_multi_hot(y_pred, shape, "y_pred")
+
+
+def _as_multi_hot(values: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must be multi-hot with shape {list(shape)}, got {arr.shape}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} must be multi-hot: only 0 and 1")
+    return arr.astype(int)
+
+
+def _averaged_labels(label_set: LabelSet, y_true: np.ndarray, y_pred: np.ndarray) -> list[int]:
+    """Label indices that occur in the truth or the predictions (all labels if none do)."""
+    if label_set.multi_label:
+        seen = np.flatnonzero(y_true.sum(axis=0) + y_pred.sum(axis=0))
+    else:
+        seen = np.union1d(y_true, y_pred)
+    return [int(i) for i in seen] if len(seen) else list(range(len(label_set)))
+
+
+def _per_class(
+    label_set: LabelSet, y_true: np.ndarray, y_pred: np.ndarray
+) -> dict[str, dict[str, float | int]]:
+    """Precision/recall/F1/support for every label, including those with zero support."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(len(label_set))), zero_division=0
+    )
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(label_set.names)
+    }
+
+
+def _confusion(label_set: LabelSet, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Single-label confusion matrix: rows are true labels, columns predicted."""
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(label_set))))
+    return {"labels": list(label_set.names), "matrix": matrix.tolist()}
+
+
+def _multi_label_extras(
+    label_set: LabelSet, y_true: np.ndarray, y_pred: np.ndarray
+) -> dict[str, Any]:
+    """Subset accuracy, Hamming loss, samples-F1 and one [[tn, fp], [fn, tp]] per label."""
+    per_label = multilabel_confusion_matrix(y_true, y_pred, labels=list(range(len(label_set))))
+    return {
+        "subset_accuracy": float(accuracy_score(y_true, y_pred)),
+        "hamming_loss": float(hamming_loss(y_true, y_pred)),
+        "samples_f1": float(f1_score(y_true, y_pred, average="samples", zero_division=1)),
+        "confusion_matrix": {"labels": list(label_set.names), "matrix": per_label.tolist()},
+    }
+
+
+def _speed_and_cost(
+    n: int, seconds: float, cost_model: CostModel | None, extra_cost: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Throughput and USD per 1,000 docs; ``docs_per_second`` is None for a zero-time run."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+    extra = dict(extra_cost or {})
+    unknown = sorted(set(extra) - set(EXTRA_COST_KEYS))
+    if unknown:
+        raise ValueError(f"extra_cost has unknown keys {unknown}; use {list(EXTRA_COST_KEYS)}")
+    model = cost_model or CostModel()
+    prompt = int(extra.get("prompt_tokens", 0))
+    completion = int(extra.get("completion_tokens", 0))
+    usd = float(extra.get("usd", 0.0))
+    per_1k = model.per_1k_docs(n, seconds, prompt, completion) + usd * 1000.0 / n
+    return {
+        "seconds": float(seconds),
+        "docs_per_second": n / seconds if seconds > 0 else None,
+        "cost_per_1k": per_1k,
+        "cost": {
+            "total_usd": per_1k * n / 1000.0,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "extra_usd": usd,
+            "cost_model": model.to_dict(),
+        },
+    }

@@ -1,0 +1,44 @@
+"""One progress bar style for long work; silent when stderr is not a terminal or in tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+def _enabled() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("DOCSORT_NO_PROGRESS")
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; draws a bar on an interactive terminal, nothing elsewhere."""
+    if not _enabled() or total <= 0:
+        yield lambda n: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner for work whose length is unknown (fitting a model, fetching data)."""
+    if not _enabled():
+        yield
+        return
+    with console.status(message):
+        yield

@@ -1,0 +1,64 @@
+"""Shared fixtures: real rows from ../shared/data and a CLI runner that sees exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ARXIV_8CAT = SHARED_DATA / "arxiv" / "arxiv_8cat.csv"
+ARXIV_MULTI = SHARED_DATA / "arxiv" / "arxiv_multilabel.csv"
+PATENT_SECTIONS = SHARED_DATA / "patents" / "patent_abstracts_sections.csv"
+
+os.environ.setdefault("DOCSORT_NO_PROGRESS", "1")
+
+
+@pytest.fixture(scope="session")
+def arxiv_frame() -> pd.DataFrame:
+    """240 real arXiv rows, 30 per category: enough to train tfidf in about a second."""
+    frame = pd.read_csv(ARXIV_8CAT)
+    return frame.groupby("category", group_keys=False).head(30).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def arxiv_csv(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "arxiv.csv"
+    arxiv_frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(arxiv_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tfidf model trained through the CLI on real arXiv rows, shared by read-only tests."""
+    out = tmp_path_factory.mktemp("models") / "tfidf"
+    result = run_cli(
+        "train",
+        str(arxiv_csv),
+        "--text",
+        "title,abstract",
+        "--label",
+        "category",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``docsort`` in a child process, as a user would, to see its exit code and stderr."""
+    env = {**os.environ, "DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "docsort.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=env,
+        timeout=300,
+    )
