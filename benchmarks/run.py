@@ -21,6 +21,7 @@ from typing import Any
 import docsort
 from docsort.api import evaluate, train
 from docsort.data.dataset import stratified_split
+from docsort.data.labels import LabelSet
 from docsort.data.loaders import load_dataset
 from docsort.io import write_json, write_text
 
@@ -72,12 +73,19 @@ def run_one(model_name: str, dataset: str) -> dict[str, Any]:
     kind, params = MODELS[model_name]
     train_splits, test_split = DATASETS[dataset]
     parts = [load_dataset(f"builtin:{dataset}:{s}") for s in train_splits]
-    train_data = parts[0]
-    for extra in parts[1:]:
-        train_data = docsort.Dataset(
-            train_data.texts + extra.texts, train_data.labels + extra.labels, name=dataset
-        )
     test_data = load_dataset(f"builtin:{dataset}:{test_split}")
+    # the label inventory is that of the whole set (as a labels file would give it): a label
+    # seen only in test rows (6 Reuters topics) is scored, and can only lower the numbers
+    labels = LabelSet.from_labels(
+        [v for part in [*parts, test_data] for v in part.labels], multi_label=test_data.multi_label
+    )
+    train_data = docsort.Dataset(
+        [t for part in parts for t in part.texts],
+        [v for part in parts for v in part.labels],
+        label_set=labels,
+        name=dataset,
+    )
+    test_data.label_set = labels
     valid_data = None
     if train_data.multi_label:
         train_data, valid_data = stratified_split(train_data, VALID_SHARE, seed=0)

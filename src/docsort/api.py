@@ -6,6 +6,7 @@ notebook and the CLI run exactly the same code.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -163,18 +164,22 @@ def predict(
     return prediction_rows(model, proba, top_k)
 
 
+def jsonl_lines(rows: Sequence[dict], extra: dict[str, list] | None = None) -> Iterator[str]:
+    """Prediction rows as JSON lines, each led by the ``extra`` input columns (e.g. ids)."""
+    for i, row in enumerate(rows):
+        carried = {k: _plain(v[i]) for k, v in (extra or {}).items()}
+        yield json.dumps({**carried, **row}, ensure_ascii=False) + "\n"
+
+
 def write_jsonl(
     path: str | Path, rows: Sequence[dict], extra: dict[str, list] | None = None
 ) -> None:
-    import json
-
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
-        for i, row in enumerate(rows):
-            merged = {**{k: _plain(v[i]) for k, v in (extra or {}).items()}, **row}
-            handle.write(json.dumps(merged, ensure_ascii=False) + "\n")
+        handle.writelines(jsonl_lines(rows, extra))
 
 
 def _plain(value: Any) -> Any:
+    """numpy scalars (from table columns) as plain JSON values."""
     return value.item() if hasattr(value, "item") else value
 
 

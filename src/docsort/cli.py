@@ -214,11 +214,7 @@ def predict(
         err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
     rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k)
     if out == "-":
-        import json
-
-        for i, row in enumerate(rows):
-            extra = {k: api._plain(v[i]) for k, v in data.extra.items()}
-            sys.stdout.write(json.dumps({**extra, **row}, ensure_ascii=False) + "\n")
+        sys.stdout.writelines(api.jsonl_lines(rows, data.extra))
         return
     api.write_jsonl(out, rows, data.extra)
     err_console.print(f"wrote {len(rows):,} predictions → {out}")
