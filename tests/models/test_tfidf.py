@@ -36,17 +36,14 @@ def test_label_without_training_rows_gets_zero_probability(arxiv_frame) -> None:
     assert proba.shape == (5, 9) and (proba[:, -1] == 0).all()
 
 
-def test_single_row_class_falls_back_to_logistic_regression(arxiv_frame) -> None:
-    frame = pd.concat(
-        [
-            arxiv_frame,
-            pd.DataFrame({"title": ["lonely"], "abstract": ["one row"], "category": ["solo"]}),
-        ]
-    )
-    data = from_frame(frame, text=["title", "abstract"], label="category")
-    with pytest.warns(UserWarning, match="logistic regression"):
-        model = create("tfidf").fit(data)
-    assert model.predict_proba(["one row lonely"]).shape == (1, 9)
+def test_a_class_with_one_training_row_is_still_learnt(arxiv_frame) -> None:
+    lonely = "Tax law of medieval guilds, a legal history"
+    extra = pd.DataFrame({"title": [lonely], "abstract": [""], "category": ["law.HIST"]})
+    data = from_frame(pd.concat([arxiv_frame, extra]), text=["title", "abstract"], label="category")
+    model = create("tfidf").fit(data)  # calibrated SVM: needs the class in every fold
+    assert model.predict([lonely]) == ["law.HIST"]
+    with pytest.raises(DocsortError, match="at least 2"):
+        create("tfidf", {"calibration_folds": 1}).fit(data)
 
 
 def test_multi_label_tunes_thresholds_on_validation_rows() -> None:
