@@ -8,6 +8,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# the CPU build of torch first: asked for by a range, pip would pull a multi-GB CUDA build
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet -e '.[dev,encoders,models]'
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
+.venv/bin/docsort models fetch minilm static
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"

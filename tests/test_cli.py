@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tests.conftest import run_cli
 
 REQUIRED_METRICS = {
@@ -185,6 +186,15 @@ def test_datasets_list_and_show() -> None:
     shown = run_cli("datasets", "show", "bbc", "--split", "test")
     assert "445 rows, 5 labels" in shown.stdout and "business" in shown.stdout
     assert_user_error(run_cli("datasets", "show", "nope"), "unknown")
+
+
+def test_models_list_and_fetch() -> None:
+    listing = run_cli("models", "list")
+    assert listing.returncode == 0
+    rows = [line.split("│") for line in listing.stdout.splitlines() if "│" in line]
+    minilm = next(cells for cells in rows if cells[1].strip() == "minilm")
+    assert minilm[3].strip() == "yes"
+    assert_user_error(run_cli("models", "fetch", "no-such-model"), "no-such-model")
 
 
 # -- bad input: one clear line, exit 2, nothing half-written ------------------------------

@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Built-in benchmark data sets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+models_app = typer.Typer(
+    help="Pretrained models that resolve offline by alias.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -323,6 +327,38 @@ def datasets_show(
     if len(counts) > top:
         table.add_row(f"… {len(counts) - top} more", "", "")
     out_console.print(table)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Aliases, whether each is installed, its size and local path."""
+    from docsort.models.hub import models_table
+
+    table = Table("alias", "format", "installed", "size", "path / install", "description")
+    for row in models_table():
+        size = f"{row['size'] / 1e6:,.0f} MB" if row["size"] else ""
+        where = row["path"] or ("built on first use" if row["installed"] else row["install"])
+        table.add_row(
+            row["alias"],
+            row["format"],
+            "yes" if row["installed"] else "no",
+            size,
+            where,
+            row["description"],
+        )
+    out_console.print(table)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    aliases: list[str] = typer.Argument(..., help="Aliases to resolve now, e.g. minilm static."),
+) -> None:
+    """Assemble aliased models into the cache now, so later runs start at once."""
+    from docsort.models.hub import fetch, resolve
+
+    fetch(aliases)  # an unknown alias is an error here, not a hub id
+    for alias in aliases:
+        out_console.print(f"{alias}: {resolve(alias)}")
 
 
 def _joined(value: Any) -> str | None:

@@ -18,10 +18,14 @@ def _enabled() -> bool:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a bar on an interactive terminal, nothing elsewhere."""
+def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n, description=None)``; draws a bar on an interactive terminal only.
+
+    A new ``description`` replaces the old one, so a training loop can show its running loss
+    and validation score in the bar instead of printing lines between redraws.
+    """
     if not _enabled() or total <= 0:
-        yield lambda n: None
+        yield _silent
         return
     columns = (
         TextColumn("{task.description}"),
@@ -31,7 +35,18 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
     )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+
+        def advance(n: int = 1, description: str | None = None) -> None:
+            if description is None:
+                progress.advance(task, n)
+            else:
+                progress.update(task, advance=n, description=description)
+
+        yield advance
+
+
+def _silent(n: int = 1, description: str | None = None) -> None:
+    """The bar off a terminal: nothing to draw."""
 
 
 @contextlib.contextmanager

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import ARXIV_8CAT, ARXIV_MULTI, PATENT_SECTIONS
 
 from docsort.data.dataset import from_frame, stratified_split
 from docsort.data.labels import LabelSet, load_labels_file
 from docsort.data.loaders import load_dataset, read_table
 from docsort.errors import DocsortError
+from tests.conftest import ARXIV_8CAT, ARXIV_MULTI, PATENT_SECTIONS
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
-from tests.conftest import ARXIV_MULTI
 
 from docsort.data.dataset import from_frame, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.models import create
+from tests.conftest import ARXIV_MULTI
 
 
 @pytest.mark.parametrize("classifier", ["svm", "logreg"])

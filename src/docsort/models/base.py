@@ -7,10 +7,12 @@ labels, versions, training-data fingerprint) plus whatever weights the kind writ
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import platform
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -202,6 +204,21 @@ def check_labels_known(model: Classifier, labels: Sequence[str], source: str) ->
             f"{source}: label {unknown[0]!r} is unknown to this model, which knows "
             f"{_preview(model.labels_.names)}"
         )
+
+
+@contextlib.contextmanager
+def quiet_sklearn_fit() -> Iterator[None]:
+    """Silence scikit-learn warnings that are expected here, not signs of trouble.
+
+    A label seen only in validation rows has no positive training row (it scores 0, by design),
+    and an iteration cap reached on a separable problem still gives a usable model.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="Label not .* is present", category=UserWarning)
+        yield
 
 
 def _plain(value: Any) -> Any:

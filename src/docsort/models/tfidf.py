@@ -7,7 +7,6 @@ thresholds tuned on validation data.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -24,7 +22,7 @@ from sklearn.svm import LinearSVC
 
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, register
+from docsort.models.base import Classifier, quiet_sklearn_fit, register
 from docsort.models.thresholds import tune_thresholds
 
 WEIGHTS = "tfidf.joblib"
@@ -146,12 +144,7 @@ class TfidfClassifier(Classifier):
                 ("linear", self._linear(multi)),
             ]
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            # a label seen only in validation rows has no positive here; it scores 0, by design
-            warnings.filterwarnings(
-                "ignore", message="Label not .* is present", category=UserWarning
-            )
+        with quiet_sklearn_fit():
             self.pipeline_.fit(texts, y)
         self.thresholds_ = None
         if multi:

@@ -1,0 +1,223 @@
+"""Frozen text vectors + a linear head: the cheap kinds.
+
+``static`` reads model2vec static token embeddings (thousands of documents a second on a CPU);
+``embed`` reads a sentence-transformers encoder such as ``minilm`` without training it: the
+frozen-embedding linear probe, the cheap middle stage of a cascade. Both share the head: a
+logistic regression (one-vs-rest with tuned thresholds for multi-label data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from docsort.data.dataset import Dataset
+from docsort.errors import DocsortError
+from docsort.io import atomic_path
+from docsort.models.base import Classifier, quiet_sklearn_fit, register
+from docsort.models.thresholds import tune_thresholds
+
+HEAD = "head.joblib"
+
+
+class EmbeddingHeadClassifier(Classifier):
+    """Texts → fixed vectors (``_embed``) → logistic regression. Subclasses supply the vectors."""
+
+    C: float
+    class_weight: str | None
+    max_iter: int
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _embed_training_rows(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+    def _head(self) -> LogisticRegression | OneVsRestClassifier:
+        logreg = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter
+        )
+        return OneVsRestClassifier(logreg) if self.labels_.multi_label else logreg
+
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> EmbeddingHeadClassifier:
+        self._remember_training(train)
+        vectors = self._embed_training_rows(train.texts)
+        with quiet_sklearn_fit():
+            self.head_ = self._head().fit(vectors, train.targets())
+        self.thresholds_ = None
+        if self.labels_.multi_label and valid is not None and valid.labels is not None:
+            proba = self.predict_proba(valid.texts)
+            self.thresholds_ = tune_thresholds(proba, valid.targets(self.labels_))
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels_)))
+        proba = self.head_.predict_proba(self._embed(texts))
+        if self.labels_.multi_label:
+            return proba
+        full = np.zeros((len(texts), len(self.labels_)))
+        full[:, self.head_.classes_] = proba  # labels without training rows score 0
+        return full
+
+    def _save_head(self, directory: Path) -> None:
+        joblib.dump(self.head_, directory / HEAD)
+
+    def _load_head(self, directory: Path) -> None:
+        if not (directory / HEAD).is_file():
+            raise DocsortError(f"{directory}: {HEAD} is missing; save the model again")
+        self.head_ = joblib.load(directory / HEAD)
+
+
+@register("static")
+class StaticClassifier(EmbeddingHeadClassifier):
+    """model2vec static embeddings (default: distilled from ``minilm``) + logistic regression.
+
+    The saved model carries its own copy of the static embeddings, so it loads anywhere.
+    """
+
+    def __init__(
+        self,
+        base: str = "static",
+        max_length: int = 256,
+        C: float = 10.0,
+        class_weight: str | None = None,
+        max_iter: int = 2000,
+    ) -> None:
+        self.base = base
+        self.max_length = max_length
+        self.C = C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+
+    def _encoder(self):
+        if getattr(self, "encoder_", None) is None:
+            self.encoder_ = _load_static(_resolve(self.base))
+        return self.encoder_
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder().encode(
+            list(texts), max_length=self.max_length, use_multiprocessing=False
+        )
+
+    def _save_weights(self, directory: Path) -> None:
+        self._encoder().save_pretrained(str(directory / "static"))
+        self._save_head(directory)
+
+    def _load_weights(self, directory: Path) -> None:
+        self.encoder_ = _load_static(str(directory / "static"))
+        self._load_head(directory)
+
+
+@register("embed")
+class EmbedClassifier(EmbeddingHeadClassifier):
+    """A frozen sentence-transformers encoder (mean-pooled, normalised) + logistic regression.
+
+    Training rows are embedded once and cached on disk (keyed by model and texts), so trying
+    another head or C costs seconds. The saved model refers to ``base`` rather than copying it.
+    """
+
+    def __init__(
+        self,
+        base: str = "minilm",
+        max_length: int = 256,
+        batch_size: int = 64,
+        C: float = 10.0,
+        class_weight: str | None = None,
+        max_iter: int = 2000,
+        device: str = "auto",
+        cache: bool = True,
+    ) -> None:
+        self.base = base
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.C = C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+        self.device = device
+        self.cache = cache
+
+    def _encoder(self):
+        if getattr(self, "encoder_", None) is None:
+            self.encoder_ = _load_sentence_transformer(_resolve(self.base), self.device)
+            self.encoder_.max_seq_length = self.max_length
+        return self.encoder_
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def _embed_training_rows(self, texts: Sequence[str]) -> np.ndarray:
+        """Training vectors come from the disk cache when asked; evaluation never does, so its
+        timing stays honest."""
+        if not self.cache:
+            return self._embed(texts)
+        key = hashlib.sha256(f"{_resolve(self.base)}|{self.max_length}".encode())
+        for text in texts:
+            key.update(text.encode("utf-8") + b"\x1e")
+        path = _embedding_cache() / f"{key.hexdigest()[:32]}.npy"
+        if path.is_file():
+            return np.load(path)
+        vectors = self._embed(texts)
+        with atomic_path(path) as tmp, tmp.open("wb") as handle:
+            np.save(handle, vectors)
+        return vectors
+
+    def _save_weights(self, directory: Path) -> None:
+        self._save_head(directory)
+
+    def _load_weights(self, directory: Path) -> None:
+        self._load_head(directory)
+
+
+def _resolve(base: str) -> str:
+    from docsort.models.hub import resolve
+
+    return resolve(base)
+
+
+def _embedding_cache() -> Path:
+    from docsort.data.builtin import cache_dir
+
+    return cache_dir() / "embeddings"
+
+
+def _load_static(path: str):
+    from model2vec import StaticModel
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return StaticModel.from_pretrained(path, force_download=False)
+    except (OSError, ValueError) as exc:
+        raise DocsortError(
+            f"cannot load static model {path!r}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _load_sentence_transformer(path: str, device: str):
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # docsort draws its own progress; keep stderr clean
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return SentenceTransformer(path, device=device)
+    except (OSError, ValueError) as exc:
+        raise DocsortError(f"cannot load encoder {path!r}: {str(exc).splitlines()[0]}") from None
