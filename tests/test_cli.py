@@ -25,6 +25,14 @@ REQUIRED_METRICS = {
 }
 
 
+def train_with_config(data: Path, config_text: str, out: Path):
+    """Train on the arXiv rows' titles with a YAML config written beside ``out``."""
+    config = out.with_name(out.name + ".yaml")
+    config.write_text(config_text, encoding="utf-8")
+    return run_cli("train", str(data), "--text", "title", "--label", "category",
+                   "--config", str(config), "--out", str(out))  # fmt: skip
+
+
 def assert_user_error(result, *fragments: str) -> None:
     """Exit status 2, a single 'error:' line naming the problem, and no traceback."""
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -309,20 +317,7 @@ def test_malformed_jsonl_and_config(
     assert_user_error(
         run_cli("predict", str(trained_model_dir), str(bad), "--out", "-"), "line 2: not valid JSON"
     )
-    config = tmp_path / "c.yaml"
-    config.write_text("C: 1\nnot_a_param: 3\n", encoding="utf-8")
-    result = run_cli(
-        "train",
-        str(arxiv_csv),
-        "--text",
-        "title",
-        "--label",
-        "category",
-        "--config",
-        str(config),
-        "--out",
-        str(tmp_path / "m"),
-    )
+    result = train_with_config(arxiv_csv, "C: 1\nnot_a_param: 3\n", tmp_path / "m")
     assert_user_error(result, "no parameter 'not_a_param'")
 
 
@@ -334,20 +329,7 @@ def test_a_failed_run_keeps_the_previous_model(
     target = tmp_path / "model"
     shutil.copytree(trained_model_dir, target)
     before = (target / "docsort.yaml").read_text()
-    config = tmp_path / "bad.yaml"
-    config.write_text("classifier: forest\n", encoding="utf-8")
-    result = run_cli(
-        "train",
-        str(arxiv_csv),
-        "--text",
-        "title",
-        "--label",
-        "category",
-        "--config",
-        str(config),
-        "--out",
-        str(target),
-    )
+    result = train_with_config(arxiv_csv, "classifier: forest\n", target)
     assert_user_error(result, "classifier must be one of")
     assert (target / "docsort.yaml").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.yaml"]

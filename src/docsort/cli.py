@@ -77,6 +77,27 @@ def _load(
     return data
 
 
+def _load_as_trained(
+    source: str,
+    spec: dict[str, Any],
+    text: str | None,
+    label: str | None,
+    template: str | None,
+    label_sep: str | None,
+    strict: bool,
+) -> Dataset:
+    """Labelled data read with the columns given, else those the model was trained with."""
+    return _load(
+        source,
+        text or _joined(spec.get("text")),
+        label or spec.get("label", "label"),
+        template or spec.get("template"),
+        None,
+        label_sep or spec.get("label_sep"),
+        strict,
+    )
+
+
 def _read_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
@@ -164,16 +185,7 @@ def eval_command(
 ) -> None:
     """Evaluate a saved model on labelled data and write a report."""
     model = api.open_model(model_dir)
-    spec = model.input_spec_
-    dataset = _load(
-        data,
-        text or _joined(spec.get("text")),
-        label or spec.get("label", "label"),
-        template or spec.get("template"),
-        None,
-        label_sep or spec.get("label_sep"),
-        strict,
-    )
+    dataset = _load_as_trained(data, model.input_spec_, text, label, template, label_sep, strict)
     metrics = api.evaluate(model, dataset, out=out, title=f"{model_dir.name} on {data}")
     _print_metrics([{"model": model_dir.name, **metrics}])
     out_console.print(f"report: {out / 'report.md'}")
@@ -240,15 +252,7 @@ def compare(
 ) -> None:
     """Score several models on the very same rows: one table, one accuracy-vs-speed plot."""
     spec = api.input_spec_of(model_dirs[0])
-    dataset = _load(
-        data,
-        text or _joined(spec.get("text")),
-        label or spec.get("label", "label"),
-        template or spec.get("template"),
-        None,
-        label_sep or spec.get("label_sep"),
-        False,
-    )
+    dataset = _load_as_trained(data, spec, text, label, template, label_sep, strict=False)
     rows = api.compare(model_dirs, dataset, out=out)
     _print_metrics(rows)
     out_console.print(f"comparison: {out / 'comparison.md'}")
