@@ -25,6 +25,7 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.data.loaders import load_dataset
 from docsort.io import write_json, write_text
+from efficiency import efficiency
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -77,6 +78,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "static": ("static", {}),
     "embed-minilm": ("embed", {"base": "minilm"}),
 }
+ENCODERS = ("embed", "encoder")  # kinds whose distance to the machine's limit is measured
 VALID_SHARE = 0.1  # multi-label sets hold out this share of train to tune thresholds
 
 
@@ -152,6 +154,11 @@ def run_one(model_name: str, dataset: str) -> dict[str, Any]:
         "n_valid": len(valid_data) if valid_data is not None else 0,
         "train_seconds": round(train_seconds, 2),
         **{k: metrics[k] for k in keep if k in metrics},
+        **(
+            efficiency(model, test_data.texts, metrics["docs_per_second"])
+            if kind in ENCODERS
+            else {}
+        ),
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
