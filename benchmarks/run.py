@@ -77,6 +77,9 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "tfidf": ("tfidf", {}),
     "static": ("static", {}),
     "embed-minilm": ("embed", {"base": "minilm"}),
+    "encoder-minilm": ("encoder", {"base": "minilm"}),
+    # LoRA capped at 6 epochs to fit a session on 2 cores; it was still improving there
+    "encoder-minilm-lora": ("encoder", {"base": "minilm", "lora": True, "epochs": 6}),
 }
 ENCODERS = ("embed", "encoder")  # kinds whose distance to the machine's limit is measured
 VALID_SHARE = 0.1  # multi-label sets hold out this share of train to tune thresholds

@@ -1,0 +1,476 @@
+"""A transformer encoder + linear head, fine-tuned fully or with LoRA: the accurate kind.
+
+Built for the sentence models that install offline (``minilm``, ``mpnet``): they were trained
+on the *mean* of their token vectors, so the head reads mean pooling by default, starts from a
+logistic-regression probe on the frozen embeddings and learns faster than the encoder. (A naive
+CLS fine-tune with a fresh head lost to the frozen probe: 0.784 vs 0.897 accuracy.)
+torch, transformers and peft are imported only when a model is fitted or loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from docsort.data.dataset import Dataset, stratified_split
+from docsort.errors import DocsortError
+from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
+from docsort.models.thresholds import tune_thresholds
+
+if TYPE_CHECKING:
+    import torch
+
+    from docsort.models.training import EncoderNet
+
+POOLINGS = ("mean", "cls")
+SCHEDULES = ("linear", "cosine", "constant_with_warmup")
+HEAD_INITS = ("probe", "random")
+HEAD = "head.safetensors"
+ENCODER_DIR = "encoder"  # full fine-tune: the whole encoder + tokenizer
+ADAPTER_DIR = "adapter"  # LoRA: the adapter only; the base is resolved again at load
+# params that do not change what is learnt: a checkpoint stays valid when they change
+RUN_INDEPENDENT = ("device", "checkpoint_dir", "checkpoint_every", "resume", "eval_batch_size")
+
+
+@register("encoder")
+class EncoderClassifier(Classifier):
+    """Fine-tuned transformer encoder (full or LoRA) with a linear head on pooled tokens."""
+
+    def __init__(
+        self,
+        base: str = "minilm",
+        pooling: str = "mean",
+        max_length: int = 128,
+        dropout: float = 0.1,
+        lora: bool = False,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.1,
+        lora_target_modules: tuple[str, ...] = ("query", "key", "value", "dense"),
+        lr: float | None = None,
+        head_lr: float = 1e-3,
+        head_init: str = "probe",
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        schedule: str = "linear",
+        batch_size: int = 32,
+        epochs: int = 10,
+        patience: int = 2,
+        max_grad_norm: float | None = 1.0,
+        class_weight: str | None = None,
+        label_smoothing: float = 0.0,
+        freeze_embeddings: bool = False,
+        freeze_layers: int = 0,
+        group_by_length: bool = True,
+        eval_batch_size: int = 64,
+        device: str = "auto",
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 200,
+        resume: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.base = base
+        self.pooling = pooling
+        self.max_length = max_length
+        self.dropout = dropout
+        self.lora = lora
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = lora_target_modules
+        self.lr = lr
+        self.head_lr = head_lr
+        self.head_init = head_init
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.max_grad_norm = max_grad_norm
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.freeze_embeddings = freeze_embeddings
+        self.freeze_layers = freeze_layers
+        self.group_by_length = group_by_length
+        self.eval_batch_size = eval_batch_size
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
+        self.seed = seed
+
+    # -- parameters ---------------------------------------------------------------------
+    @property
+    def encoder_lr(self) -> float:
+        """LoRA's few weights need a larger step than a full fine-tune of every weight."""
+        if self.lr is not None:
+            return self.lr
+        return 5e-4 if self.lora else 5e-5
+
+    def _check_params(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise DocsortError(f"encoder {message}")
+
+        need(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        need(
+            self.schedule in SCHEDULES,
+            f"schedule must be one of {SCHEDULES}, not {self.schedule!r}",
+        )
+        need(
+            self.head_init in HEAD_INITS,
+            f"head_init must be one of {HEAD_INITS}, not {self.head_init!r}",
+        )
+        need(
+            self.class_weight in (None, "balanced"),
+            f"class_weight must be 'balanced' or None, not {self.class_weight!r}",
+        )
+        need(
+            self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
+            f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
+        )
+        need(self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}")
+        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
+        need(self.epochs >= 1 and self.patience >= 1, "epochs and patience must be at least 1")
+        need(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be positive")
+        need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
+        need(self.freeze_layers >= 0, "freeze_layers must be 0 or more")
+        need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
+        need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
+        if self.lora:
+            need(self.lora_r >= 1, "lora_r must be at least 1")
+            need(len(self.lora_target_modules) > 0, "lora_target_modules is empty")
+
+    def _device(self) -> torch.device:
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise DocsortError(f"device {self.device!r} asked for, but torch sees no CUDA GPU")
+        return torch.device(self.device)
+
+    # -- building blocks ----------------------------------------------------------------
+    def _build(self, encoder_path: str, n_labels: int) -> EncoderNet:
+        from docsort.models.training import EncoderNet, load_encoder
+
+        try:
+            encoder = load_encoder(encoder_path)
+        except (OSError, ValueError) as exc:
+            raise DocsortError(
+                f"cannot load the encoder {self.base!r} from {encoder_path} "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
+        return EncoderNet(encoder, encoder.config.hidden_size, n_labels, self.pooling, self.dropout)
+
+    def _add_lora(self, net: EncoderNet) -> None:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        from docsort.models.training import quiet_transformers
+
+        targets = list(self.lora_target_modules)
+        names = [name for name, _ in net.encoder.named_modules()]
+        absent = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        if absent:
+            linear = sorted(
+                {n.split(".")[-1] for n, m in net.encoder.named_modules() if _linear(m)}
+            )
+            raise DocsortError(
+                f"encoder lora_target_modules: {absent[0]!r} is not a module of {self.base!r}; "
+                f"its linear layers are named {', '.join(linear)}"
+            )
+        config = LoraConfig(
+            task_type=TaskType.FEATURE_EXTRACTION,
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=targets,
+        )
+        with quiet_transformers():
+            net.encoder = get_peft_model(net.encoder, config)
+
+    def _freeze(self, net: EncoderNet) -> None:
+        from docsort.models.training import embeddings_module, transformer_layers
+
+        frozen = []
+        if self.freeze_embeddings:
+            frozen.append(embeddings_module(net.encoder))
+        if self.freeze_layers:
+            layers = transformer_layers(net.encoder)
+            if self.freeze_layers > len(layers):
+                raise DocsortError(
+                    f"encoder freeze_layers={self.freeze_layers}, but {self.base!r} has "
+                    f"{len(layers)} layers"
+                )
+            frozen.extend(layers[: self.freeze_layers])
+        for module in frozen:
+            module.requires_grad_(False)
+
+    def _probe_head(self, net: EncoderNet, data: Any, y: np.ndarray, device: Any) -> None:
+        """Start the head from a logistic regression on the frozen mean-pooled embeddings, so
+        the first steps refine a working classifier instead of back-propagating noise.
+
+        Measured on banking77 (2,000 training rows, 3 epochs, dev macro-F1): 0.893 from the
+        probe against 0.808 from a random head (0.583 after its first epoch)."""
+        import torch
+        from sklearn.linear_model import LogisticRegression
+
+        from docsort.models.training import predict_logits
+
+        x = predict_logits(net, data, self.eval_batch_size, device, "probe", embed=True)
+        head = net.head
+        n_labels = head.out_features
+        weight = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
+        bias = np.full(n_labels, -10.0, dtype=np.float32)  # a label never seen stays unlikely
+        columns = [y[:, j] for j in range(n_labels)] if y.ndim == 2 else [y]
+        for j, target in enumerate(columns):
+            classes = np.unique(target)
+            if len(classes) < 2:
+                continue
+            probe = LogisticRegression(C=1.0, max_iter=1000, random_state=self.seed)
+            with quiet_sklearn_fit():
+                probe.fit(x, target)
+            if y.ndim == 2:
+                weight[j], bias[j] = probe.coef_[0], probe.intercept_[0]
+            elif len(classes) == 2:  # binary: sklearn keeps one row for the positive class
+                weight[classes[1]], bias[classes] = probe.coef_[0], [0.0, probe.intercept_[0]]
+            else:
+                weight[classes], bias[classes] = probe.coef_, probe.intercept_
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(weight))
+            head.bias.copy_(torch.from_numpy(bias))
+
+    def _loss(self, y: np.ndarray, n_labels: int, device: Any) -> Any:
+        import torch
+
+        if self.labels_.multi_label:
+            pos_weight = None
+            if self.class_weight == "balanced":
+                positives = y.sum(axis=0).clip(min=1)
+                pos_weight = torch.tensor((len(y) - positives) / positives, dtype=torch.float32)
+                pos_weight = pos_weight.to(device)
+            bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+            smooth = self.label_smoothing
+            return lambda logits, target: bce(logits, target * (1 - smooth) + smooth / 2)
+        weight = None
+        if self.class_weight == "balanced":
+            counts = np.bincount(y, minlength=n_labels)
+            present = np.count_nonzero(counts)
+            balanced = np.where(counts > 0, len(y) / (present * counts.clip(min=1)), 1.0)
+            weight = torch.tensor(balanced, dtype=torch.float32, device=device)
+        return torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=self.label_smoothing)
+
+    def _optimizer(self, net: EncoderNet, steps: int) -> tuple[Any, Any]:
+        """AdamW in three groups: the encoder with and without weight decay, the head with its
+        own, larger learning rate; warm-up then linear or cosine decay over all epochs."""
+        import torch
+        from transformers import get_scheduler
+
+        decay, no_decay = [], []
+        for p in net.encoder.parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorms
+        groups = [
+            {"params": decay, "lr": self.encoder_lr, "weight_decay": self.weight_decay},
+            {"params": no_decay, "lr": self.encoder_lr, "weight_decay": 0.0},
+            {"params": list(net.head.parameters()), "lr": self.head_lr, "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        scheduler = get_scheduler(
+            self.schedule,
+            optimizer,
+            num_warmup_steps=int(self.warmup_ratio * steps),
+            num_training_steps=steps,
+        )
+        return optimizer, scheduler
+
+    def _score(self, proba: np.ndarray, y: np.ndarray) -> float:
+        """Validation macro-F1 (single-label) or micro-F1 at tuned thresholds (multi-label):
+        at a fixed 0.5 every early epoch scores 0 while BCE still shrinks toward base rates."""
+        from sklearn.metrics import f1_score
+
+        if not self.labels_.multi_label:
+            return float(f1_score(y, proba.argmax(axis=1), average="macro", zero_division=0))
+        decided = proba >= tune_thresholds(proba, y)
+        return float(f1_score(y, decided, average="micro", zero_division=0))
+
+    def _proba(self, logits: np.ndarray) -> np.ndarray:
+        logits = logits.astype(np.float64)
+        if self.labels_.multi_label:
+            return 1.0 / (1.0 + np.exp(-logits))
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def _run_id(self, train: Dataset, valid: Dataset) -> str:
+        params = {k: v for k, v in self.get_params().items() if k not in RUN_INDEPENDENT}
+        text = json.dumps([params, train.fingerprint(), valid.fingerprint()], default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    # -- the contract -------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> EncoderClassifier:
+        self._check_params()
+        self._remember_training(train)
+        import torch
+        from transformers import AutoTokenizer
+
+        from docsort.models import training
+
+        started = time.perf_counter()
+        if valid is None or valid.labels is None:
+            train, valid = stratified_split(train, 0.1, seed=self.seed)
+        check_labels_known(self, list(valid.label_counts()), valid.name or "validation data")
+        y_train, y_valid = train.targets(self.labels_), valid.targets(self.labels_)
+        multi, n_labels = self.labels_.multi_label, len(self.labels_)
+        device = self._device()
+        training.seed_everything(self.seed)
+
+        path = resolve_base(self.base)
+        with training.quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        train_rows = training.Tokenized(self.tokenizer_, train.texts, self.max_length)
+        valid_rows = training.Tokenized(self.tokenizer_, valid.texts, self.max_length)
+        net = self._build(path, n_labels).to(device)
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else None
+        resuming = bool(self.resume and folder and (folder / training.LAST).is_file())
+        if self.lora:
+            self._add_lora(net)  # before the probe: a bad target fails fast; B = 0 changes nothing
+        self._freeze(net)
+        net.to(device)
+        if self.head_init == "probe" and not resuming:  # a resumed run reads its head back
+            self._probe_head(net, train_rows, y_train, device)
+        self.n_params_ = sum(p.numel() for p in net.parameters())
+        self.n_trainable_params_ = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        self.trainable_share_ = self.n_trainable_params_ / self.n_params_
+
+        def batches(epoch: int) -> list[np.ndarray]:
+            return training.epoch_batches(
+                train_rows.lengths, self.batch_size, self.seed, epoch, self.group_by_length
+            )
+
+        per_epoch = len(batches(0))
+        optimizer, scheduler = self._optimizer(net, per_epoch * self.epochs)
+        loss_fn = self._loss(y_train, n_labels, device)
+        targets = torch.tensor(y_train, dtype=torch.float32 if multi else torch.long)
+
+        def loss_of(rows: np.ndarray) -> torch.Tensor:
+            with training.autocast(device):
+                logits = net(train_rows.batch(rows, device))
+            return loss_fn(logits.float(), targets[rows].to(device))
+
+        def evaluate() -> float:
+            logits = training.predict_logits(net, valid_rows, self.eval_batch_size, device)
+            return self._score(self._proba(logits), y_valid)
+
+        settings = training.LoopSettings(
+            epochs=self.epochs,
+            patience=self.patience,
+            max_grad_norm=self.max_grad_norm,
+            checkpoint_dir=folder,
+            checkpoint_every=self.checkpoint_every,
+            resume=self.resume,
+            run_id=self._run_id(train, valid),
+            metric="micro-F1" if multi else "macro-F1",
+        )
+        scaler = torch.amp.GradScaler(
+            "cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported()
+        )
+        result = training.train_loop(
+            net, optimizer, scheduler, batches, loss_of, evaluate, settings, scaler
+        )
+        self.net_ = net.eval()
+        self.device_ = device
+        self.history_ = result.history
+        self.steps_ = result.steps
+        self.resumed_from_step_ = result.resumed_from_step
+        self.best_epoch_ = result.best_epoch
+        self.best_score_ = result.best_score
+        self.thresholds_ = None
+        if multi:
+            proba = self._proba(
+                training.predict_logits(net, valid_rows, self.eval_batch_size, device)
+            )
+            self.thresholds_ = tune_thresholds(proba, y_valid)
+        self.train_seconds_ = time.perf_counter() - started
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):  # labels_ alone is set early: a failed fit has no net_
+            raise DocsortError("this encoder model is not fitted yet: call fit first")
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels_)), dtype=np.float64)
+        from docsort.models.training import Tokenized, predict_logits
+
+        rows = Tokenized(self.tokenizer_, texts, self.max_length)
+        description = "predicting" if len(texts) >= 1000 else ""
+        logits = predict_logits(self.net_, rows, self.eval_batch_size, self.device_, description)
+        return self._proba(logits)
+
+    # -- persistence --------------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        from docsort.models.training import quiet_transformers
+
+        encoder = self.net_.encoder
+        with quiet_transformers():
+            if self.lora:
+                encoder.save_pretrained(directory / ADAPTER_DIR)
+            else:
+                encoder.save_pretrained(directory / ENCODER_DIR)
+                self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
+        head = {k: v.detach().cpu().contiguous() for k, v in self.net_.head.state_dict().items()}
+        save_file(head, str(directory / HEAD))
+
+    def _load_weights(self, directory: Path) -> None:
+        from peft import PeftModel
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer
+
+        from docsort.models.training import quiet_transformers
+
+        folder = directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)
+        if not folder.is_dir() or not (directory / HEAD).is_file():
+            raise DocsortError(f"{directory}: {folder.name}/ or {HEAD} is missing; save again")
+        head = load_file(str(directory / HEAD))
+        n_labels = head["weight"].shape[0]
+        if n_labels != len(self.labels_):
+            raise DocsortError(
+                f"{directory}: the head has {n_labels} outputs for "
+                f"{len(self.labels_)} labels; save the model again"
+            )
+        base = resolve_base(self.base) if self.lora else str(folder)
+        net = self._build(base, n_labels)
+        if self.lora:
+            with quiet_transformers():
+                net.encoder = PeftModel.from_pretrained(net.encoder, str(folder))
+        net.head.load_state_dict(head)
+        with quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(base)
+        self.device_ = self._device()
+        self.net_ = net.to(self.device_).eval()
+
+
+def resolve_base(name: str) -> str:
+    """An alias such as ``minilm`` → its local directory; a path or hub id is kept."""
+    from docsort.models.hub import resolve
+
+    return resolve(name)
+
+
+def _linear(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear)

@@ -1,0 +1,388 @@
+"""The PyTorch side of the ``encoder`` kind: the network, batching, one training loop, checkpoints.
+
+Kept apart from ``encoder.py`` so that ``import docsort.models`` does not import torch: the
+tfidf user and the CLI's start-up should not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from docsort.errors import DocsortError
+from docsort.io import atomic_path
+from docsort.progress import progress_bar
+
+LAST = "last.pt"  # the latest state: weights, optimizer, scheduler, RNG, counters
+BEST = "best.pt"  # the trainable weights of the best validation epoch so far
+
+
+# -- the network --------------------------------------------------------------------------
+class EncoderNet(nn.Module):
+    """Encoder → pooling over the last hidden state → dropout → linear head."""
+
+    def __init__(
+        self, encoder: nn.Module, hidden: int, n_labels: int, pooling: str, dropout: float
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, n_labels)
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        hidden = self.encoder(**batch).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        # sentence models (minilm, mpnet) were trained on the mean of the real tokens
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.head(self.dropout(self.embed(batch)))
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' load reports, weight-loading bars (e.g. the unused pooler) and the
+    deprecation warning peft 0.21 triggers in transformers 5: noise for a docsort user."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_encoder(path: str) -> nn.Module:
+    """The bare encoder in float32, without the pooler that mean pooling never uses."""
+    from transformers import AutoModel
+
+    with quiet_transformers():
+        try:
+            return AutoModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32)
+        except TypeError:  # an architecture without a pooler option
+            return AutoModel.from_pretrained(path, dtype=torch.float32)
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks, found by its length (works through a peft wrapper)."""
+    n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise DocsortError(f"cannot find the {n_layers} transformer layers of this encoder to freeze")
+
+
+def embeddings_module(model: nn.Module) -> nn.Module:
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "embeddings":
+            return module
+    return model.get_input_embeddings()
+
+
+# -- batching -----------------------------------------------------------------------------
+class Tokenized:
+    """Texts tokenized once, unpadded; each batch is padded to its own longest row."""
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.encoding = dict(tokenizer(list(texts), truncation=True, max_length=max_length))
+        self.lengths = np.array([len(ids) for ids in self.encoding["input_ids"]], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: np.ndarray, device: torch.device) -> dict[str, Tensor]:
+        features = {key: [values[i] for i in rows] for key, values in self.encoding.items()}
+        padded = self.tokenizer.pad(features, return_tensors="pt")
+        return {key: value.to(device) for key, value in padded.items()}
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group_by_length: bool
+) -> list[np.ndarray]:
+    """The batches of one epoch, a function of (seed, epoch) only, so a resumed run can skip
+    the batches it already did. Grouping similar lengths (within shuffled chunks of 50 batches)
+    cuts the padding that dominates CPU time on short texts."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    if group_by_length:
+        chunk = 50 * batch_size
+        order = np.concatenate(
+            [
+                part[np.argsort(-lengths[part], kind="stable")]
+                for part in (order[i : i + chunk] for i in range(0, len(order), chunk))
+            ]
+        )
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))] if group_by_length else batches
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA only: CPU autocast is slower than fp32 for these models."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@torch.inference_mode()
+def predict_logits(
+    net: EncoderNet,
+    data: Tokenized,
+    batch_size: int,
+    device: torch.device,
+    description: str = "",
+    embed: bool = False,
+) -> np.ndarray:
+    """Logits (or pooled embeddings) in the rows' order, computed longest-first so that each
+    batch carries little padding: twice the speed of unsorted batches on a CPU."""
+    net.eval()
+    run = net.embed if embed else net
+    out: np.ndarray | None = None
+    order = np.argsort(-data.lengths, kind="stable")
+    with progress_bar(description or "predicting", total=len(data) if description else 0) as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            with autocast(device):
+                values = run(data.batch(rows, device)).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((len(data), values.shape[1]), dtype=np.float32)
+            out[rows] = values
+            bar(len(rows))
+    return out if out is not None else np.zeros((0, net.head.out_features), dtype=np.float32)
+
+
+# -- reproducibility and checkpoints -----------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    random.setstate(_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(value: Any) -> Any:
+    """``random.setstate`` wants the tuples that a checkpoint may hand back as lists."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def trainable_state(net: nn.Module) -> dict[str, Tensor]:
+    """Only what training changes: the whole model for full fine-tuning, adapter + head for
+    LoRA. Frozen weights come from the base again, which keeps LoRA checkpoints small."""
+    return {name: p.detach().cpu().clone() for name, p in net.named_parameters() if p.requires_grad}
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise DocsortError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}); "
+            "delete it or train with resume=False"
+        ) from None
+
+
+def checkpoint_step(directory: str | Path) -> int | None:
+    """The optimizer step of the last checkpoint in ``directory`` (None when there is none)."""
+    path = Path(directory) / LAST
+    return int(_load(path)["step"]) if path.is_file() else None
+
+
+# -- the training loop --------------------------------------------------------------------
+@dataclass
+class LoopSettings:
+    epochs: int
+    patience: int
+    max_grad_norm: float | None
+    checkpoint_dir: Path | None
+    checkpoint_every: int
+    resume: bool
+    run_id: str  # what was trained on what: a checkpoint of another run is refused
+    metric: str = "macro-F1"
+
+
+@dataclass
+class LoopResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    resumed_from_step: int | None = None
+    best_score: float = float("-inf")
+    best_epoch: int = 0
+
+
+def train_loop(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batches: Callable[[int], list[np.ndarray]],
+    loss_of: Callable[[np.ndarray], Tensor],
+    evaluate: Callable[[], float],
+    settings: LoopSettings,
+    scaler: torch.amp.GradScaler,
+) -> LoopResult:
+    """Epochs of AdamW steps with clipping; validate after each epoch; stop after ``patience``
+    epochs without a better score; end with the best epoch's weights loaded into ``net``.
+
+    With a ``checkpoint_dir`` the state is written atomically every ``checkpoint_every`` steps
+    and at each epoch end, so a killed run loses at most those steps when resumed.
+    """
+    result = LoopResult()
+    params = [p for p in net.parameters() if p.requires_grad]
+    epoch, skip, bad_epochs, loss_sum, loss_count, done = 0, 0, 0, 0.0, 0, False
+    best_weights: dict[str, Tensor] | None = None
+    folder = settings.checkpoint_dir
+
+    def save(next_epoch: int, next_batch: int, finished: bool) -> None:
+        if folder is None:
+            return
+        state = {
+            "run_id": settings.run_id,
+            "epoch": next_epoch,
+            "batch": next_batch,
+            "step": result.steps,
+            "done": finished,
+            "weights": trainable_state(net),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": _rng_state(),
+            "history": result.history,
+            "best_score": result.best_score,
+            "best_epoch": result.best_epoch,
+            "bad_epochs": bad_epochs,
+            "loss_sum": loss_sum,
+            "loss_count": loss_count,
+        }
+        _save(folder / LAST, state)
+
+    if folder is not None and settings.resume and (folder / LAST).is_file():
+        state = _load(folder / LAST)
+        if state["run_id"] != settings.run_id:
+            raise DocsortError(
+                f"the checkpoint in {folder} belongs to another run (other parameters or "
+                "data); use another checkpoint_dir or resume=False"
+            )
+        _load_weights(net, state["weights"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        epoch, skip, done = state["epoch"], state["batch"], state["done"]
+        result.steps = result.resumed_from_step = state["step"]
+        result.history = list(state["history"])
+        result.best_score, result.best_epoch = state["best_score"], state["best_epoch"]
+        bad_epochs, loss_sum, loss_count = (
+            state["bad_epochs"],
+            state["loss_sum"],
+            state["loss_count"],
+        )
+        if (folder / BEST).is_file():
+            best = _load(folder / BEST)
+            best_weights, result.best_score = best["weights"], best["score"]
+            result.best_epoch = best["epoch"]
+
+    per_epoch = len(batches(0))
+    shown = f" {settings.metric} {result.history[-1]['valid_score']:.3f}" if result.history else ""
+    with progress_bar("training", total=settings.epochs * per_epoch) as advance:
+        advance(result.steps)
+        while not done and epoch < settings.epochs:
+            started = time.perf_counter()
+            net.train()
+            plan = batches(epoch)
+            for b in range(skip, len(plan)):
+                loss = loss_of(plan[b])
+                scaler.scale(loss).backward()
+                if settings.max_grad_norm:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.steps += 1
+                loss_sum += loss.item()
+                loss_count += 1
+                label = f"epoch {epoch + 1}/{settings.epochs} loss {loss_sum / loss_count:.3f}"
+                advance(1, label + shown)
+                every = settings.checkpoint_every
+                if every and result.steps % every == 0 and b + 1 < len(plan):
+                    save(epoch, b + 1, finished=False)
+            skip = 0
+            score = evaluate()
+            shown = f" {settings.metric} {score:.3f}"
+            result.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "step": result.steps,
+                    "train_loss": loss_sum / max(loss_count, 1),
+                    "valid_score": score,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            loss_sum, loss_count = 0.0, 0
+            if score > result.best_score:
+                result.best_score, result.best_epoch, bad_epochs = score, epoch + 1, 0
+                best_weights = trainable_state(net)
+                if folder is not None:
+                    _save(
+                        folder / BEST, {"weights": best_weights, "score": score, "epoch": epoch + 1}
+                    )
+            else:
+                bad_epochs += 1
+            epoch += 1
+            done = bad_epochs >= settings.patience or epoch >= settings.epochs
+            save(epoch, 0, finished=done)
+    if best_weights is not None:
+        _load_weights(net, best_weights)
+    return result
+
+
+def _load_weights(net: nn.Module, weights: dict[str, Tensor]) -> None:
+    missing = set(weights) - {name for name, _ in net.named_parameters()}
+    if missing:
+        raise DocsortError(f"checkpoint weights do not fit this model (e.g. {sorted(missing)[0]})")
+    net.load_state_dict(weights, strict=False)
