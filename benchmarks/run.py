@@ -171,15 +171,16 @@ def build_table() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     lines = [
         "| model | dataset | test rows | accuracy | macro-F1 | micro-F1 | ECE | train s "
-        "| docs/s | $ per 1k docs |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| docs/s | of CPU limit | $ per 1k docs | load |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["model"])):
         accuracy = f"{r['accuracy']:.4f}" + (" (subset)" if r.get("multi_label") else "")
         lines.append(
             f"| {r['model']} | {r['dataset']} | {r['n']:,} | {accuracy} | {r['macro_f1']:.4f} "
             f"| {r['micro_f1']:.4f} | {r['ece']:.4f} | {r['train_seconds']:.1f} "
-            f"| {r['docs_per_second']:,.0f} | {r['cost_per_1k']:.6f} |"
+            f"| {r['docs_per_second']:,.0f} | {_share(r.get('efficiency'))} "
+            f"| {r['cost_per_1k']:.6f} | {r['machine'].get('load_average_1m', 'n/a')} |"
         )
     if rows:
         m = rows[0]["machine"]
@@ -187,9 +188,16 @@ def build_table() -> str:
         lines.append(
             f"Measured on {m['cpu']} ({m['cores']} cores, {m['device']}), Python "
             f"{m['python']}, scikit-learn {m['scikit-learn']}; cost = seconds × "
-            "$0.10 per hardware-hour. Source: `benchmarks/results/*.json`."
+            "$0.10 per hardware-hour; *of CPU limit* = docs/s ÷ (measured matmul GFLOP/s ÷ "
+            "model GFLOP per doc), for transformer kinds; *load* = the machine's 1-minute load "
+            "average when the run started (other work on the 2 cores slows docs/s; n/a: not "
+            "recorded). Source: `benchmarks/results/*.json`."
         )
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
 
 
 def update_readme() -> None:
