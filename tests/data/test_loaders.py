@@ -20,6 +20,14 @@ def patents() -> pd.DataFrame:
     return pd.read_csv(PATENT_SECTIONS).head(40)
 
 
+@pytest.fixture(scope="module")
+def tricky_rows() -> pd.DataFrame:
+    """Real arXiv abstracts holding double quotes and line breaks, which writers quote."""
+    frame = pd.read_csv(ARXIV_8CAT)
+    hard = frame.abstract.str.contains('"') & frame.abstract.str.contains("\n")
+    return frame[hard].head(8).rename(columns={"abstract": "text", "category": "section"})
+
+
 def test_csv_with_two_fields_joined_by_template() -> None:
     data = load_dataset(ARXIV_8CAT, label="category", template="{title}. {abstract}")
     frame = pd.read_csv(ARXIV_8CAT)
@@ -35,7 +43,10 @@ def test_several_text_columns_without_template_are_joined_by_lines() -> None:
 
 
 @pytest.mark.parametrize("suffix", [".tsv", ".jsonl", ".parquet", ".json"])
-def test_formats_read_the_same_rows(patents: pd.DataFrame, tmp_path: Path, suffix: str) -> None:
+def test_formats_read_the_same_rows(
+    patents: pd.DataFrame, tricky_rows: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    patents = pd.concat([patents, tricky_rows[["section", "text"]]], ignore_index=True)
     path = tmp_path / f"patents{suffix}"
     if suffix == ".tsv":
         patents.to_csv(path, sep="\t", index=False)
@@ -47,6 +58,7 @@ def test_formats_read_the_same_rows(patents: pd.DataFrame, tmp_path: Path, suffi
         patents.to_parquet(path)
     data = load_dataset(path, label="section")
     assert data.texts == [t.strip() for t in patents.text]
+    assert any('"' in t for t in data.texts)  # quoted fields come back unchanged
     assert data.labels == [str(s) for s in patents.section]
 
 

@@ -42,7 +42,7 @@ def read_table(source: str | Path) -> pd.DataFrame:
         if suffix == ".csv":
             return pd.read_csv(path)
         if suffix in {".tsv", ".tab"}:
-            return pd.read_csv(path, sep="\t", quoting=3)
+            return pd.read_csv(path, sep="\t")
         if suffix in {".jsonl", ".ndjson"}:
             return _read_jsonl(path)
         if suffix == ".json":
