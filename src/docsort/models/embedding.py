@@ -22,6 +22,7 @@ from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
 from docsort.models.base import Classifier, quiet_sklearn_fit, register
+from docsort.models.hub import resolve
 from docsort.models.thresholds import tune_thresholds
 
 HEAD = "head.joblib"
@@ -100,7 +101,7 @@ class StaticClassifier(EmbeddingHeadClassifier):
 
     def _encoder(self):
         if getattr(self, "encoder_", None) is None:
-            self.encoder_ = _load_static(_resolve(self.base))
+            self.encoder_ = _load_static(resolve(self.base))
         return self.encoder_
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -147,7 +148,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
 
     def _encoder(self):
         if getattr(self, "encoder_", None) is None:
-            self.encoder_ = _load_sentence_transformer(_resolve(self.base), self.device)
+            self.encoder_ = _load_sentence_transformer(resolve(self.base), self.device)
             self.encoder_.max_seq_length = self.max_length
         return self.encoder_
 
@@ -165,7 +166,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         timing stays honest."""
         if not self.cache:
             return self._embed(texts)
-        key = hashlib.sha256(f"{_resolve(self.base)}|{self.max_length}".encode())
+        key = hashlib.sha256(f"{resolve(self.base)}|{self.max_length}".encode())
         for text in texts:
             key.update(text.encode("utf-8") + b"\x1e")
         path = _embedding_cache() / f"{key.hexdigest()[:32]}.npy"
@@ -181,12 +182,6 @@ class EmbedClassifier(EmbeddingHeadClassifier):
 
     def _load_weights(self, directory: Path) -> None:
         self._load_head(directory)
-
-
-def _resolve(base: str) -> str:
-    from docsort.models.hub import resolve
-
-    return resolve(base)
 
 
 def _embedding_cache() -> Path:

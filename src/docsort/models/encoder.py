@@ -21,6 +21,7 @@ import numpy as np
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
+from docsort.models.hub import resolve
 from docsort.models.thresholds import tune_thresholds
 
 if TYPE_CHECKING:
@@ -334,7 +335,7 @@ class EncoderClassifier(Classifier):
         device = self._device()
         training.seed_everything(self.seed)
 
-        path = resolve_base(self.base)
+        path = resolve(self.base)
         with training.quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         train_rows = training.Tokenized(self.tokenizer_, train.texts, self.max_length)
@@ -451,7 +452,7 @@ class EncoderClassifier(Classifier):
                 f"{directory}: the head has {n_labels} outputs for "
                 f"{len(self.labels_)} labels; save the model again"
             )
-        base = resolve_base(self.base) if self.lora else str(folder)
+        base = resolve(self.base) if self.lora else str(folder)
         net = self._build(base, n_labels)
         if self.lora:
             with quiet_transformers():
@@ -461,13 +462,6 @@ class EncoderClassifier(Classifier):
             self.tokenizer_ = AutoTokenizer.from_pretrained(base)
         self.device_ = self._device()
         self.net_ = net.to(self.device_).eval()
-
-
-def resolve_base(name: str) -> str:
-    """An alias such as ``minilm`` → its local directory; a path or hub id is kept."""
-    from docsort.models.hub import resolve
-
-    return resolve(name)
 
 
 def _linear(module: Any) -> bool:
