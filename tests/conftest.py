@@ -37,18 +37,17 @@ def arxiv_csv(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactor
 def trained_model_dir(arxiv_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tfidf model trained through the CLI on real arXiv rows, shared by read-only tests."""
     out = tmp_path_factory.mktemp("models") / "tfidf"
-    result = run_cli(
-        "train",
-        str(arxiv_csv),
-        "--text",
-        "title,abstract",
-        "--label",
-        "category",
-        "--out",
-        str(out),
-    )
+    result = train_arxiv(arxiv_csv, out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def train_arxiv(
+    data: Path, out: Path, *options: str, text: str = "title,abstract"
+) -> subprocess.CompletedProcess[str]:
+    """``docsort train`` on arXiv rows (label: category), with any further options."""
+    return run_cli("train", str(data), "--text", text, "--label", "category", *options,
+                   "--out", str(out))  # fmt: skip
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

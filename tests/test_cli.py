@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, train_arxiv
 
 REQUIRED_METRICS = {
     "accuracy",
@@ -29,8 +29,7 @@ def train_with_config(data: Path, config_text: str, out: Path):
     """Train on the arXiv rows' titles with a YAML config written beside ``out``."""
     config = out.with_name(out.name + ".yaml")
     config.write_text(config_text, encoding="utf-8")
-    return run_cli("train", str(data), "--text", "title", "--label", "category",
-                   "--config", str(config), "--out", str(out))  # fmt: skip
+    return train_arxiv(data, out, "--config", str(config), text="title")
 
 
 def assert_user_error(result, *fragments: str) -> None:
@@ -124,21 +123,7 @@ def test_compare_scores_models_on_the_same_rows(
     other = tmp_path / "logreg"
     config = tmp_path / "logreg.yaml"
     config.write_text("classifier: logreg\nchar_ngrams: null\n", encoding="utf-8")
-    assert (
-        run_cli(
-            "train",
-            str(arxiv_csv),
-            "--text",
-            "title,abstract",
-            "--label",
-            "category",
-            "--config",
-            str(config),
-            "--out",
-            str(other),
-        ).returncode
-        == 0
-    )
+    assert train_arxiv(arxiv_csv, other, "--config", str(config)).returncode == 0
     result = run_cli(
         "compare",
         str(trained_model_dir),
@@ -215,16 +200,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_unknown_column_lists_existing_ones(arxiv_csv: Path, tmp_path: Path) -> None:
-    result = run_cli(
-        "train",
-        str(arxiv_csv),
-        "--text",
-        "body",
-        "--label",
-        "category",
-        "--out",
-        str(tmp_path / "m"),
-    )
+    result = train_arxiv(arxiv_csv, tmp_path / "m", text="body")
     assert_user_error(result, "no column 'body'", "'title'", "'abstract'")
 
 
@@ -251,18 +227,7 @@ def test_empty_rows_are_skipped_with_a_count_or_fail_when_strict(
 
 
 def test_unknown_model_kind(arxiv_csv: Path, tmp_path: Path) -> None:
-    result = run_cli(
-        "train",
-        str(arxiv_csv),
-        "--label",
-        "category",
-        "--text",
-        "title",
-        "--model",
-        "bert-large",
-        "--out",
-        str(tmp_path / "m"),
-    )
+    result = train_arxiv(arxiv_csv, tmp_path / "m", "--model", "bert-large", text="title")
     assert_user_error(result, "unknown model kind 'bert-large'", "tfidf")
     assert not (tmp_path / "m").exists()
 
