@@ -41,7 +41,7 @@ def test_register_makes_a_new_kind_loadable(arxiv_split, tmp_path: Path) -> None
             self.prior_ = counts / counts.sum()
             return self
 
-        def predict_proba(self, texts):
+        def _predict_proba(self, texts):
             return np.tile(self.prior_, (len(texts), 1))
 
         def _save_weights(self, directory):

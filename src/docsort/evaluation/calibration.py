@@ -70,3 +70,48 @@ def expected_calibration_error(
         if b["count"]
     )
     return float(gaps / conf.size)
+
+
+# -- temperature scaling --------------------------------------------------------------------
+# One scalar T divides every logit: accuracy and rankings stay the same, only confidence moves
+# (Guo et al., 2017). Working from probabilities keeps it model-agnostic: for softmax outputs
+# softmax(log p / T) == softmax(logits / T); for one-vs-rest sigmoids, sigmoid(logit(p) / T).
+
+_EPS = 1e-12
+
+
+def _logits(proba: np.ndarray, multi_label: bool) -> np.ndarray:
+    p = np.clip(np.asarray(proba, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p) if multi_label else np.log(p)
+
+
+def apply_temperature(proba: np.ndarray, temperature: float, multi_label: bool) -> np.ndarray:
+    """Probabilities with their logits divided by ``temperature`` (1 changes nothing)."""
+    if temperature == 1.0 or len(proba) == 0:
+        return proba
+    z = _logits(proba, multi_label) / temperature
+    if multi_label:
+        return 1.0 / (1.0 + np.exp(-z))
+    z -= z.max(axis=1, keepdims=True)
+    exp = np.exp(z)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray, multi_label: bool) -> float:
+    """The temperature that minimises the negative log-likelihood of ``y`` (class indices, or a
+    multi-hot matrix for multi-label) under ``proba``; searched over log T in [1/20, 20]."""
+    from scipy.optimize import minimize_scalar
+
+    proba = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y)
+    if len(proba) == 0:
+        raise ValueError("no rows to fit a temperature on")
+
+    def nll(log_t: float) -> float:
+        p = np.clip(apply_temperature(proba, float(np.exp(log_t)), multi_label), _EPS, 1 - _EPS)
+        if multi_label:
+            return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
+        return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+    best = minimize_scalar(nll, bounds=(-np.log(20), np.log(20)), method="bounded")
+    return float(np.exp(best.x))

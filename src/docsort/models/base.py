@@ -73,6 +73,7 @@ class Classifier:
 
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
+    temperature_: float | None = None  # set by ``calibrate``; None: probabilities as trained
     train_fingerprint_: str | None = None
     input_spec_: dict[str, Any]  # text/label columns used in training: defaults for eval
 
@@ -80,9 +81,44 @@ class Classifier:
     def fit(self, train: Dataset, valid: Dataset | None = None) -> Classifier:
         raise NotImplementedError
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``."""
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """What each kind implements: probabilities ``[n, n_labels]`` as the model gives them."""
         raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``, temperature-scaled
+        when the model was calibrated."""
+        proba = self._predict_proba(texts)
+        if self.temperature_ is None:
+            return proba
+        from docsort.evaluation.calibration import apply_temperature
+
+        return apply_temperature(proba, self.temperature_, self.labels_.multi_label)
+
+    def calibrate(self, valid: Dataset) -> Classifier:
+        """Fit a temperature on held-out labelled rows so that confidence matches accuracy.
+
+        Decisions do not change: argmax is kept, and multi-label thresholds are moved with the
+        probabilities. Returns ``self``."""
+        from docsort.evaluation.calibration import fit_temperature
+
+        self._check_fitted()
+        if valid.labels is None or len(valid) == 0:
+            raise DocsortError("calibration needs labelled validation rows")
+        check_labels_known(self, list(valid.label_counts()), valid.name or "validation data")
+        multi = self.labels_.multi_label
+        old = self.temperature_ or 1.0
+        self.temperature_ = None
+        proba = self._predict_proba(valid.texts)
+        temperature = fit_temperature(proba, valid.targets(self.labels_), multi)
+        if multi and self.thresholds_ is not None:
+            from docsort.evaluation.calibration import apply_temperature
+
+            # a threshold is a probability too: map it through the same change of temperature
+            moved = apply_temperature(np.atleast_2d(self.thresholds_), temperature / old, True)
+            self.thresholds_ = moved.ravel()
+        self.temperature_ = temperature
+        return self
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Turn probabilities into decisions: indices (single-label) or multi-hot (multi-label)."""
@@ -143,6 +179,7 @@ class Classifier:
             "train_fingerprint": self.train_fingerprint_,
             "params": self.get_params(),
             "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
+            "temperature": self.temperature_,
             "input": getattr(self, "input_spec_", {}),
             **self.labels_.to_dict(),
         }
@@ -161,6 +198,8 @@ class Classifier:
         thresholds = manifest.get("thresholds")
         model.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
         model.train_fingerprint_ = manifest.get("train_fingerprint")
+        temperature = manifest.get("temperature")
+        model.temperature_ = None if temperature is None else float(temperature)
         model.input_spec_ = dict(manifest.get("input") or {})
         try:
             model._load_weights(Path(directory))

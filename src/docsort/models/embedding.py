@@ -58,7 +58,7 @@ class EmbeddingHeadClassifier(Classifier):
             self.thresholds_ = tune_thresholds(proba, valid.targets(self.labels_))
         return self
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)))

@@ -408,7 +408,7 @@ class EncoderClassifier(Classifier):
         if not hasattr(self, "net_"):  # labels_ alone is set early: a failed fit has no net_
             raise DocsortError("this encoder model is not fitted yet: call fit first")
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)

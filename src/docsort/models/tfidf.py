@@ -155,7 +155,7 @@ class TfidfClassifier(Classifier):
                 )
         return self
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
