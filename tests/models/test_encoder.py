@@ -196,3 +196,21 @@ def test_unfitted_model_and_empty_input(full_model) -> None:
     with pytest.raises(DocsortError, match="not fitted"):
         create("encoder").predict_proba(["text"])
     assert full_model.predict_proba([]).shape == (0, 4)
+
+
+def test_title_and_abstract_become_the_tokenizers_text_pair(arxiv_split) -> None:
+    """With a pair separator the two fields get segment ids 0 and 1 and the head still learns."""
+    model = create("encoder", {**FAST, "pair_separator": "\n"}).fit(arxiv_split[0])
+    text = arxiv_split[1].texts[0]
+    title, abstract = text.split("\n", 1)
+    rows = model._tokenized([text])
+    segments = rows.encoding["token_type_ids"][0]
+    assert segments[0] == 0 and segments[-1] == 1
+    ids = rows.encoding["input_ids"][0]
+    assert ids.count(model.tokenizer_.sep_token_id) == 2  # [CLS] title [SEP] abstract [SEP]
+    assert model.tokenizer_.decode(ids[1 : ids.index(model.tokenizer_.sep_token_id)]) == (
+        model.tokenizer_.decode(model.tokenizer_(title, add_special_tokens=False)["input_ids"])
+    )
+    assert accuracy(model, arxiv_split[1]) >= 0.6
+    with pytest.raises(DocsortError, match="pair_separator"):
+        create("encoder", {"pair_separator": ""}).fit(arxiv_split[0])

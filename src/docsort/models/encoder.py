@@ -48,6 +48,7 @@ class EncoderClassifier(Classifier):
         base: str = "minilm",
         pooling: str = "mean",
         max_length: int = 128,
+        pair_separator: str | None = None,
         dropout: float = 0.1,
         lora: bool = False,
         lora_r: int = 8,
@@ -79,6 +80,7 @@ class EncoderClassifier(Classifier):
         self.base = base
         self.pooling = pooling
         self.max_length = max_length
+        self.pair_separator = pair_separator
         self.dropout = dropout
         self.lora = lora
         self.lora_r = lora_r
@@ -136,6 +138,12 @@ class EncoderClassifier(Classifier):
         need(
             self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
             f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
+        )
+        need(
+            self.pair_separator is None
+            or isinstance(self.pair_separator, str)
+            and self.pair_separator != "",
+            "pair_separator must be a non-empty string (e.g. a newline) or None",
         )
         need(self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
@@ -294,6 +302,11 @@ class EncoderClassifier(Classifier):
         )
         return optimizer, scheduler
 
+    def _tokenized(self, texts: Sequence[str]) -> Any:
+        from docsort.models.training import Tokenized
+
+        return Tokenized(self.tokenizer_, texts, self.max_length, self.pair_separator)
+
     def _score(self, proba: np.ndarray, y: np.ndarray) -> float:
         """Validation macro-F1 (single-label) or micro-F1 at tuned thresholds (multi-label):
         at a fixed 0.5 every early epoch scores 0 while BCE still shrinks toward base rates."""
@@ -338,8 +351,8 @@ class EncoderClassifier(Classifier):
         path = resolve(self.base)
         with training.quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
-        train_rows = training.Tokenized(self.tokenizer_, train.texts, self.max_length)
-        valid_rows = training.Tokenized(self.tokenizer_, valid.texts, self.max_length)
+        train_rows = self._tokenized(train.texts)
+        valid_rows = self._tokenized(valid.texts)
         net = self._build(path, n_labels).to(device)
         folder = Path(self.checkpoint_dir) if self.checkpoint_dir else None
         resuming = bool(self.resume and folder and (folder / training.LAST).is_file())
@@ -412,9 +425,9 @@ class EncoderClassifier(Classifier):
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
-        from docsort.models.training import Tokenized, predict_logits
+        from docsort.models.training import predict_logits
 
-        rows = Tokenized(self.tokenizer_, texts, self.max_length)
+        rows = self._tokenized(texts)
         description = "predicting" if len(texts) >= 1000 else ""
         logits = predict_logits(self.net_, rows, self.eval_batch_size, self.device_, description)
         return self._proba(logits)

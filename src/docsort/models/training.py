@@ -103,9 +103,21 @@ def embeddings_module(model: nn.Module) -> nn.Module:
 class Tokenized:
     """Texts tokenized once, unpadded; each batch is padded to its own longest row."""
 
-    def __init__(self, tokenizer: Any, texts: Sequence[str], max_length: int) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        texts: Sequence[str],
+        max_length: int,
+        pair_separator: str | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
-        self.encoding = dict(tokenizer(list(texts), truncation=True, max_length=max_length))
+        if pair_separator:
+            first, second = split_pairs(texts, pair_separator)
+            # longest_first trims the longer segment: a title survives a long abstract
+            encoding = tokenizer(first, second, truncation="longest_first", max_length=max_length)
+        else:
+            encoding = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.encoding = dict(encoding)
         self.lengths = np.array([len(ids) for ids in self.encoding["input_ids"]], dtype=np.int64)
 
     def __len__(self) -> int:
@@ -115,6 +127,17 @@ class Tokenized:
         features = {key: [values[i] for i in rows] for key, values in self.encoding.items()}
         padded = self.tokenizer.pad(features, return_tensors="pt")
         return {key: value.to(device) for key, value in padded.items()}
+
+
+def split_pairs(texts: Sequence[str], separator: str) -> tuple[list[str], list[str]]:
+    """Each text cut at the first ``separator`` into the tokenizer's two segments (e.g. title
+    and abstract joined one per line); a text without it has an empty second segment."""
+    first, second = [], []
+    for text in texts:
+        head, _, tail = text.partition(separator)
+        first.append(head.strip() or tail.strip())
+        second.append(tail.strip() if head.strip() else "")
+    return first, second
 
 
 def epoch_batches(
