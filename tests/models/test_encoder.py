@@ -214,3 +214,15 @@ def test_title_and_abstract_become_the_tokenizers_text_pair(arxiv_split) -> None
     assert accuracy(model, arxiv_split[1]) >= 0.6
     with pytest.raises(DocsortError, match="pair_separator"):
         create("encoder", {"pair_separator": ""}).fit(arxiv_split[0])
+
+
+def test_lora_targets_follow_the_models_own_layer_names(lora_model) -> None:
+    """minilm (BERT) calls its projections query/key/value, MPNet q/k/v/o: both get adapters."""
+    from transformers import MPNetConfig, MPNetModel
+
+    tiny = MPNetConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                       intermediate_size=32)  # fmt: skip
+    assert training.lora_targets(MPNetModel(tiny)) == ["dense", "k", "o", "q", "v"]
+    adapted = {n.split(".lora_A")[0].split(".")[-1]
+               for n, _ in lora_model.net_.encoder.named_parameters() if "lora_A" in n}  # fmt: skip
+    assert adapted == {"query", "key", "value", "dense"}

@@ -54,7 +54,7 @@ class EncoderClassifier(Classifier):
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_dropout: float = 0.1,
-        lora_target_modules: tuple[str, ...] = ("query", "key", "value", "dense"),
+        lora_target_modules: tuple[str, ...] | None = None,
         lr: float | None = None,
         head_lr: float = 1e-3,
         head_init: str = "probe",
@@ -157,7 +157,10 @@ class EncoderClassifier(Classifier):
         need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
         if self.lora:
             need(self.lora_r >= 1, "lora_r must be at least 1")
-            need(len(self.lora_target_modules) > 0, "lora_target_modules is empty")
+            need(
+                self.lora_target_modules is None or len(self.lora_target_modules) > 0,
+                "lora_target_modules is empty (leave it out to adapt every linear layer)",
+            )
 
     def _device(self) -> torch.device:
         import torch
@@ -184,9 +187,10 @@ class EncoderClassifier(Classifier):
     def _add_lora(self, net: EncoderNet) -> None:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.training import lora_targets, quiet_transformers
 
-        targets = list(self.lora_target_modules)
+        # default: every linear layer of the transformer blocks, whatever the family names them
+        targets = list(self.lora_target_modules or lora_targets(net.encoder))
         names = [name for name, _ in net.encoder.named_modules()]
         absent = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
         if absent:

@@ -92,6 +92,17 @@ def transformer_layers(model: nn.Module) -> nn.ModuleList:
     raise DocsortError(f"cannot find the {n_layers} transformer layers of this encoder to freeze")
 
 
+def lora_targets(model: nn.Module) -> list[str]:
+    """Names of the linear layers inside the transformer blocks, for LoRA when none are given:
+    ``query/key/value/dense`` in BERT-like models (minilm), ``q/k/v/o/dense`` in MPNet."""
+    names = {
+        name.split(".")[-1]
+        for name, module in transformer_layers(model).named_modules()
+        if isinstance(module, nn.Linear)
+    }
+    return sorted(names)
+
+
 def embeddings_module(model: nn.Module) -> nn.Module:
     for name, module in model.named_modules():
         if name.split(".")[-1] == "embeddings":
