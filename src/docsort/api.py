@@ -20,6 +20,7 @@ from docsort.errors import DocsortError
 from docsort.io import atomic_path
 from docsort.models.base import Classifier, check_labels_known, create, load, read_manifest
 from docsort.progress import progress_bar
+from docsort.text.chunking import LongDoc
 
 
 def train(
@@ -32,11 +33,22 @@ def train(
     seed: int = 0,
     out: str | Path | None = None,
     input_spec: dict[str, Any] | None = None,
+    long_doc: LongDoc | dict[str, Any] | None = None,
 ) -> Classifier:
-    """Fit a model of ``kind``; with ``out`` it is saved there (atomically)."""
+    """Fit a model of ``kind``; with ``out`` it is saved there (atomically).
+
+    ``long_doc`` (a ``LongDoc`` or its settings) makes the model read long texts in windows or
+    truncated, both in training (windows inherit their document's label) and later."""
     if valid_data is None and valid_split:
         train_data, valid_data = stratified_split(train_data, valid_split, seed)
     model = create(kind, params)
+    if long_doc is not None:
+        from docsort.text.chunking import training_pieces
+
+        config = long_doc if isinstance(long_doc, LongDoc) else LongDoc.from_dict(long_doc)
+        if config is not None:
+            train_data = training_pieces(train_data, config, model.token_spans())
+        model.long_doc_ = config
     model.fit(train_data, valid_data)
     model.input_spec_ = dict(input_spec or {})
     if out is not None:

@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import yaml
@@ -23,6 +23,9 @@ from docsort.data.dataset import Dataset, Label
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, write_yaml
+
+if TYPE_CHECKING:
+    from docsort.text.chunking import LongDoc
 
 MANIFEST = "docsort.yaml"
 REGISTRY: dict[str, type[Classifier]] = {}
@@ -74,6 +77,7 @@ class Classifier:
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
     temperature_: float | None = None  # set by ``calibrate``; None: probabilities as trained
+    long_doc_: LongDoc | None = None  # how texts longer than the model reads are windowed
     train_fingerprint_: str | None = None
     input_spec_: dict[str, Any]  # text/label columns used in training: defaults for eval
 
@@ -86,14 +90,87 @@ class Classifier:
         raise NotImplementedError
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``, temperature-scaled
-        when the model was calibrated."""
-        proba = self._predict_proba(texts)
+        """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``: long texts read
+        in windows when ``long_doc_`` says so, temperature-scaled when calibrated."""
+        proba = self._raw_proba(texts)
         if self.temperature_ is None:
             return proba
         from docsort.evaluation.calibration import apply_temperature
 
         return apply_temperature(proba, self.temperature_, self.labels_.multi_label)
+
+    def _raw_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities before any temperature: one pass, or windows aggregated per text."""
+        if self.long_doc_ is None or len(texts) == 0:
+            return self._predict_proba(texts)
+        from docsort.text.chunking import aggregate, split_texts
+
+        pieces, owner = split_texts(texts, self.long_doc_, self.token_spans())
+        thresholds = self.thresholds_ if self.thresholds_ is not None else 0.5
+        return aggregate(
+            self._predict_proba([piece.text for piece in pieces]),
+            owner,
+            np.array([max(piece.tokens, 1) for piece in pieces], dtype=np.float64),
+            len(texts),
+            self.long_doc_.aggregate,
+            self.labels_.multi_label,
+            thresholds,
+        )
+
+    def window_scores(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Per text, the pieces it was read in: their character span, tokens and probabilities
+        (a text read whole is one piece)."""
+        from docsort.text.chunking import LongDoc, split_texts
+
+        config = self.long_doc_ or LongDoc(strategy="window", size=10**9, overlap=0)
+        pieces, owner = split_texts(texts, config, self.token_spans())
+        proba = self._predict_proba([piece.text for piece in pieces])
+        if self.temperature_ is not None:
+            from docsort.evaluation.calibration import apply_temperature
+
+            proba = apply_temperature(proba, self.temperature_, self.labels_.multi_label)
+        out: list[list[dict[str, Any]]] = [[] for _ in texts]
+        for piece, doc, row in zip(pieces, owner, proba, strict=True):
+            out[doc].append(
+                {
+                    "start": piece.start,
+                    "end": piece.end,
+                    "tokens": piece.tokens,
+                    "probabilities": dict(zip(self.labels_.names, map(float, row), strict=True)),
+                }
+            )
+        return out
+
+    def token_spans(self) -> Callable[[str], list[tuple[int, int]]]:
+        """How this model counts tokens for long-document windows: its own Hugging Face
+        tokenizer when it has one (``tokenizer_``, or that of its ``base``), else words."""
+        cached = self.__dict__.get("_token_spans")
+        if cached is not None:
+            return cached
+        from docsort.text.chunking import tokenizer_spans, word_spans
+
+        spans = word_spans
+        tokenizer = getattr(self, "tokenizer_", None) or self._base_tokenizer()
+        if tokenizer is not None and getattr(tokenizer, "is_fast", False):
+            spans = tokenizer_spans(tokenizer)
+        self.__dict__["_token_spans"] = spans
+        return spans
+
+    def _base_tokenizer(self) -> Any:
+        base = getattr(self, "base", None)
+        if not isinstance(base, str):
+            return None
+        try:
+            from transformers import AutoTokenizer
+
+            from docsort.models.hub import resolve
+
+            path = resolve(base)
+            if not Path(path).is_dir() or not (Path(path) / "tokenizer_config.json").is_file():
+                return None
+            return AutoTokenizer.from_pretrained(path)
+        except (ImportError, OSError, ValueError, DocsortError):
+            return None
 
     def calibrate(self, valid: Dataset) -> Classifier:
         """Fit a temperature on held-out labelled rows so that confidence matches accuracy.
@@ -109,7 +186,7 @@ class Classifier:
         multi = self.labels_.multi_label
         old = self.temperature_ or 1.0
         self.temperature_ = None
-        proba = self._predict_proba(valid.texts)
+        proba = self._raw_proba(valid.texts)
         temperature = fit_temperature(proba, valid.targets(self.labels_), multi)
         if multi and self.thresholds_ is not None:
             from docsort.evaluation.calibration import apply_temperature
@@ -180,6 +257,7 @@ class Classifier:
             "params": self.get_params(),
             "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
             "temperature": self.temperature_,
+            "long_doc": None if self.long_doc_ is None else self.long_doc_.to_dict(),
             "input": getattr(self, "input_spec_", {}),
             **self.labels_.to_dict(),
         }
@@ -200,6 +278,9 @@ class Classifier:
         model.train_fingerprint_ = manifest.get("train_fingerprint")
         temperature = manifest.get("temperature")
         model.temperature_ = None if temperature is None else float(temperature)
+        from docsort.text.chunking import LongDoc
+
+        model.long_doc_ = LongDoc.from_dict(manifest.get("long_doc"))
         model.input_spec_ = dict(manifest.get("input") or {})
         try:
             model._load_weights(Path(directory))
