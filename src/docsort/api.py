@@ -167,13 +167,19 @@ def predict(
     *,
     labels: LabelSet | None = None,
     top_k: int | None = None,
+    windows: bool = False,
 ) -> list[dict]:
-    """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks."""
+    """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks.
+    ``windows`` adds each text's pieces (character span, tokens, probabilities)."""
     model = open_model(model)
     if labels is not None:
         check_labels_known(model, labels.names, "labels file")
     proba, _ = predict_proba_batched(model, texts)
-    return prediction_rows(model, proba, top_k)
+    rows = prediction_rows(model, proba, top_k)
+    if windows:
+        for row, pieces in zip(rows, model.window_scores(texts), strict=True):
+            row["windows"] = pieces
+    return rows
 
 
 def jsonl_lines(rows: Sequence[dict], extra: dict[str, list] | None = None) -> Iterator[str]:

@@ -44,6 +44,45 @@ LABELS_HELP = (
     "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}])."
 )
 STRICT_HELP = "Fail on rows with empty text or no label instead of skipping them."
+LONG_DOC_HELP = (
+    "Read texts longer than --window tokens as overlapping windows (window) or truncated to "
+    "their head, tail or both ends (head, tail, head_tail); none: as the model was trained."
+)
+WINDOW_HELP = "Tokens per window or kept by truncation (default 254: minilm's 256 less 2)."
+OVERLAP_HELP = "Tokens shared by consecutive windows (default 64)."
+AGGREGATE_HELP = "Combine window probabilities by mean, max, weighted (by tokens) or vote."
+
+
+def _long_doc(
+    strategy: str | None,
+    window: int | None,
+    overlap: int | None,
+    aggregate: str | None,
+    train_on: str | None = None,
+    current: Any = None,
+) -> Any:
+    """The long-document settings from the options, on top of ``current`` (a model's own)."""
+    from docsort.text.chunking import LongDoc
+
+    if strategy == "none":
+        return None
+    given = {
+        k: v
+        for k, v in {
+            "strategy": strategy,
+            "size": window,
+            "overlap": overlap,
+            "aggregate": aggregate,
+            "train_on": train_on,
+        }.items()
+        if v is not None
+    }
+    if not given:
+        return current
+    if current is None and strategy is None:
+        raise DocsortError("--window, --overlap, --aggregate and --train-on need --long-doc")
+    base = current.to_dict() if current is not None else {}
+    return LongDoc.from_dict({**base, **given})
 
 
 def _labels(path: Path | None) -> LabelSet | None:
@@ -133,8 +172,16 @@ def train(
     ),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed of splits and training."),
+    long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
+    window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
+    overlap: int | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
+    aggregate: str | None = typer.Option(None, "--aggregate", help=AGGREGATE_HELP),
+    train_on: str | None = typer.Option(
+        None, "--train-on", help="With --long-doc window: train on every window or the head."
+    ),
 ) -> None:
     """Train a model on labelled data and save it to --out."""
+    long_doc_config = _long_doc(long_doc, window, overlap, aggregate, train_on)
     params = _read_config(config)
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
@@ -159,6 +206,7 @@ def train(
             seed=seed,
             out=out,
             input_spec=spec,
+            long_doc=long_doc_config,
         )
     out_console.print(
         f"trained [bold]{kind}[/bold] on {len(train_data):,} documents, "
@@ -182,9 +230,14 @@ def eval_command(
         None, "--label-sep", help="Separator of multi-label strings."
     ),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+    long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
+    window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
+    overlap: int | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
+    aggregate: str | None = typer.Option(None, "--aggregate", help=AGGREGATE_HELP),
 ) -> None:
     """Evaluate a saved model on labelled data and write a report."""
     model = api.open_model(model_dir)
+    model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
     dataset = _load_as_trained(data, model.input_spec_, text, label, template, label_sep, strict)
     metrics = api.evaluate(model, dataset, out=out, title=f"{model_dir.name} on {data}")
     _print_metrics([{"model": model_dir.name, **metrics}])
@@ -209,9 +262,17 @@ def predict(
     ),
     top_k: int | None = typer.Option(None, "--top-k", help="Keep only the k most probable labels."),
     strict: bool = typer.Option(False, "--strict", help="Fail on empty rows instead of skipping."),
+    long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
+    window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
+    overlap: int | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
+    aggregate: str | None = typer.Option(None, "--aggregate", help=AGGREGATE_HELP),
+    windows: bool = typer.Option(
+        False, "--windows", help="Add each document's windows and their probabilities."
+    ),
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
     model = api.open_model(model_dir)
+    model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
     spec = model.input_spec_
     text_spec = text or _joined(spec.get("text"))
     if input == "-" or Path(input).is_dir():
@@ -228,7 +289,7 @@ def predict(
         )
     if data.skipped:
         err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
-    rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k)
+    rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k, windows=windows)
     if out == "-":
         sys.stdout.writelines(api.jsonl_lines(rows, data.extra))
         return
