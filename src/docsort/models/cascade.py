@@ -62,7 +62,7 @@ class StageSpec:
     model_dir: str | None = None
     kind: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    cost: CostModel | None = None
+    cost: dict[str, float] | None = None  # prices of this stage, over the cascade's
     threshold: float | None = None
     calibrate: bool = False
 
@@ -158,8 +158,9 @@ class CascadeClassifier(Classifier):
             name = entry.get("name") or (
                 Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
             )
+            cost = entry.get("cost")
             try:
-                cost = CostModel.from_dict(entry["cost"]) if "cost" in entry else None
+                CostModel.from_dict(cost)
             except DocsortError as exc:
                 raise DocsortError(f"{where}: {exc}") from None
             specs.append(
@@ -209,6 +210,16 @@ class CascadeClassifier(Classifier):
         self.selection_target()
         self.cost_model()
 
+    def check(self) -> None:
+        """Every parameter and stage entry checked before any data is read or model trained."""
+        self._check_params()
+        for i, spec in enumerate(self.stage_specs()):
+            if spec.kind is not None:  # a kind's parameters are checked when it is built
+                try:
+                    create(spec.kind, spec.params)
+                except DocsortError as exc:
+                    raise DocsortError(f"cascade stage {i + 1} ({spec.name}): {exc}") from None
+
     def cost_model(self) -> CostModel:
         return CostModel.from_dict(self.cost)
 
@@ -241,7 +252,7 @@ class CascadeClassifier(Classifier):
         return self
 
     def _set_stages(
-        self, stages: list[Classifier], names: list[str], costs: list[CostModel | None]
+        self, stages: list[Classifier], names: list[str], costs: list[dict[str, float] | None]
     ) -> None:
         """Keep the stages and map each one's label columns onto the cascade's."""
         columns = []
@@ -261,9 +272,10 @@ class CascadeClassifier(Classifier):
         self._columns = columns
 
     def stage_cost_models(self, default: CostModel | None = None) -> list[CostModel]:
-        """Per stage, its own prices where its config gives them, else ``default``."""
-        default = default or self.cost_model()
-        return [own or default for own in self.stage_costs_]
+        """Per stage, ``default`` (the cascade's ``cost``) with the prices its entry sets on top:
+        e.g. an API stage's token prices beside everyone's hardware price."""
+        base = (default or self.cost_model()).to_dict()
+        return [CostModel.from_dict({**base, **(own or {})}) for own in self.stage_costs_]
 
     def _choose_thresholds(self, valid: Dataset, fixed: list[float | None]) -> None:
         texts, y = valid.texts, valid.targets(self.labels_)
@@ -383,7 +395,7 @@ class CascadeClassifier(Classifier):
                         "threshold": self.stage_thresholds_[k]
                         if k < len(self.stage_thresholds_)
                         else None,
-                        "cost": None if cost is None else cost.to_dict(),
+                        "cost": cost,
                     }
                     for k, (name, sub, model, cost) in enumerate(
                         zip(
@@ -412,7 +424,7 @@ class CascadeClassifier(Classifier):
         self._set_stages(
             stages,
             [entry["name"] for entry in state["stages"]],
-            [CostModel.from_dict(e["cost"]) if e.get("cost") else None for e in state["stages"]],
+            [entry.get("cost") for entry in state["stages"]],
         )
         self.stage_thresholds_ = [float(t) for t in state["thresholds"]]
         self.selection_ = state.get("selection") or {}
