@@ -55,7 +55,7 @@ def train(
     calibration_rows, calibration_source = valid_data, "validation rows"
     if calibrate and valid_data is None:
         train_data, calibration_rows = stratified_split(train_data, calibration_split, seed)
-        calibration_source = f"{calibration_split:.0%} of the training rows, held out"
+        calibration_source = f"training rows held out ({calibration_split:.0%})"
     model = create(kind, params)
     if long_doc is not None and kind == "cascade":
         raise DocsortError(
