@@ -120,3 +120,17 @@ def test_bad_cascade_configs_fail_in_one_line(
 def test_target_options_need_a_cascade(arxiv_csv: Path, tmp_path: Path) -> None:
     result = train_arxiv(arxiv_csv, tmp_path / "m", "--target-accuracy", "0.9")
     assert_user_error(result, "--target-accuracy", "--model cascade")
+
+
+def test_compare_puts_the_cascade_on_the_cost_frontier_plot(
+    cascade_dir: Path, trained_model_dir: Path, arxiv_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cmp"
+    result = run_cli("compare", str(cascade_dir), str(trained_model_dir), "--data",
+                     str(arxiv_csv), "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((out / "comparison.json").read_text())
+    assert [r["kind"] for r in rows] == ["cascade", "tfidf"]
+    assert rows[0]["cost_per_1k"] > 0 and len(rows[0]["stages"]) == 2
+    assert (out / "accuracy_vs_cost.png").stat().st_size > 0
+    assert "accuracy_vs_cost.png" in (out / "comparison.md").read_text()
