@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,11 @@ from docsort.io import atomic_path
 from docsort.models.base import Classifier, check_labels_known, create, load, read_manifest
 from docsort.progress import progress_bar
 from docsort.text.chunking import LongDoc
+
+if TYPE_CHECKING:
+    from docsort.models.cascade import Routed
+
+PRICED_TOKENS = ("prompt_tokens", "completion_tokens")  # what CostModel prices
 
 
 def train(
@@ -34,14 +40,28 @@ def train(
     out: str | Path | None = None,
     input_spec: dict[str, Any] | None = None,
     long_doc: LongDoc | dict[str, Any] | None = None,
+    calibrate: bool = False,
+    calibration_split: float = 0.1,
 ) -> Classifier:
     """Fit a model of ``kind``; with ``out`` it is saved there (atomically).
 
     ``long_doc`` (a ``LongDoc`` or its settings) makes the model read long texts in windows or
-    truncated, both in training (windows inherit their document's label) and later."""
+    truncated, both in training (windows inherit their document's label) and later.
+    ``calibrate`` fits a temperature on the validation rows (``valid_data`` or ``valid_split``);
+    with neither, on a stratified ``calibration_split`` of the training rows held out for it
+    (the model is then trained on the rest). ``model.calibration_`` records which."""
     if valid_data is None and valid_split:
         train_data, valid_data = stratified_split(train_data, valid_split, seed)
+    calibration_rows, calibration_source = valid_data, "validation rows"
+    if calibrate and valid_data is None:
+        train_data, calibration_rows = stratified_split(train_data, calibration_split, seed)
+        calibration_source = f"training rows held out ({calibration_split:.0%})"
     model = create(kind, params)
+    if long_doc is not None and kind == "cascade":
+        raise DocsortError(
+            "a cascade reads long documents as each stage does: give long_doc settings to the "
+            "stages (train them with --long-doc), not to the cascade"
+        )
     if long_doc is not None:
         from docsort.text.chunking import training_pieces
 
@@ -50,6 +70,13 @@ def train(
             train_data = training_pieces(train_data, config, model.token_spans())
         model.long_doc_ = config
     model.fit(train_data, valid_data)
+    if calibrate and calibration_rows is not None:
+        model.calibrate(calibration_rows)
+        model.calibration_ = {
+            "source": calibration_source,
+            "rows": len(calibration_rows),
+            "temperature": model.temperature_,
+        }
     model.input_spec_ = dict(input_spec or {})
     if out is not None:
         model.save(out)
@@ -65,20 +92,60 @@ def input_spec_of(model_dir: str | Path) -> dict[str, Any]:
     return dict(read_manifest(model_dir).get("input") or {})
 
 
+@dataclass
+class Run:
+    """One timed pass of a model over texts: probabilities as served (``proba``) and before
+    temperature scaling (``raw``), seconds, tokens used, and a cascade's routing."""
+
+    proba: np.ndarray
+    raw: np.ndarray
+    seconds: float
+    tokens: dict[str, int]
+    routed: Routed | None = None
+
+
+def run_batched(
+    model: Classifier, texts: Sequence[str], batch_size: int = 2048, description: str = "predicting"
+) -> Run:
+    """Probabilities for all ``texts`` with a progress bar, in one pass: the raw ones come from
+    ``_raw_proba`` (long documents aggregated as configured) and the temperature, if any, is
+    applied after, so a calibrated model is not run twice to report both."""
+    from docsort.models.cascade import CascadeClassifier, Routed
+
+    cascade = isinstance(model, CascadeClassifier)
+    parts: list[np.ndarray] = []
+    routes: list[Routed] = []
+    before = model.token_usage()
+    start = time.perf_counter()
+    with progress_bar(description, total=len(texts)) as advance:
+        for batch in _batches(texts, batch_size):
+            if cascade:
+                routes.append(model.route(batch))
+                parts.append(routes[-1].proba)
+            else:
+                parts.append(model._raw_proba(batch))
+            advance(len(batch))
+    seconds = time.perf_counter() - start
+    after = model.token_usage()
+    raw = np.vstack(parts) if parts else np.zeros((0, len(model.labels_)))
+    proba = raw
+    if model.temperature_ is not None:
+        from docsort.evaluation.calibration import apply_temperature
+
+        proba = apply_temperature(raw, model.temperature_, model.labels_.multi_label)
+    routed = None
+    if cascade:
+        routed = Routed.concat(routes, len(model.labels_), len(model.stages_))
+    tokens = {key: after[key] - before.get(key, 0) for key in after}
+    return Run(proba, raw, seconds, tokens, routed)
+
+
 def predict_proba_batched(
     model: Classifier, texts: Sequence[str], batch_size: int = 2048, description: str = "predicting"
 ) -> tuple[np.ndarray, float]:
     """Probabilities for all ``texts`` with a progress bar; returns them and the seconds spent."""
-    parts: list[np.ndarray] = []
-    start = time.perf_counter()
-    with progress_bar(description, total=len(texts)) as advance:
-        for batch in _batches(texts, batch_size):
-            parts.append(model.predict_proba(batch))
-            advance(len(batch))
-    seconds = time.perf_counter() - start
-    if not parts:
-        return np.zeros((0, len(model.labels_))), seconds
-    return np.vstack(parts), seconds
+    run = run_batched(model, texts, batch_size, description)
+    return run.proba, run.seconds
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -93,9 +160,16 @@ def evaluate(
     out: str | Path | None = None,
     cost_model: Any = None,
     title: str | None = None,
+    sweep: bool = True,
 ) -> dict[str, Any]:
-    """Score ``model`` on labelled ``data``; ``out`` gets metrics.json, report.md and plots."""
+    """Score ``model`` on labelled ``data``; ``out`` gets metrics.json, report.md and plots.
+
+    ``ece_uncalibrated`` is the ECE before the model's temperature (equal to ``ece`` for a model
+    never calibrated). A cascade adds ``stages`` (share answered, accuracy on those rows,
+    seconds, cost) and, with ``sweep``, every stage alone on the same rows and a threshold sweep
+    (``threshold_sweep.csv`` and ``.png``); those extra stage runs are not part of the timing."""
     from docsort.evaluation import CostModel, compute_metrics, write_report
+    from docsort.evaluation.calibration import expected_calibration_error
 
     model = open_model(model)
     if data.labels is None:
@@ -105,21 +179,62 @@ def evaluate(
         raise DocsortError(f"the model is {kind} but {data.name or 'the data'} is not")
     check_labels_known(model, list(data.label_counts()), data.name or "evaluation data")
     y_true = data.targets(model.labels_)
-    proba, seconds = predict_proba_batched(model, data.texts, description="evaluating")
+    cost_model = cost_model or CostModel()
+    run = run_batched(model, data.texts, description="evaluating")
+    decisions = model.decide(run.proba)
     metrics = compute_metrics(
         model.labels_,
         y_true,
-        proba,
-        model.decide(proba),
-        seconds=seconds,
-        cost_model=cost_model or CostModel(),
+        run.proba,
+        decisions,
+        seconds=run.seconds,
+        cost_model=cost_model,
+        extra_cost={k: v for k, v in run.tokens.items() if k in PRICED_TOKENS},
     )
+    if model.labels_.multi_label:
+        raw_confidence, raw_correct = run.raw.ravel(), y_true.ravel()
+    else:
+        raw_confidence = run.raw[np.arange(len(y_true)), decisions]
+        raw_correct = decisions == y_true
+    metrics["ece_uncalibrated"] = expected_calibration_error(raw_confidence, raw_correct)
+    metrics["temperature"] = model.temperature_
+    metrics["calibration"] = model.calibration_
+    if run.routed is not None:
+        _add_cascade_metrics(metrics, model, run.routed, data.texts, y_true, cost_model, sweep)
     metrics["model_info"] = model_summary(model)
     metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
     if out is not None:
         title = title or f"{model.kind} on {data.name}"
         write_report(metrics, out, title=title, model_info=metrics["model_info"])
     return metrics
+
+
+def _add_cascade_metrics(
+    metrics: dict[str, Any],
+    model: Any,
+    routed: Any,
+    texts: Sequence[str],
+    y_true: np.ndarray,
+    cost_model: Any,
+    sweep: bool,
+) -> None:
+    """Stage breakdown and sweep; the cascade's cost is the sum of its stages' (each stage may
+    have its own prices)."""
+    from docsort.models.cascade import evaluation_breakdown
+
+    stages, sweep_rows, total_usd = evaluation_breakdown(
+        model, routed, texts, y_true, cost_model, complete=sweep
+    )
+    n = len(texts)
+    metrics["stages"] = stages
+    metrics["thresholds"] = model.stage_thresholds_
+    metrics["confidence"] = model.confidence
+    metrics["escalated_to_last"] = stages[-1]["reached"]
+    metrics["selection"] = model.selection_
+    metrics["cost_per_1k"] = total_usd * 1000 / n
+    metrics["cost"]["total_usd"] = total_usd
+    if sweep:
+        metrics["sweep"] = sweep_rows
 
 
 def model_summary(model: Classifier) -> dict[str, Any]:
@@ -132,8 +247,14 @@ def model_summary(model: Classifier) -> dict[str, Any]:
     }
 
 
-def prediction_rows(model: Classifier, proba: np.ndarray, top_k: int | None = None) -> list[dict]:
-    """One JSON-ready row per document: label(s), confidence and the probability of each label."""
+def prediction_rows(
+    model: Classifier,
+    proba: np.ndarray,
+    top_k: int | None = None,
+    stages: Sequence[str] | None = None,
+) -> list[dict]:
+    """One JSON-ready row per document: label(s), confidence and the probability of each label;
+    ``stages`` (a cascade's) adds which stage answered."""
     names = model.labels_.names
     decisions = model.decide(proba)
     rows = []
@@ -158,6 +279,8 @@ def prediction_rows(model: Classifier, proba: np.ndarray, top_k: int | None = No
                     "probabilities": probabilities,
                 }
             )
+        if stages is not None:
+            rows[-1]["stage"] = stages[i]
     return rows
 
 
@@ -174,8 +297,11 @@ def predict(
     model = open_model(model)
     if labels is not None:
         check_labels_known(model, labels.names, "labels file")
-    proba, _ = predict_proba_batched(model, texts)
-    rows = prediction_rows(model, proba, top_k)
+    run = run_batched(model, texts)
+    stages = None
+    if run.routed is not None:
+        stages = [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
+    rows = prediction_rows(model, run.proba, top_k, stages)
     if windows:
         for row, pieces in zip(rows, model.window_scores(texts), strict=True):
             row["windows"] = pieces

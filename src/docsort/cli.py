@@ -179,12 +179,33 @@ def train(
     train_on: str | None = typer.Option(
         None, "--train-on", help="With --long-doc window: train on every window or the head."
     ),
+    calibrate: bool = typer.Option(
+        False,
+        "--calibrate",
+        help="Fit a temperature so confidence matches accuracy: on the validation rows "
+        "(--valid/--valid-split), else on 10%% of the training rows held out for it.",
+    ),
+    target_accuracy: float | None = typer.Option(
+        None, "--target-accuracy", help="Cascade: cheapest thresholds reaching this accuracy."
+    ),
+    max_cost_per_1k: float | None = typer.Option(
+        None, "--max-cost-per-1k", help="Cascade: most accurate thresholds under this USD/1k."
+    ),
+    max_escalation_rate: float | None = typer.Option(
+        None,
+        "--max-escalation-rate",
+        help="Cascade: most accurate thresholds sending at most this share to the last stage.",
+    ),
 ) -> None:
-    """Train a model on labelled data and save it to --out."""
+    """Train a model on labelled data and save it to --out.
+
+    A cascade: --model cascade --config cascade.yaml, the YAML holding `stages:` (each a saved
+    model {model: DIR} or a kind config {kind: tfidf, ...}) and optionally `select:`."""
     long_doc_config = _long_doc(long_doc, window, overlap, aggregate, train_on)
     params = _read_config(config)
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
+    _cascade_options(kind, params, config, target_accuracy, max_cost_per_1k, max_escalation_rate)
     label_set = _labels(labels)
     train_data = _load(data, text, label, template, label_set, label_sep, strict)
     valid_data = None
@@ -207,10 +228,84 @@ def train(
             out=out,
             input_spec=spec,
             long_doc=long_doc_config,
+            calibrate=calibrate,
         )
     out_console.print(
         f"trained [bold]{kind}[/bold] on {len(train_data):,} documents, "
         f"{len(fitted.labels_)} labels → {out}"
+    )
+    if fitted.calibration_:
+        c = fitted.calibration_
+        out_console.print(
+            f"calibrated on {c['rows']:,} {c['source']}: temperature {c['temperature']:.3f}"
+        )
+    if kind == "cascade":
+        _print_selection(fitted)
+
+
+def _cascade_options(
+    kind: str,
+    params: dict[str, Any],
+    config: Path | None,
+    target_accuracy: float | None,
+    max_cost_per_1k: float | None,
+    max_escalation_rate: float | None,
+) -> None:
+    """Fold the cascade's target options into its params; check the config before any data is
+    read; saved-stage paths are read relative to the config file when they are not found as
+    given."""
+    given = {
+        key: value
+        for key, value in {
+            "target_accuracy": target_accuracy,
+            "max_cost_per_1k": max_cost_per_1k,
+            "max_escalation_rate": max_escalation_rate,
+        }.items()
+        if value is not None
+    }
+    if kind != "cascade":
+        if given:
+            raise DocsortError(
+                f"--{next(iter(given)).replace('_', '-')} chooses a cascade's thresholds: "
+                "use it with --model cascade"
+            )
+        return
+    if len(given) > 1:
+        raise DocsortError(
+            "give one of --target-accuracy, --max-cost-per-1k, --max-escalation-rate"
+        )
+    if given:
+        params["select"] = given
+    stages = params.get("stages")
+    if config is not None and isinstance(stages, list):
+        for entry in stages:
+            if isinstance(entry, dict) and isinstance(entry.get("model"), str):
+                path = Path(entry["model"])
+                beside = config.parent / path
+                if not path.is_absolute() and not path.exists() and beside.exists():
+                    entry["model"] = str(beside)
+    from docsort.models.base import create
+
+    create(kind, params).check()  # type: ignore[attr-defined]
+
+
+def _print_selection(model: Any) -> None:
+    s = model.selection_
+    table = Table("stage", "threshold", "validation accuracy alone", "answered (validation)")
+    for k, name in enumerate(model.stage_names_):
+        threshold = model.stage_thresholds_[k] if k < len(model.stage_thresholds_) else None
+        table.add_row(
+            name,
+            "–" if threshold is None else f"{threshold:.4f}",
+            f"{s['stage_alone_accuracy'][k]:.4f}",
+            f"{s['share_answered'][k]:.1%}",
+        )
+    out_console.print(table)
+    met = "met" if s["target_met"] else "[yellow]not met: the closest setting was chosen[/yellow]"
+    out_console.print(
+        f"thresholds for {s['criterion']} = {s['value']} ({met}) on {s['validation_rows']:,} "
+        f"rows ({s['validation_source']}): accuracy {s['accuracy']:.4f}, "
+        f"{s['escalated_to_last']:.1%} sent to the last stage, ${s['cost_per_1k']:.6f} per 1k"
     )
 
 
@@ -234,14 +329,44 @@ def eval_command(
     window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
     overlap: int | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
     aggregate: str | None = typer.Option(None, "--aggregate", help=AGGREGATE_HELP),
+    sweep: bool = typer.Option(
+        True,
+        "--sweep/--no-sweep",
+        help="Cascade: also run each stage on the rows it was not sent (untimed) for its "
+        "accuracy alone and the threshold sweep.",
+    ),
 ) -> None:
     """Evaluate a saved model on labelled data and write a report."""
     model = api.open_model(model_dir)
     model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
     dataset = _load_as_trained(data, model.input_spec_, text, label, template, label_sep, strict)
-    metrics = api.evaluate(model, dataset, out=out, title=f"{model_dir.name} on {data}")
+    metrics = api.evaluate(
+        model, dataset, out=out, title=f"{model_dir.name} on {data}", sweep=sweep
+    )
     _print_metrics([{"model": model_dir.name, **metrics}])
+    if metrics.get("stages"):
+        _print_stages(metrics["stages"])
     out_console.print(f"report: {out / 'report.md'}")
+
+
+def _print_stages(stages: list[dict[str, Any]]) -> None:
+    alone = "alone_accuracy" in stages[0]
+    columns = ["stage", "threshold", "answered", "accuracy there", "seconds", "cost / 1k docs"]
+    table = Table(*columns, *(["alone: accuracy", "alone: docs/s"] if alone else []))
+    for s in stages:
+        cells = [
+            s["name"],
+            "–" if s["threshold"] is None else f"{s['threshold']:.4f}",
+            f"{s['share']:.1%}",
+            "–" if s["accuracy"] is None else f"{s['accuracy']:.4f}",
+            f"{s['seconds']:.2f}",
+            f"${s['cost_per_1k']:.6f}",
+        ]
+        if alone:
+            rate = s["alone_docs_per_second"]
+            cells += [f"{s['alone_accuracy']:.4f}", "–" if rate is None else f"{rate:,.0f}"]
+        table.add_row(*cells)
+    out_console.print(table)
 
 
 @app.command()

@@ -52,3 +52,10 @@ def test_bad_config_is_a_user_error() -> None:
 def test_per_1k_needs_documents() -> None:
     with pytest.raises(ValueError):
         CostModel().per_1k_docs(0, 10)
+
+
+def test_usage_prices_a_kind_s_token_counts_and_ignores_other_keys() -> None:
+    model = CostModel(hardware_per_hour=3.6, prompt_per_1k_tokens=0.5, completion_per_1k_tokens=2)
+    tokens = {"prompt_tokens": 2000, "completion_tokens": 500, "cached_tokens": 10**6}
+    assert model.usage(10, tokens) == pytest.approx(0.01 + 1.0 + 1.0)
+    assert model.usage(10) == pytest.approx(0.01)

@@ -11,6 +11,7 @@ import pytest
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.evaluation import compute_metrics, markdown_table, write_comparison, write_report
+from docsort.evaluation.report import pareto_frontier
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -105,18 +106,25 @@ def test_comparison(tmp_path: Path) -> None:
         {"model": "untimed", "kind": "x", **{**base, "docs_per_second": None}},
     ]
     paths = write_comparison(rows, tmp_path)
-    assert set(paths) == {"comparison", "markdown", "accuracy_vs_throughput"}
+    assert set(paths) == {"comparison", "markdown", "accuracy_vs_throughput", "accuracy_vs_cost"}
     assert [r["model"] for r in json.loads(paths["comparison"].read_text())] == [
         "tfidf",
         "llm",
         "untimed",
     ]
     _assert_png(paths["accuracy_vs_throughput"])
+    _assert_png(paths["accuracy_vs_cost"])
     table = _table_rows(paths["markdown"].read_text(), "| model |")
     assert [row.split(" | ")[0] for row in table] == ["| tfidf", "| llm", "| untimed"]
     assert "| 0.9000 |" in table[1] and "| 2.0 |" in table[1]
     with pytest.raises(DocsortError):
         write_comparison([], tmp_path)
+
+
+def test_pareto_frontier_keeps_only_models_nothing_cheaper_beats() -> None:
+    # (cost, accuracy): b is dearer and no better than a; d is the dearest but the best
+    points = [(1.0, 0.90), (2.0, 0.90), (0.5, 0.80), (5.0, 0.95), (3.0, 0.85)]
+    assert pareto_frontier(points) == [2, 0, 3]
 
 
 def test_markdown_table() -> None:

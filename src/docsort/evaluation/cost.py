@@ -41,6 +41,14 @@ class CostModel:
             + completion_tokens / 1000.0 * self.completion_per_1k_tokens
         )
 
+    def usage(self, seconds: float, tokens: dict[str, int] | None = None) -> float:
+        """USD for ``seconds`` plus a token count as kinds report it (``token_usage()``:
+        ``prompt_tokens``, ``completion_tokens``; other keys are not priced)."""
+        tokens = tokens or {}
+        return self.cost(
+            seconds, int(tokens.get("prompt_tokens", 0)), int(tokens.get("completion_tokens", 0))
+        )
+
     def per_1k_docs(
         self, n_docs: int, seconds: float, prompt_tokens: int = 0, completion_tokens: int = 0
     ) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from docsort.errors import DocsortError
 from docsort.io import atomic_path, write_json, write_text
@@ -121,7 +122,12 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / "metrics.json"}
-    write_json(paths["metrics"], metrics)
+    sweep = metrics.get("sweep")
+    write_json(paths["metrics"], {k: v for k, v in metrics.items() if k != "sweep"})
+    if sweep:
+        paths["sweep_csv"] = out / "threshold_sweep.csv"
+        write_text(paths["sweep_csv"], _sweep_csv(sweep))
+        paths["threshold_sweep"] = _save(_sweep_figure(metrics), out / "threshold_sweep.png")
     if metrics.get("multi_label"):
         paths["support_vs_f1"] = _save(_support_f1_figure(metrics), out / "support_vs_f1.png")
     else:
@@ -129,7 +135,7 @@ def write_report(
     paths["reliability"] = _save(_reliability_figure(metrics), out / "reliability.png")
     paths["per_class_f1"] = _save(_per_class_figure(metrics), out / "per_class_f1.png")
     paths["report"] = out / "report.md"
-    plots = [name for name in paths if name not in ("metrics", "report")]
+    plots = [name for name in paths if name not in ("metrics", "report", "sweep_csv")]
     write_text(paths["report"], _report_markdown(metrics, title, model_info, paths, plots))
     return paths
 
@@ -149,6 +155,8 @@ def _report_markdown(
         "## Per-class results (weakest F1 first)\n",
         markdown_table(["label", "precision", "recall", "F1", "support"], _per_class_rows(metrics)),
     ]
+    if metrics.get("stages"):
+        parts += _cascade_section(metrics, "sweep_csv" in paths)
     parts += _calibration_section(metrics)
     parts.append("## Plots\n")
     parts += [f"![{name.replace('_', ' ')}]({paths[name].name})\n" for name in plots]
@@ -167,6 +175,15 @@ def _headline_rows(metrics: dict[str, Any]) -> list[list[Any]]:
         rows += [["samples-F1", metrics["samples_f1"]], ["Hamming loss", metrics["hamming_loss"]]]
     rows += [
         ["ECE", metrics["ece"]],
+    ]
+    if metrics.get("temperature") is not None:
+        rows += [
+            ["ECE before temperature scaling", metrics.get("ece_uncalibrated")],
+            ["temperature", metrics["temperature"]],
+        ]
+    if metrics.get("stages"):
+        rows.append(["sent to the last stage", f"{metrics['escalated_to_last']:.1%}"])
+    rows += [
         ["n (docs)", metrics["n"]],
         ["seconds", _fmt_seconds(metrics["seconds"])],
         ["docs per s", _fmt_rate(metrics["docs_per_second"])],
@@ -211,14 +228,134 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         for b in metrics["reliability"]
         if b["count"]
     ]
+    before = ""
+    if metrics.get("temperature") is not None and metrics.get("ece_uncalibrated") is not None:
+        calibration = metrics.get("calibration") or {}
+        fitted_on = (
+            f" fitted on {calibration['rows']:,} {calibration['source']}"
+            if calibration.get("rows")
+            else ""
+        )
+        before = (
+            f" Before temperature scaling (T = {metrics['temperature']:.3f}{fitted_on}) it was "
+            f"{metrics['ece_uncalibrated']:.4f}."
+        )
     return [
         "## Calibration\n",
-        f"ECE = {metrics['ece']:.4f}. {meaning} Empty bins are omitted.\n",
+        f"ECE = {metrics['ece']:.4f}.{before} {meaning} Empty bins are omitted.\n",
         markdown_table(["bin", "count", observed, "mean confidence", "gap"], rows),
     ]
 
 
+def _cascade_section(metrics: dict[str, Any], with_sweep: bool) -> list[str]:
+    """Which stage answered how much, how well, at what cost; each stage alone beside it."""
+    alone = "alone_accuracy" in metrics["stages"][0]
+    headers = ["stage", "kind", "threshold", "reached", "answered", "accuracy there", "seconds"]
+    headers += ["cost per 1k docs"]
+    if alone:
+        headers += ["alone: accuracy", "alone: docs per s", "alone: cost per 1k"]
+    rows = []
+    for s in metrics["stages"]:
+        row = [
+            s["name"],
+            s["kind"],
+            s["threshold"],
+            f"{s['reached']:.1%}",
+            f"{s['share']:.1%}",
+            s["accuracy"],
+            _fmt_seconds(s["seconds"]),
+            _fmt_usd(s["cost_per_1k"]),
+        ]
+        if alone:
+            row += [
+                s["alone_accuracy"],
+                _fmt_rate(s["alone_docs_per_second"]),
+                _fmt_usd(s["alone_cost_per_1k"]),
+            ]
+        rows.append(row)
+    selection = metrics.get("selection") or {}
+    lines = [
+        "## Cascade stages\n",
+        f"Confidence: {metrics.get('confidence', 'max')} probability; a stage answers the "
+        "documents whose confidence reaches its threshold and passes the rest on. *reached*: "
+        "share of documents the stage read; *answered*: share it decided; cost per 1k is the "
+        "stage's part of the cascade's cost. *alone*: the stage on every row (run after the "
+        "timed pass).\n",
+        markdown_table(headers, rows),
+    ]
+    if selection:
+        target = f"{selection.get('criterion')} = {selection.get('value')}"
+        met = "met" if selection.get("target_met") else "NOT met (closest setting chosen)"
+        lines.append(
+            f"Thresholds chosen on {selection.get('validation_rows', '?')} rows "
+            f"({selection.get('validation_source', 'validation')}) for {target}: target {met}; "
+            f"validation accuracy {selection.get('accuracy', float('nan')):.4f}, "
+            f"{selection.get('escalated_to_last', float('nan')):.1%} sent to the last stage.\n"
+        )
+    if with_sweep:
+        lines.append(
+            "Threshold sweep (each stage's threshold varied, the others as chosen): "
+            "`threshold_sweep.csv`, plotted in `threshold_sweep.png`.\n"
+        )
+    return lines
+
+
+SWEEP_COLUMNS = (
+    "stage",
+    "threshold",
+    "accuracy",
+    "escalated",
+    "escalated_to_last",
+    "cost_per_1k",
+    "chosen",
+)
+
+
+def _sweep_csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SWEEP_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 # --- Plots ------------------------------------------------------------------------------
+
+
+def _sweep_figure(metrics: dict[str, Any]) -> Figure:
+    """Accuracy against the share escalated (left) and the cost per 1k docs (right), one line
+    per swept stage; the chosen setting starred, each stage alone dashed."""
+    rows = metrics["sweep"]
+    fig = _new_figure(11.0, 4.6)
+    left, right = fig.subplots(1, 2, sharey=True)
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        mine = sorted((r for r in rows if r["stage"] == stage), key=lambda r: r["threshold"])
+        for ax, key in ((left, "escalated"), (right, "cost_per_1k")):
+            ax.plot([r[key] for r in mine], [r["accuracy"] for r in mine], ".-", markersize=3,
+                    label=f"{stage} threshold varied")  # fmt: skip
+    chosen = next((r for r in rows if r["chosen"]), None)
+    if chosen is not None:
+        left.plot(chosen["escalated"], chosen["accuracy"], "*", color="black", markersize=12,
+                  label="chosen")  # fmt: skip
+        right.plot(chosen["cost_per_1k"], chosen["accuracy"], "*", color="black", markersize=12)
+    for i, s in enumerate(metrics["stages"]):
+        if s.get("alone_accuracy") is not None:
+            for ax in (left, right):
+                ax.axhline(s["alone_accuracy"], ls="--", lw=0.8, color=f"C{i + 3}",
+                           label=f"{s['name']} alone" if ax is left else None)  # fmt: skip
+    left.set_xlabel("share of documents escalated past the first stage")
+    left.set_ylabel("accuracy")
+    right.set_xlabel("cost per 1,000 documents (USD)")
+    right.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    right.xaxis.set_major_locator(MaxNLocator(5))
+    left.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle("Cascade threshold sweep")
+    return fig
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -376,9 +513,11 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: str | Path) -> dict[st
         "comparison": out / "comparison.json",
         "markdown": out / "comparison.md",
         "accuracy_vs_throughput": out / "accuracy_vs_throughput.png",
+        "accuracy_vs_cost": out / "accuracy_vs_cost.png",
     }
-    write_json(paths["comparison"], rows)
+    write_json(paths["comparison"], [{k: v for k, v in r.items() if k != "sweep"} for r in rows])
     _save(_throughput_figure(rows), paths["accuracy_vs_throughput"])
+    _save(_cost_figure(rows), paths["accuracy_vs_cost"])
     write_text(paths["markdown"], _comparison_markdown(rows, paths))
     return paths
 
@@ -394,6 +533,7 @@ def _comparison_markdown(rows: list[dict[str, Any]], paths: dict[str, Path]) -> 
         "docs/s",
         "cost per 1k",
         "seconds",
+        "to last stage",
     ]
     table = [
         [
@@ -406,6 +546,7 @@ def _comparison_markdown(rows: list[dict[str, Any]], paths: dict[str, Path]) -> 
             _fmt_rate(row.get("docs_per_second")),
             _fmt_usd(row.get("cost_per_1k")),
             _fmt_seconds(row.get("seconds")),
+            None if row.get("stages") is None else f"{row['escalated_to_last']:.1%}",
         ]
         for row in rows
     ]
@@ -414,7 +555,9 @@ def _comparison_markdown(rows: list[dict[str, Any]], paths: dict[str, Path]) -> 
         [
             "# Model comparison\n",
             markdown_table(headers, table),
+            "*to last stage*: for a cascade, the share of documents its last stage read.\n",
             f"![accuracy vs throughput]({name})\n",
+            f"![accuracy vs cost]({paths['accuracy_vs_cost'].name})\n",
         ]
     )
 
@@ -442,4 +585,57 @@ def _throughput_figure(rows: list[dict[str, Any]]) -> Figure:
     ax.set_xlabel("documents per second (log scale)")
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy vs throughput")
+    return fig
+
+
+def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and accuracy (higher),
+    cheapest first."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    frontier: list[int] = []
+    for i in order:
+        if not frontier or points[i][1] > points[frontier[-1]][1]:
+            frontier.append(i)
+    return frontier
+
+
+def _cost_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Accuracy against cost per 1k documents (log axis): single models as dots, cascades as
+    diamonds with their threshold sweep as a thin line, the efficient frontier as a step line."""
+    points = [
+        (float(r["cost_per_1k"]), float(r["accuracy"]), str(r.get("model", "?")), r.get("kind"))
+        for r in rows
+        if r.get("cost_per_1k") and r.get("accuracy") is not None
+    ]
+    fig = _new_figure(7.5, 5.0)
+    ax = fig.add_subplot()
+    if not points:
+        ax.text(0.5, 0.5, "no model reported a cost", ha="center", transform=ax.transAxes)
+        return fig
+    for r in rows:
+        sweep = [s for s in r.get("sweep") or [] if s["stage"] == r["stages"][0]["name"]]
+        if sweep:
+            sweep.sort(key=lambda s: s["threshold"])
+            ax.plot([s["cost_per_1k"] for s in sweep if s["cost_per_1k"] > 0],
+                    [s["accuracy"] for s in sweep if s["cost_per_1k"] > 0],
+                    "-", lw=0.8, alpha=0.5, color="tab:orange")  # fmt: skip
+    for cost, accuracy, name, kind in points:
+        cascade = kind == "cascade"
+        ax.scatter(cost, accuracy, marker="D" if cascade else "o", zorder=3,
+                   color="tab:orange" if cascade else "tab:blue")  # fmt: skip
+        ax.annotate(_short(name, 28), (cost, accuracy), xytext=(5, 4), textcoords="offset points",
+                    size=8)  # fmt: skip
+    frontier = [points[i] for i in pareto_frontier([(p[0], p[1]) for p in points])]
+    ax.step([p[0] for p in frontier], [p[1] for p in frontier], where="post", color="gray",
+            ls="--", lw=1, label="frontier (nothing cheaper is as accurate)")  # fmt: skip
+    xs = [p[0] for p in points]
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 2, max(xs) * 3)
+    ax.set_ylim(max(0.0, min(p[1] for p in points) - 0.1), 1.02)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.scatter([], [], marker="D", color="tab:orange", label="cascade (line: its threshold sweep)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("cost per 1,000 documents, USD (log scale)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy vs cost")
     return fig

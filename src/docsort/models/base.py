@@ -77,6 +77,7 @@ class Classifier:
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
     temperature_: float | None = None  # set by ``calibrate``; None: probabilities as trained
+    calibration_: dict[str, Any] | None = None  # which rows the temperature was fitted on
     long_doc_: LongDoc | None = None  # how texts longer than the model reads are windowed
     train_fingerprint_: str | None = None
     input_spec_: dict[str, Any]  # text/label columns used in training: defaults for eval
@@ -197,6 +198,12 @@ class Classifier:
         self.temperature_ = temperature
         return self
 
+    def token_usage(self) -> dict[str, int]:
+        """Tokens used so far (``prompt_tokens``, ``completion_tokens``), for kinds that pay per
+        token (an LLM, a hosted API): they count them in ``usage_``. Evaluation prices the
+        difference before and after a run; local kinds use none."""
+        return {key: int(value) for key, value in (getattr(self, "usage_", None) or {}).items()}
+
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Turn probabilities into decisions: indices (single-label) or multi-hot (multi-label)."""
         if not self.labels_.multi_label:
@@ -257,6 +264,7 @@ class Classifier:
             "params": self.get_params(),
             "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
             "temperature": self.temperature_,
+            "calibration": self.calibration_,
             "long_doc": None if self.long_doc_ is None else self.long_doc_.to_dict(),
             "input": getattr(self, "input_spec_", {}),
             **self.labels_.to_dict(),
@@ -278,6 +286,7 @@ class Classifier:
         model.train_fingerprint_ = manifest.get("train_fingerprint")
         temperature = manifest.get("temperature")
         model.temperature_ = None if temperature is None else float(temperature)
+        model.calibration_ = manifest.get("calibration")
         from docsort.text.chunking import LongDoc
 
         model.long_doc_ = LongDoc.from_dict(manifest.get("long_doc"))

@@ -1,0 +1,624 @@
+"""Cascade: cheap stages answer the documents they are sure of, the rest go on to stronger ones.
+
+A cascade is an ordered list of stages, each any kind (a saved model directory, or an inline
+kind config trained on the cascade's training rows). Every stage but the last has a threshold on
+its confidence (the top probability, or the margin between the top two); a document the stage is
+less sure of than that goes on to the next stage, and only those documents are run there.
+
+Thresholds are chosen on validation rows: every stage scores every validation row once (timed,
+which also prices a stage per document), then a grid of candidate thresholds (quantiles of each
+stage's confidence) is searched exhaustively for the setting that meets the target: the cheapest
+one reaching an accuracy (``target_accuracy``, or ``max_accuracy_drop`` below the last stage
+alone, the default: 0.5 points), or the most accurate one under a budget (``max_cost_per_1k``
+USD, or ``max_escalation_rate``: the share of documents that reach the last stage). With three
+stages the grid is up to 140 x 140 settings, each a vectorised pass over the validation rows, so
+an exhaustive search is cheap and, unlike a greedy stage-by-stage choice, it sees that a looser
+first stage can be paid for by a stricter second one. Beyond that the grid gets coarser so it
+stays under ``MAX_SETTINGS``.
+
+The saved cascade is self-contained: each stage is saved again inside it (``stages/NN-name``)
+rather than referenced, so the directory can be copied to another machine or served while the
+source models are retrained or deleted, and a stage's threshold can never silently point at a
+different model than the one it was chosen for. The price is disk space (a copy of each
+stage's weights; kinds such as ``embed`` that refer to a base model by alias stay small).
+Single-label data only: multi-label stages decide with per-label thresholds, which a mixture
+of stages could not share.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docsort.data.dataset import Dataset, stratified_split
+from docsort.errors import DocsortError
+from docsort.evaluation.cost import CostModel
+from docsort.io import write_json
+from docsort.models.base import Classifier, create, load, register
+
+CONFIDENCES = ("max", "margin")
+SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
+DEFAULT_SELECT = {"max_accuracy_drop": 0.005}
+STAGE_KEYS = ("name", "cost", "threshold", "calibrate")  # besides model / kind + kind params
+ESCALATE_ALL = 2.0  # above any confidence (probabilities are <= 1): the stage answers nothing
+MAX_SETTINGS = 20_000  # threshold combinations searched at most
+STAGES_DIR = "stages"
+STATE = "cascade.json"
+
+
+@dataclass
+class StageSpec:
+    """One parsed ``stages:`` entry."""
+
+    name: str
+    model_dir: str | None = None
+    kind: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, float] | None = None  # prices of this stage, over the cascade's
+    threshold: float | None = None
+    calibrate: bool = False
+
+
+@dataclass
+class Routed:
+    """What one cascade pass did: probabilities, the answering stage of each row, and per stage
+    the rows it read (``seen``: their indices and its probabilities), its seconds and tokens."""
+
+    proba: np.ndarray
+    stage: np.ndarray
+    seconds: np.ndarray
+    seen: list[np.ndarray]
+    stage_proba: list[np.ndarray]
+    tokens: list[dict[str, int]]
+
+    @staticmethod
+    def concat(parts: Sequence[Routed], n_labels: int, n_stages: int) -> Routed:
+        """Batches of one pass joined, row indices shifted to the whole input."""
+        offsets = np.cumsum([0] + [len(p.stage) for p in parts])
+        tokens: list[dict[str, int]] = [{} for _ in range(n_stages)]
+        for p in parts:
+            for k, used in enumerate(p.tokens):
+                for key, value in used.items():
+                    tokens[k][key] = tokens[k].get(key, 0) + value
+        return Routed(
+            proba=np.vstack([p.proba for p in parts]) if parts else np.zeros((0, n_labels)),
+            stage=np.concatenate([p.stage for p in parts]) if parts else np.zeros(0, int),
+            seconds=np.sum([p.seconds for p in parts], axis=0) if parts else np.zeros(n_stages),
+            seen=[
+                np.concatenate([p.seen[k] + off for p, off in zip(parts, offsets, strict=False)])
+                if parts
+                else np.zeros(0, int)
+                for k in range(n_stages)
+            ],
+            stage_proba=[
+                np.vstack([p.stage_proba[k] for p in parts]) if parts else np.zeros((0, n_labels))
+                for k in range(n_stages)
+            ],
+            tokens=tokens,
+        )
+
+
+@register("cascade")
+class CascadeClassifier(Classifier):
+    """Ordered stages of any kinds; each but the last answers only when confident enough."""
+
+    def __init__(
+        self,
+        stages: list[dict[str, Any]] | None = None,
+        select: dict[str, float] | None = None,
+        confidence: str = "max",
+        valid_split: float = 0.2,
+        candidates: int = 140,
+        cost: dict[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.stages = stages
+        self.select = select
+        self.confidence = confidence
+        self.valid_split = valid_split
+        self.candidates = candidates
+        self.cost = cost
+        self.seed = seed
+
+    # -- configuration ------------------------------------------------------------------
+    def stage_specs(self) -> list[StageSpec]:
+        """The ``stages`` parameter checked and parsed; a bad entry is a one-line error."""
+        if not isinstance(self.stages, list) or len(self.stages) < 2:
+            raise DocsortError(
+                "cascade needs `stages:`, a list of at least two entries, each a saved model "
+                "({model: DIR}) or a kind config ({kind: tfidf, ...})"
+            )
+        specs: list[StageSpec] = []
+        for i, entry in enumerate(self.stages):
+            where = f"cascade stage {i + 1}"
+            if not isinstance(entry, dict):
+                raise DocsortError(f"{where}: expected a mapping such as {{kind: tfidf}}")
+            if ("model" in entry) == ("kind" in entry):
+                raise DocsortError(f"{where}: give either `model: DIR` or `kind: KIND`, not both")
+            rest = {k: v for k, v in entry.items() if k not in ("model", "kind", *STAGE_KEYS)}
+            if "model" in entry and rest:
+                raise DocsortError(
+                    f"{where}: a saved model takes no parameters (got {sorted(rest)[0]!r}); "
+                    f"allowed: model, {', '.join(STAGE_KEYS)}"
+                )
+            threshold = entry.get("threshold")
+            if threshold is not None:
+                if i == len(self.stages) - 1:
+                    raise DocsortError(f"{where}: the last stage answers everything: no threshold")
+                if not _is_number(threshold) or not 0 <= threshold <= 1:
+                    raise DocsortError(f"{where}: threshold must be a number in [0, 1]")
+            name = entry.get("name") or (
+                Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
+            )
+            cost = entry.get("cost")
+            try:
+                CostModel.from_dict(cost)
+            except DocsortError as exc:
+                raise DocsortError(f"{where}: {exc}") from None
+            specs.append(
+                StageSpec(
+                    name=str(name),
+                    model_dir=str(entry["model"]) if "model" in entry else None,
+                    kind=str(entry["kind"]) if "kind" in entry else None,
+                    params=rest,
+                    cost=cost,
+                    threshold=None if threshold is None else float(threshold),
+                    calibrate=bool(entry.get("calibrate", False)),
+                )
+            )
+        names = [s.name for s in specs]
+        for s in specs:  # names identify stages in predictions: make them unique
+            if names.count(s.name) > 1:
+                s.name = f"{s.name}-{specs.index(s) + 1}"
+        return specs
+
+    def selection_target(self) -> tuple[str, float]:
+        """The one criterion of ``select``, checked."""
+        select = DEFAULT_SELECT if self.select is None else self.select
+        if not isinstance(select, dict) or len(select) != 1:
+            raise DocsortError(
+                f"cascade select: give exactly one of {', '.join(SELECT_KEYS)} (got {select!r})"
+            )
+        key, value = next(iter(select.items()))
+        if key not in SELECT_KEYS:
+            raise DocsortError(
+                f"cascade select: unknown {key!r}; use one of {', '.join(SELECT_KEYS)}"
+            )
+        if not _is_number(value) or value < 0 or (key != "max_cost_per_1k" and value > 1):
+            limit = "a price >= 0" if key == "max_cost_per_1k" else "a share in [0, 1]"
+            raise DocsortError(f"cascade select: {key} must be {limit}, got {value!r}")
+        return key, float(value)
+
+    def _check_params(self) -> None:
+        if self.confidence not in CONFIDENCES:
+            raise DocsortError(
+                f"cascade confidence must be one of {', '.join(CONFIDENCES)}, not "
+                f"{self.confidence!r}"
+            )
+        if not _is_number(self.valid_split) or not 0 < self.valid_split < 1:
+            raise DocsortError("cascade valid_split must be a share between 0 and 1")
+        if not isinstance(self.candidates, int) or self.candidates < 2:
+            raise DocsortError("cascade candidates must be an integer >= 2")
+        self.selection_target()
+        self.cost_model()
+
+    def check(self) -> None:
+        """Every parameter and stage entry checked before any data is read or model trained."""
+        self._check_params()
+        for i, spec in enumerate(self.stage_specs()):
+            if spec.kind is not None:  # a kind's parameters are checked when it is built
+                try:
+                    create(spec.kind, spec.params)
+                except DocsortError as exc:
+                    raise DocsortError(f"cascade stage {i + 1} ({spec.name}): {exc}") from None
+
+    def cost_model(self) -> CostModel:
+        return CostModel.from_dict(self.cost)
+
+    # -- the contract -------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> CascadeClassifier:
+        self._check_params()
+        specs = self.stage_specs()
+        if train.multi_label:
+            raise DocsortError("a cascade needs single-label data; multi-label is not supported")
+        self._remember_training(train)
+        if valid is None or valid.labels is None:
+            train, valid = stratified_split(train, self.valid_split, self.seed)
+            self.validation_source_ = f"held-out {self.valid_split:.0%} of the training rows"
+        else:
+            self.validation_source_ = valid.name or "validation data"
+        stages = []
+        for i, spec in enumerate(specs):
+            try:
+                if spec.model_dir is not None:
+                    model = load(spec.model_dir)
+                else:
+                    model = create(spec.kind or "", spec.params).fit(train, valid)
+                    if spec.calibrate:
+                        model.calibrate(valid)
+            except DocsortError as exc:
+                raise DocsortError(f"cascade stage {i + 1} ({spec.name}): {exc}") from None
+            stages.append(model)
+        self._set_stages(stages, [s.name for s in specs], [s.cost for s in specs])
+        self._choose_thresholds(valid, [s.threshold for s in specs])
+        return self
+
+    def _set_stages(
+        self, stages: list[Classifier], names: list[str], costs: list[dict[str, float] | None]
+    ) -> None:
+        """Keep the stages and map each one's label columns onto the cascade's."""
+        columns = []
+        for model, name in zip(stages, names, strict=True):
+            if model.labels_.multi_label:
+                raise DocsortError(f"cascade stage {name!r} is multi-label; stages must not be")
+            unknown = [n for n in model.labels_.names if n not in self.labels_.names]
+            if unknown:
+                raise DocsortError(
+                    f"cascade stage {name!r} knows label {unknown[0]!r}, which the cascade's "
+                    "data does not have; train the stage on the same label set"
+                )
+            columns.append(np.array([self.labels_.index(n) for n in model.labels_.names]))
+        self.stages_ = stages
+        self.stage_names_ = names
+        self.stage_costs_ = costs
+        self._columns = columns
+
+    def stage_cost_models(self, default: CostModel | None = None) -> list[CostModel]:
+        """Per stage, ``default`` (the cascade's ``cost``) with the prices its entry sets on top:
+        e.g. an API stage's token prices beside everyone's hardware price."""
+        base = (default or self.cost_model()).to_dict()
+        return [CostModel.from_dict({**base, **(own or {})}) for own in self.stage_costs_]
+
+    def _choose_thresholds(self, valid: Dataset, fixed: list[float | None]) -> None:
+        texts, y = valid.texts, valid.targets(self.labels_)
+        probas, seconds, tokens = [], [], []
+        for k in range(len(self.stages_)):
+            proba, spent, used = self._run_stage(k, texts)
+            probas.append(proba)
+            seconds.append(spent)
+            tokens.append(used)
+        n = len(texts)
+        prices = self.stage_cost_models()
+        usd_per_doc = np.array(
+            [price.usage(s, t) / n for price, s, t in zip(prices, seconds, tokens, strict=True)]
+        )
+        confidences = [self.confidence_of(p) for p in probas[:-1]]
+        correct = [p.argmax(axis=1) == y for p in probas]
+        key, value = self.selection_target()
+        grids = candidate_grid(confidences, fixed, self.candidates)
+        thresholds, chosen, met = select_thresholds(
+            confidences, correct, usd_per_doc, grids, key, value
+        )
+        self.stage_thresholds_ = [float(t) for t in thresholds]
+        self.selection_ = {
+            "criterion": key,
+            "value": value,
+            "target_met": met,
+            "validation_source": self.validation_source_,
+            "validation_rows": n,
+            "settings_searched": int(np.prod([len(g) for g in grids])),
+            **chosen,
+            "stage_alone_accuracy": [float(c.mean()) for c in correct],
+            "stage_seconds_per_doc": [s / n for s in seconds],
+            "stage_cost_per_1k": (usd_per_doc * 1000).tolist(),
+        }
+        self.validation_sweep_ = threshold_sweep(
+            confidences, correct, usd_per_doc, self.stage_thresholds_, self.stage_names_
+        )
+
+    def confidence_of(self, proba: np.ndarray) -> np.ndarray:
+        """How sure a stage is of each row: top probability, or top minus second."""
+        if len(proba) == 0:
+            return np.zeros(0)
+        if self.confidence == "max" or proba.shape[1] < 2:
+            return proba.max(axis=1)
+        top2 = np.partition(proba, -2, axis=1)[:, -2:]
+        return top2[:, 1] - top2[:, 0]
+
+    def _run_stage(self, k: int, texts: Sequence[str]) -> tuple[np.ndarray, float, dict[str, int]]:
+        """Stage ``k`` on ``texts``: probabilities in the cascade's label order, seconds, tokens."""
+        model = self.stages_[k]
+        full = np.zeros((len(texts), len(self.labels_)))
+        if len(texts) == 0:
+            return full, 0.0, {}
+        before = model.token_usage()
+        start = time.perf_counter()
+        full[:, self._columns[k]] = model.predict_proba(list(texts))
+        seconds = time.perf_counter() - start
+        after = model.token_usage()
+        return full, seconds, {key: after[key] - before.get(key, 0) for key in after}
+
+    def route(self, texts: Sequence[str]) -> Routed:
+        """Run the cascade: each stage reads only the rows the stages before it passed on."""
+        self._check_fitted()
+        if self.long_doc_ is not None:
+            raise DocsortError(
+                "a cascade reads long documents as each of its stages was trained to; "
+                "set --long-doc when training a stage, not on the cascade"
+            )
+        n, n_stages = len(texts), len(self.stages_)
+        proba = np.zeros((n, len(self.labels_)))
+        stage = np.full(n, -1, dtype=np.int64)
+        seconds = np.zeros(n_stages)
+        seen, stage_proba, tokens = [], [], []
+        pending = np.arange(n)
+        for k in range(n_stages):
+            p, seconds[k], used = self._run_stage(k, [texts[i] for i in pending])
+            seen.append(pending)
+            stage_proba.append(p)
+            tokens.append(used)
+            if k < n_stages - 1:
+                answer = self.confidence_of(p) >= self.stage_thresholds_[k]
+            else:
+                answer = np.ones(len(pending), dtype=bool)
+            proba[pending[answer]] = p[answer]
+            stage[pending[answer]] = k
+            pending = pending[~answer]
+        return Routed(proba, stage, seconds, seen, stage_proba, tokens)
+
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.route(texts).proba
+
+    def token_usage(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for model in getattr(self, "stages_", []):
+            for key, value in model.token_usage().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    # -- persistence --------------------------------------------------------------------
+    def _stage_dirs(self) -> list[str]:
+        return [
+            f"{k:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+            for k, name in enumerate(self.stage_names_)
+        ]
+
+    def _save_weights(self, directory: Path) -> None:
+        for model, sub in zip(self.stages_, self._stage_dirs(), strict=True):
+            model.save(directory / STAGES_DIR / sub)
+        write_json(
+            directory / STATE,
+            {
+                "stages": [
+                    {
+                        "name": name,
+                        "dir": f"{STAGES_DIR}/{sub}",
+                        "kind": model.kind,
+                        "threshold": self.stage_thresholds_[k]
+                        if k < len(self.stage_thresholds_)
+                        else None,
+                        "cost": cost,
+                    }
+                    for k, (name, sub, model, cost) in enumerate(
+                        zip(
+                            self.stage_names_,
+                            self._stage_dirs(),
+                            self.stages_,
+                            self.stage_costs_,
+                            strict=True,
+                        )
+                    )
+                ],
+                "thresholds": self.stage_thresholds_,
+                "selection": self.selection_,
+                "validation_sweep": self.validation_sweep_,
+            },
+        )
+
+    def _load_weights(self, directory: Path) -> None:
+        import json
+
+        path = directory / STATE
+        if not path.is_file():
+            raise DocsortError(f"{directory}: {STATE} is missing; save the cascade again")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        stages = [load(directory / entry["dir"]) for entry in state["stages"]]
+        self._set_stages(
+            stages,
+            [entry["name"] for entry in state["stages"]],
+            [entry.get("cost") for entry in state["stages"]],
+        )
+        self.stage_thresholds_ = [float(t) for t in state["thresholds"]]
+        self.selection_ = state.get("selection") or {}
+        self.validation_source_ = self.selection_.get("validation_source", "")
+        self.validation_sweep_ = state.get("validation_sweep") or []
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+
+def evaluation_breakdown(
+    model: CascadeClassifier,
+    routed: Routed,
+    texts: Sequence[str],
+    y_true: np.ndarray,
+    cost_model: CostModel | None = None,
+    complete: bool = True,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """Per stage: the share it answered, its accuracy on those rows, its seconds and cost; the
+    threshold sweep; the cascade's total USD. With ``complete``, each stage also scores the rows
+    it was not sent (after the timed pass, which the cascade's own numbers come from), giving
+    every stage's accuracy and speed alone on the same rows and the sweep over them."""
+    n, n_stages = len(texts), len(model.stages_)
+    prices = model.stage_cost_models(cost_model)
+    usd = [prices[k].usage(float(routed.seconds[k]), routed.tokens[k]) for k in range(n_stages)]
+    stages = []
+    full_probas, alone_usd = [], []
+    for k in range(n_stages):
+        answered = routed.stage == k
+        hits = routed.proba[answered].argmax(axis=1) == y_true[answered]
+        row: dict[str, Any] = {
+            "name": model.stage_names_[k],
+            "kind": model.stages_[k].kind,
+            "threshold": model.stage_thresholds_[k] if k < n_stages - 1 else None,
+            "share": float(answered.mean()) if n else 0.0,
+            "reached": len(routed.seen[k]) / n if n else 0.0,
+            "n_answered": int(answered.sum()),
+            "n_reached": len(routed.seen[k]),
+            "accuracy": float(hits.mean()) if answered.any() else None,
+            "seconds": float(routed.seconds[k]),
+            "tokens": routed.tokens[k],
+            "cost_per_1k": float(usd[k] * 1000 / n) if n else 0.0,
+        }
+        if complete:
+            rest = np.setdiff1d(np.arange(n), routed.seen[k])
+            proba, seconds, tokens = model._run_stage(k, [texts[i] for i in rest])
+            full = np.zeros((n, len(model.labels_)))
+            full[routed.seen[k]] = routed.stage_proba[k]
+            full[rest] = proba
+            full_probas.append(full)
+            seconds += float(routed.seconds[k])
+            tokens = {
+                key: tokens.get(key, 0) + routed.tokens[k].get(key, 0)
+                for key in {*tokens, *routed.tokens[k]}
+            }
+            alone_usd.append(prices[k].usage(seconds, tokens))
+            row.update(
+                {
+                    "alone_accuracy": float((full.argmax(axis=1) == y_true).mean()),
+                    "alone_seconds": seconds,
+                    "alone_docs_per_second": n / seconds if seconds > 0 else None,
+                    "alone_cost_per_1k": alone_usd[-1] * 1000 / n if n else 0.0,
+                }
+            )
+        stages.append(row)
+    sweep: list[dict[str, Any]] = []
+    if complete and n:
+        sweep = threshold_sweep(
+            [model.confidence_of(p) for p in full_probas[:-1]],
+            [p.argmax(axis=1) == y_true for p in full_probas],
+            np.array(alone_usd) / n,
+            model.stage_thresholds_,
+            model.stage_names_,
+        )
+    return stages, sweep, float(sum(usd))
+
+
+# -- threshold search (pure functions: confidences and correctness in, settings out) --------
+
+
+def candidate_grid(
+    confidences: Sequence[np.ndarray], fixed: Sequence[float | None], per_stage: int
+) -> list[np.ndarray]:
+    """Candidate thresholds per non-last stage: quantiles of its validation confidences, plus
+    "answer every row" (0) and "answer none" (``ESCALATE_ALL``); a fixed threshold stays fixed.
+    The grid shrinks so that all combinations stay under ``MAX_SETTINGS``."""
+    free = sum(1 for k in range(len(confidences)) if fixed[k] is None)
+    if free:
+        per_stage = max(2, min(per_stage, int(MAX_SETTINGS ** (1 / free))))
+    grids = []
+    for k, conf in enumerate(confidences):
+        if fixed[k] is not None:
+            grids.append(np.array([fixed[k]]))
+            continue
+        values = np.unique(conf)
+        if len(values) > per_stage - 2:
+            values = np.unique(np.quantile(conf, np.linspace(0, 1, per_stage - 2)))
+        grids.append(np.unique(np.concatenate([[0.0], values, [ESCALATE_ALL]])))
+    return grids
+
+
+def simulate(
+    thresholds: Sequence[float],
+    confidences: Sequence[np.ndarray],
+    correct: Sequence[np.ndarray],
+    usd_per_doc: np.ndarray,
+) -> dict[str, Any]:
+    """What the cascade would do with ``thresholds`` on rows whose stage outputs are known."""
+    n = len(correct[0])
+    pending = np.ones(n, dtype=bool)
+    hits = 0
+    reached, answered = [], []
+    for k in range(len(correct)):
+        reached.append(pending.mean() if n else 0.0)
+        last = k == len(correct) - 1
+        take = pending.copy() if last else pending & (confidences[k] >= thresholds[k])
+        hits += int((correct[k] & take).sum())
+        answered.append(take.mean() if n else 0.0)
+        pending &= ~take
+    usd = float(np.dot(reached, usd_per_doc))
+    return {
+        "thresholds": [float(t) for t in thresholds],
+        "accuracy": hits / n if n else 0.0,
+        "share_answered": [float(a) for a in answered],
+        "share_reached": [float(r) for r in reached],
+        "escalated_to_last": float(reached[-1]),
+        "cost_per_1k": usd * 1000,
+    }
+
+
+def select_thresholds(
+    confidences: Sequence[np.ndarray],
+    correct: Sequence[np.ndarray],
+    usd_per_doc: np.ndarray,
+    grids: Sequence[np.ndarray],
+    criterion: str,
+    value: float,
+) -> tuple[list[float], dict[str, Any], bool]:
+    """Search every threshold combination; return the chosen thresholds, what they do on the
+    validation rows, and whether the target was met (if not: the closest setting)."""
+    settings = [simulate(t, confidences, correct, usd_per_doc) for t in itertools.product(*grids)]
+    accuracy = np.array([s["accuracy"] for s in settings])
+    cost = np.array([s["cost_per_1k"] for s in settings])
+    to_last = np.array([s["escalated_to_last"] for s in settings])
+    eps = 1e-12
+    if criterion in ("target_accuracy", "max_accuracy_drop"):
+        target = value if criterion == "target_accuracy" else float(correct[-1].mean()) - value
+        feasible = accuracy >= target - eps
+        # cheapest that reaches the target; then the most accurate; then fewest sent on
+        order = np.lexsort((to_last, -accuracy, cost))
+        fallback = np.lexsort((cost, -accuracy))  # unreachable: the most accurate there is
+    else:
+        limit = to_last if criterion == "max_escalation_rate" else cost
+        feasible = limit <= value + eps
+        order = np.lexsort((to_last, cost, -accuracy))
+        fallback = np.lexsort((-accuracy, limit))  # over budget everywhere: the cheapest
+    met = bool(feasible.any())
+    best = next(int(i) for i in order if feasible[i]) if met else int(fallback[0])
+    chosen = dict(settings[best])
+    if criterion == "max_accuracy_drop":
+        chosen["target_accuracy"] = float(correct[-1].mean()) - value
+    return chosen["thresholds"], chosen, met
+
+
+def threshold_sweep(
+    confidences: Sequence[np.ndarray],
+    correct: Sequence[np.ndarray],
+    usd_per_doc: np.ndarray,
+    chosen: Sequence[float],
+    names: Sequence[str],
+    points: int = 60,
+) -> list[dict[str, Any]]:
+    """Each non-last stage's threshold varied over its range, the others kept as chosen: how
+    accuracy, the share escalated and the cost move. One row per setting."""
+    rows = []
+    for k, conf in enumerate(confidences):
+        grid = candidate_grid([conf], [None], points)[0]
+        for t in np.unique(np.concatenate([grid, [chosen[k]]])):
+            thresholds = list(chosen)
+            thresholds[k] = float(t)
+            result = simulate(thresholds, confidences, correct, usd_per_doc)
+            rows.append(
+                {
+                    "stage": names[k],
+                    "threshold": float(t),
+                    "accuracy": result["accuracy"],
+                    "escalated": 1.0 - result["share_answered"][0],
+                    "escalated_to_last": result["escalated_to_last"],
+                    "cost_per_1k": result["cost_per_1k"],
+                    "chosen": bool(math.isclose(t, chosen[k])),
+                }
+            )
+    return rows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
