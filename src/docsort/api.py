@@ -18,7 +18,14 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
-from docsort.models.base import Classifier, check_labels_known, create, load, read_manifest
+from docsort.models.base import (
+    Classifier,
+    check_labels_known,
+    create,
+    get_kind,
+    load,
+    read_manifest,
+)
 from docsort.progress import progress_bar
 from docsort.text.chunking import LongDoc
 
@@ -42,6 +49,10 @@ def train(
     if valid_data is None and valid_split:
         train_data, valid_data = stratified_split(train_data, valid_split, seed)
     model = create(kind, params)
+    if long_doc is not None and model.output == "scores":
+        raise DocsortError(
+            f"the {kind} model scores short pairs: long-document options do not apply"
+        )
     if long_doc is not None:
         from docsort.text.chunking import training_pieces
 
@@ -94,12 +105,15 @@ def evaluate(
     cost_model: Any = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Score ``model`` on labelled ``data``; ``out`` gets metrics.json, report.md and plots."""
+    """Score ``model`` on labelled ``data``; ``out`` gets metrics.json, report.md and plots.
+    A scoring model (the pair kind) is judged by Pearson and Spearman correlation instead."""
     from docsort.evaluation import CostModel, compute_metrics, write_report
 
     model = open_model(model)
     if data.labels is None:
         raise DocsortError(f"{data.name or 'the data'} has no labels to evaluate against")
+    if model.output == "scores":
+        return _evaluate_scores(model, data, out=out, cost_model=cost_model, title=title)
     if data.multi_label != model.labels_.multi_label:
         kind = "multi-label" if model.labels_.multi_label else "single-label"
         raise DocsortError(f"the model is {kind} but {data.name or 'the data'} is not")
@@ -119,6 +133,37 @@ def evaluate(
     if out is not None:
         title = title or f"{model.kind} on {data.name}"
         write_report(metrics, out, title=title, model_info=metrics["model_info"])
+    return metrics
+
+
+def _evaluate_scores(
+    model: Any,
+    data: Dataset,
+    *,
+    out: str | Path | None,
+    cost_model: Any,
+    title: str | None,
+) -> dict[str, Any]:
+    from docsort.evaluation import CostModel, compute_score_metrics, write_score_report
+
+    truth = data.scores()
+    start = time.perf_counter()
+    predicted = model.predict_scores(data)
+    seconds = time.perf_counter() - start
+    metrics = compute_score_metrics(
+        truth, predicted, seconds=seconds, cost_model=cost_model or CostModel()
+    )
+    metrics["model_info"] = model_summary(model)
+    metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
+    if out is not None:
+        write_score_report(
+            metrics,
+            out,
+            title=title or f"{model.kind} on {data.name}",
+            model_info=metrics["model_info"],
+            y_true=truth,
+            y_pred=predicted,
+        )
     return metrics
 
 
@@ -163,15 +208,26 @@ def prediction_rows(model: Classifier, proba: np.ndarray, top_k: int | None = No
 
 def predict(
     model: Classifier | str | Path,
-    texts: Sequence[str],
+    texts: Sequence[str] | Dataset,
     *,
     labels: LabelSet | None = None,
     top_k: int | None = None,
     windows: bool = False,
 ) -> list[dict]:
     """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks.
-    ``windows`` adds each text's pieces (character span, tokens, probabilities)."""
+    ``windows`` adds each text's pieces (character span, tokens, probabilities).
+    A scoring model (the pair kind) takes a ``Dataset`` of pairs and gives ``{"score": s}``."""
     model = open_model(model)
+    if model.output == "scores":
+        if labels is not None or top_k is not None or windows:
+            raise DocsortError(
+                "a pair model gives scores: --labels, --top-k and --windows do not apply"
+            )
+        if not isinstance(texts, Dataset):
+            raise DocsortError("a pair model predicts rows with two texts: pass a pair Dataset")
+        return [{"score": round(float(s), 6)} for s in model.predict_scores(texts)]
+    if isinstance(texts, Dataset):
+        texts = texts.texts
     if labels is not None:
         check_labels_known(model, labels.names, "labels file")
     proba, _ = predict_proba_batched(model, texts)
@@ -213,6 +269,11 @@ def compare(
 
     rows = []
     for directory in model_dirs:
+        kind = read_manifest(directory)["kind"]
+        if get_kind(kind).output == "scores":
+            raise DocsortError(
+                f"{directory} is a {kind} model: compare ranks classifiers; use eval for it"
+            )
         metrics = evaluate(directory, data, cost_model=cost_model)
         rows.append(
             {
