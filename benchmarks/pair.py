@@ -87,7 +87,7 @@ def split(with_context: bool) -> tuple[Dataset, Dataset]:
     return grouped_split(data, data.texts, 0.2, seed=0)
 
 
-def run_one(name: str, epochs: int, train_rows: int | None) -> dict[str, Any]:
+def run_one(name: str, epochs: int, train_rows: int | None, lr: float | None) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
     full_rows = len(train_data)
@@ -95,6 +95,8 @@ def run_one(name: str, epochs: int, train_rows: int | None) -> dict[str, Any]:
         rng = np.random.default_rng(0)
         train_data = train_data.subset(np.sort(rng.choice(len(train_data), train_rows, False)))
     params = {**params, "base": base, "epochs": epochs, "batch_size": 32, "max_length": 64}
+    if lr is not None:
+        params["lr"] = lr
     if with_context:
         params["context_map"] = str(TITLES)
     load = round(os.getloadavg()[0], 2)
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=None, help="a seeded sample")
+    parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
@@ -180,7 +183,7 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name in args.runs:
-            run_one(name, args.epochs, args.train_rows)
+            run_one(name, args.epochs, args.train_rows, args.lr)
             update_readme()
     update_readme()
     print(table())
