@@ -16,10 +16,10 @@ PAIR_OPTIONS = ("--model", "pair", "--text", "anchor", "--pair", "target", "--la
 
 @pytest.fixture(scope="module")
 def uspto_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """40 real rows: 8 anchors x 5 targets."""
+    """42 real rows: one target of each score level for each of 10 anchors (where it has one)."""
     frame = pd.read_csv(USPTO_P2P)
-    anchors = frame.anchor.drop_duplicates().head(8)
-    frame = frame[frame.anchor.isin(anchors)].groupby("anchor").head(5)
+    anchors = frame.anchor.drop_duplicates().head(10)
+    frame = frame[frame.anchor.isin(anchors)].groupby(["anchor", "score"]).head(1)
     path = tmp_path_factory.mktemp("data") / "uspto.csv"
     frame.to_csv(path, index=False)
     return path
@@ -51,7 +51,7 @@ def test_eval_reports_pearson_and_spearman(pair_model, uspto_csv, tmp_path) -> N
     result = run_cli("eval", str(pair_model), str(uspto_csv), "--out", str(tmp_path / "ev"))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert metrics["n"] == 40
+    assert metrics["n"] == 42
     assert -1 <= metrics["pearson"] <= 1 and -1 <= metrics["spearman"] <= 1
     assert set(metrics["per_level"]) == {"0", "0.25", "0.5", "0.75", "1"}
     assert "Pearson r" in result.stdout
