@@ -87,7 +87,9 @@ def split(with_context: bool) -> tuple[Dataset, Dataset]:
     return grouped_split(data, data.texts, 0.2, seed=0)
 
 
-def run_one(name: str, epochs: int, train_rows: int | None, lr: float | None) -> dict[str, Any]:
+def run_one(
+    name: str, epochs: int, train_rows: int | None, lr: float | None, tag: str = ""
+) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
     full_rows = len(train_data)
@@ -105,6 +107,7 @@ def run_one(name: str, epochs: int, train_rows: int | None, lr: float | None) ->
     model = train(train_data, kind="pair", params=params)
     train_seconds = time.perf_counter() - start
     metrics = evaluate(model, test_data)
+    name = f"{name}-{tag}" if tag else name
     result = {
         "run": name,
         "model": base,
@@ -171,6 +174,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=None, help="a seeded sample")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
@@ -183,7 +187,7 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name in args.runs:
-            run_one(name, args.epochs, args.train_rows, args.lr)
+            run_one(name, args.epochs, args.train_rows, args.lr, args.tag)
             update_readme()
     update_readme()
     print(table())
