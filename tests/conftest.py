@@ -15,6 +15,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 ARXIV_8CAT = SHARED_DATA / "arxiv" / "arxiv_8cat.csv"
 ARXIV_MULTI = SHARED_DATA / "arxiv" / "arxiv_multilabel.csv"
 PATENT_SECTIONS = SHARED_DATA / "patents" / "patent_abstracts_sections.csv"
+USPTO_P2P = SHARED_DATA / "uspto-p2p" / "train.csv"
+USPTO_TITLES = SHARED_DATA / "uspto-p2p" / "cpc_titles.csv"
 
 os.environ.setdefault("DOCSORT_NO_PROGRESS", "1")
 

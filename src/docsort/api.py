@@ -19,7 +19,14 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
-from docsort.models.base import Classifier, check_labels_known, create, load, read_manifest
+from docsort.models.base import (
+    Classifier,
+    check_labels_known,
+    create,
+    get_kind,
+    load,
+    read_manifest,
+)
 from docsort.progress import progress_bar
 from docsort.text.chunking import LongDoc
 
@@ -61,6 +68,10 @@ def train(
         raise DocsortError(
             "a cascade reads long documents as each stage does: give long_doc settings to the "
             "stages (train them with --long-doc), not to the cascade"
+        )
+    if long_doc is not None and model.output == "scores":
+        raise DocsortError(
+            f"the {kind} model scores short pairs: long-document options do not apply"
         )
     if long_doc is not None:
         from docsort.text.chunking import training_pieces
@@ -167,13 +178,17 @@ def evaluate(
     ``ece_uncalibrated`` is the ECE before the model's temperature (equal to ``ece`` for a model
     never calibrated). A cascade adds ``stages`` (share answered, accuracy on those rows,
     seconds, cost) and, with ``sweep``, every stage alone on the same rows and a threshold sweep
-    (``threshold_sweep.csv`` and ``.png``); those extra stage runs are not part of the timing."""
+    (``threshold_sweep.csv`` and ``.png``); those extra stage runs are not part of the timing.
+
+    A scoring model (the pair kind) is judged by Pearson and Spearman correlation instead."""
     from docsort.evaluation import CostModel, compute_metrics, write_report
     from docsort.evaluation.calibration import expected_calibration_error
 
     model = open_model(model)
     if data.labels is None:
         raise DocsortError(f"{data.name or 'the data'} has no labels to evaluate against")
+    if model.output == "scores":
+        return _evaluate_scores(model, data, out=out, cost_model=cost_model, title=title)
     if data.multi_label != model.labels_.multi_label:
         kind = "multi-label" if model.labels_.multi_label else "single-label"
         raise DocsortError(f"the model is {kind} but {data.name or 'the data'} is not")
@@ -237,6 +252,37 @@ def _add_cascade_metrics(
         metrics["sweep"] = sweep_rows
 
 
+def _evaluate_scores(
+    model: Any,
+    data: Dataset,
+    *,
+    out: str | Path | None,
+    cost_model: Any,
+    title: str | None,
+) -> dict[str, Any]:
+    from docsort.evaluation import CostModel, compute_score_metrics, write_score_report
+
+    truth = data.scores()
+    start = time.perf_counter()
+    predicted = model.predict_scores(data)
+    seconds = time.perf_counter() - start
+    metrics = compute_score_metrics(
+        truth, predicted, seconds=seconds, cost_model=cost_model or CostModel()
+    )
+    metrics["model_info"] = model_summary(model)
+    metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
+    if out is not None:
+        write_score_report(
+            metrics,
+            out,
+            title=title or f"{model.kind} on {data.name}",
+            model_info=metrics["model_info"],
+            y_true=truth,
+            y_pred=predicted,
+        )
+    return metrics
+
+
 def model_summary(model: Classifier) -> dict[str, Any]:
     return {
         "kind": model.kind,
@@ -286,15 +332,26 @@ def prediction_rows(
 
 def predict(
     model: Classifier | str | Path,
-    texts: Sequence[str],
+    texts: Sequence[str] | Dataset,
     *,
     labels: LabelSet | None = None,
     top_k: int | None = None,
     windows: bool = False,
 ) -> list[dict]:
     """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks.
-    ``windows`` adds each text's pieces (character span, tokens, probabilities)."""
+    ``windows`` adds each text's pieces (character span, tokens, probabilities).
+    A scoring model (the pair kind) takes a ``Dataset`` of pairs and gives ``{"score": s}``."""
     model = open_model(model)
+    if model.output == "scores":
+        if labels is not None or top_k is not None or windows:
+            raise DocsortError(
+                "a pair model gives scores: --labels, --top-k and --windows do not apply"
+            )
+        if not isinstance(texts, Dataset):
+            raise DocsortError("a pair model predicts rows with two texts: pass a pair Dataset")
+        return [{"score": round(float(s), 6)} for s in model.predict_scores(texts)]
+    if isinstance(texts, Dataset):
+        texts = texts.texts
     if labels is not None:
         check_labels_known(model, labels.names, "labels file")
     run = run_batched(model, texts)
@@ -339,6 +396,11 @@ def compare(
 
     rows = []
     for directory in model_dirs:
+        kind = read_manifest(directory)["kind"]
+        if get_kind(kind).output == "scores":
+            raise DocsortError(
+                f"{directory} is a {kind} model: compare ranks classifiers; use eval for it"
+            )
         metrics = evaluate(directory, data, cost_model=cost_model)
         rows.append(
             {

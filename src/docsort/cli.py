@@ -51,6 +51,12 @@ LONG_DOC_HELP = (
 WINDOW_HELP = "Tokens per window or kept by truncation (default 254: minilm's 256 less 2)."
 OVERLAP_HELP = "Tokens shared by consecutive windows (default 64)."
 AGGREGATE_HELP = "Combine window probabilities by mean, max, weighted (by tokens) or vote."
+PAIR_HELP = "pair model: the column of each row's second text (the target phrase)."
+CONTEXT_HELP = "pair model: a column of context codes (e.g. CPC classes), read as titles."
+CONTEXT_MAP_HELP = (
+    "pair model: CSV with code,title columns mapping --context codes to titles (an unknown "
+    "code falls back to its parent's title, then to itself); saved with the model."
+)
 
 
 def _long_doc(
@@ -97,6 +103,8 @@ def _load(
     labels: LabelSet | None,
     label_sep: str | None,
     strict: bool,
+    pair: str | None = None,
+    context: str | None = None,
 ) -> Dataset:
     with status(f"reading {source}"):
         data = load_dataset(
@@ -107,6 +115,8 @@ def _load(
             labels=labels,
             label_sep=label_sep,
             strict=strict,
+            pair=pair,
+            context=context,
         )
     if data.skipped:
         err_console.print(
@@ -124,6 +134,8 @@ def _load_as_trained(
     template: str | None,
     label_sep: str | None,
     strict: bool,
+    pair: str | None = None,
+    context: str | None = None,
 ) -> Dataset:
     """Labelled data read with the columns given, else those the model was trained with."""
     return _load(
@@ -134,6 +146,8 @@ def _load_as_trained(
         None,
         label_sep or spec.get("label_sep"),
         strict,
+        pair or spec.get("pair"),
+        context or spec.get("context"),
     )
 
 
@@ -196,26 +210,46 @@ def train(
         "--max-escalation-rate",
         help="Cascade: most accurate thresholds sending at most this share to the last stage.",
     ),
+    pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP),
+    context: str | None = typer.Option(None, "--context", help=CONTEXT_HELP),
+    context_map: Path | None = typer.Option(None, "--context-map", help=CONTEXT_MAP_HELP),
 ) -> None:
     """Train a model on labelled data and save it to --out.
 
     A cascade: --model cascade --config cascade.yaml, the YAML holding `stages:` (each a saved
-    model {model: DIR} or a kind config {kind: tfidf, ...}) and optionally `select:`."""
+    model {model: DIR} or a kind config {kind: tfidf, ...}) and optionally `select:`.
+
+    A pair model: --model pair with --pair and --context columns (and --context-map)."""
+    from docsort.models.base import get_kind
+
     long_doc_config = _long_doc(long_doc, window, overlap, aggregate, train_on)
     params = _read_config(config)
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
     _cascade_options(kind, params, config, target_accuracy, max_cost_per_1k, max_escalation_rate)
+    scores = get_kind(kind).output == "scores"
+    if not scores and (pair or context or context_map):
+        raise DocsortError("--pair, --context and --context-map are options of the pair model")
+    if context_map is not None:
+        if not context:
+            raise DocsortError("--context-map maps the codes of a --context column: name it")
+        params["context_map"] = str(context_map)
+    if scores and labels is not None:
+        raise DocsortError("a pair model learns numeric scores: --labels does not apply")
     label_set = _labels(labels)
-    train_data = _load(data, text, label, template, label_set, label_sep, strict)
+    train_data = _load(data, text, label, template, label_set, label_sep, strict, pair, context)
     valid_data = None
     if valid:
-        valid_data = _load(valid, text, label, template, train_data.label_set, label_sep, strict)
+        valid_labels = None if scores else train_data.label_set
+        valid_data = _load(
+            valid, text, label, template, valid_labels, label_sep, strict, pair, context
+        )
     spec = {
         "text": split_columns(text),
         "label": label,
         "template": template,
         "label_sep": label_sep,
+        **({"pair": pair, "context": context} if scores else {}),
     }
     with status(f"training {kind} on {len(train_data):,} documents"):
         fitted = api.train(
@@ -230,9 +264,10 @@ def train(
             long_doc=long_doc_config,
             calibrate=calibrate,
         )
+    what = "score levels" if scores else "labels"
     out_console.print(
         f"trained [bold]{kind}[/bold] on {len(train_data):,} documents, "
-        f"{len(fitted.labels_)} labels → {out}"
+        f"{len(fitted.labels_)} {what} → {out}"
     )
     if fitted.calibration_:
         c = fitted.calibration_
@@ -335,15 +370,23 @@ def eval_command(
         help="Cascade: also run each stage on the rows it was not sent (untimed) for its "
         "accuracy alone and the threshold sweep.",
     ),
+    pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP + " Default: as trained."),
+    context: str | None = typer.Option(
+        None, "--context", help=CONTEXT_HELP + " Default: as trained."
+    ),
 ) -> None:
     """Evaluate a saved model on labelled data and write a report."""
     model = api.open_model(model_dir)
     model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
-    dataset = _load_as_trained(data, model.input_spec_, text, label, template, label_sep, strict)
+    spec = model.input_spec_
+    dataset = _load_as_trained(data, spec, text, label, template, label_sep, strict, pair, context)
     metrics = api.evaluate(
         model, dataset, out=out, title=f"{model_dir.name} on {data}", sweep=sweep
     )
-    _print_metrics([{"model": model_dir.name, **metrics}])
+    if model.output == "scores":
+        _print_score_metrics(model_dir.name, metrics)
+    else:
+        _print_metrics([{"model": model_dir.name, **metrics}])
     if metrics.get("stages"):
         _print_stages(metrics["stages"])
     out_console.print(f"report: {out / 'report.md'}")
@@ -394,6 +437,10 @@ def predict(
     windows: bool = typer.Option(
         False, "--windows", help="Add each document's windows and their probabilities."
     ),
+    pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP + " Default: as trained."),
+    context: str | None = typer.Option(
+        None, "--context", help=CONTEXT_HELP + " Default: as trained."
+    ),
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
     model = api.open_model(model_dir)
@@ -411,10 +458,13 @@ def predict(
             template=template or (spec.get("template") if not text else None),
             strict=strict,
             keep=keep_columns,
+            pair=pair or spec.get("pair"),
+            context=context or spec.get("context"),
         )
     if data.skipped:
         err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
-    rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k, windows=windows)
+    inputs = data if model.output == "scores" else data.texts
+    rows = api.predict(model, inputs, labels=_labels(labels), top_k=top_k, windows=windows)
     if out == "-":
         sys.stdout.writelines(api.jsonl_lines(rows, data.extra))
         return
@@ -572,6 +622,20 @@ def _print_metrics(rows: list[dict[str, Any]]) -> None:
             f"${row['cost_per_1k']:.6f}",
             f"{row['n']:,}",
         )
+    out_console.print(table)
+
+
+def _print_score_metrics(name: str, metrics: dict[str, Any]) -> None:
+    table = Table("model", "Pearson r", "Spearman", "MSE", "pairs/s", "cost / 1k pairs", "n")
+    table.add_row(
+        name,
+        f"{metrics['pearson']:.4f}",
+        f"{metrics['spearman']:.4f}",
+        f"{metrics['mse']:.4f}",
+        f"{metrics['docs_per_second'] or 0:,.0f}",
+        f"${metrics['cost_per_1k']:.6f}",
+        f"{metrics['n']:,}",
+    )
     out_console.print(table)
 
 

@@ -2,7 +2,9 @@
 
 Texts come from one column or several fields joined by a template such as
 ``"{title}. {abstract}"``; labels from one column (multi-label: a list column or a delimited
-string). Rows with empty text are skipped and counted, or rejected in strict mode.
+string). Pair tasks add a second text per row (``text_pair``) and an optional ``context``
+(e.g. a CPC code); their label column holds numeric scores. Rows with empty text are skipped
+and counted, or rejected in strict mode.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ Label = str | tuple[str, ...]
 
 @dataclass
 class Dataset:
-    """Texts, their labels (``None`` when unlabelled) and the label set that orders them."""
+    """Texts, their labels (``None`` when unlabelled) and the label set that orders them;
+    for pair tasks also the second text of each row and its context (``None`` otherwise)."""
 
     texts: list[str]
     labels: list[Label] | None = None
@@ -34,10 +37,15 @@ class Dataset:
     name: str = ""
     skipped: int = 0
     extra: dict[str, list] = field(default_factory=dict)
+    text_pair: list[str] | None = None
+    context: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.texts):
             raise ValueError("texts and labels differ in length")
+        for column in (self.text_pair, self.context):
+            if column is not None and len(column) != len(self.texts):
+                raise ValueError("texts and their pairs or contexts differ in length")
         if self.labels is not None and self.label_set is None:
             multi = bool(self.labels) and isinstance(self.labels[0], tuple)
             self.label_set = LabelSet.from_labels(self.labels, multi_label=multi)
@@ -62,6 +70,23 @@ class Dataset:
             return y
         return np.array([label_set.index(name) for name in self.labels], dtype=np.int64)
 
+    def scores(self) -> np.ndarray:
+        """The labels read as numbers ``[n]``: the targets of pair (scoring) tasks."""
+        if self.labels is None:
+            raise DocsortError(f"{self.name or 'the data'} has no scores: pass --label COLUMN")
+        values = np.empty(len(self.labels), dtype=np.float64)
+        for row, value in enumerate(self.labels):
+            try:
+                values[row] = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise DocsortError(
+                    f"{self.name or 'the data'}: score {value!r} (row {row + 1}) is not a "
+                    "number; a pair model needs numeric scores in the label column"
+                ) from None
+        if not np.isfinite(values).all():
+            raise DocsortError(f"{self.name or 'the data'}: a score is not a finite number")
+        return values
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         idx = [int(i) for i in indices]
         return replace(
@@ -69,6 +94,8 @@ class Dataset:
             texts=[self.texts[i] for i in idx],
             labels=None if self.labels is None else [self.labels[i] for i in idx],
             extra={k: [v[i] for i in idx] for k, v in self.extra.items()},
+            text_pair=None if self.text_pair is None else [self.text_pair[i] for i in idx],
+            context=None if self.context is None else [self.context[i] for i in idx],
             skipped=0,
         )
 
@@ -78,6 +105,10 @@ class Dataset:
         for i, text in enumerate(self.texts):
             digest.update(text.encode("utf-8"))
             digest.update(b"\x1f")
+            for column in (self.text_pair, self.context):
+                if column is not None:
+                    digest.update(column[i].encode("utf-8"))
+                    digest.update(b"\x1f")
             if self.labels is not None:
                 digest.update(json.dumps(self.labels[i]).encode("utf-8"))
             digest.update(b"\x1e")
@@ -106,17 +137,22 @@ def from_frame(
     strict: bool = False,
     name: str = "",
     keep: Sequence[str] = (),
+    pair: str | None = None,
+    context: str | None = None,
 ) -> Dataset:
     """Build a ``Dataset`` from a table.
 
     ``text`` is one column or several; several are joined by ``template`` (default: one per
     line). ``label=None`` gives an unlabelled dataset. ``labels`` fixes the label order and
     rejects labels outside it. ``keep`` names extra columns carried along (e.g. ids).
+    ``pair`` names the column of each row's second text (a row without one is skipped like an
+    empty text) and ``context`` a column of context codes (may be empty) for pair tasks.
     """
     fields = [text] if isinstance(text, str) else list(text)
     if template is not None:
         fields = _template_fields(template) or fields
-    wanted = fields + ([label] if label else []) + list(keep)
+    pair_columns = [c for c in (pair, context) if c]
+    wanted = fields + pair_columns + ([label] if label else []) + list(keep)
     missing = [col for col in wanted if col not in frame.columns]
     if missing:
         raise DocsortError(
@@ -135,6 +171,8 @@ def from_frame(
         joined = _join_fields(dict(zip(fields, values, strict=True)), fields, template)
         value = frame[label].iat[row] if label else None
         parsed_label = _parse_label(value, bool(multi), label_sep) if label else None
+        if pair and not _clean(frame[pair].iat[row]):
+            joined = ""  # half a pair cannot be scored
         if not joined or (label and parsed_label is None):
             bad_rows.append(row)
             continue
@@ -168,6 +206,8 @@ def from_frame(
         name=name,
         skipped=len(bad_rows),
         extra=extra,
+        text_pair=[_clean(frame[pair].iat[r]) for r in kept_rows] if pair else None,
+        context=[_clean(frame[context].iat[r]) for r in kept_rows] if context else None,
     )
 
 
@@ -254,3 +294,26 @@ def stratified_split(
         indices, test_size=test_size, random_state=seed, stratify=stratify
     )
     return data.subset(np.sort(train_idx)), data.subset(np.sort(test_idx))
+
+
+def grouped_split(
+    data: Dataset, groups: Sequence[object], test_size: float = 0.2, seed: int = 0
+) -> tuple[Dataset, Dataset]:
+    """A seeded split that keeps every group on one side (e.g. all rows of one anchor phrase),
+    so the test rows measure how a model does on groups it never saw. ``test_size`` is the
+    share of groups held out."""
+    if not 0.0 < test_size < 1.0:
+        raise DocsortError(f"split size must be between 0 and 1, got {test_size}")
+    if len(groups) != len(data):
+        raise ValueError("one group per row is needed")
+    distinct = sorted(set(groups), key=str)
+    if len(distinct) < 2:
+        raise DocsortError(
+            f"{data.name or 'the data'}: a split by group needs at least two groups "
+            f"(e.g. two different anchors), it has {len(distinct)}"
+        )
+    rng = np.random.default_rng(seed)
+    n_test = min(max(1, round(test_size * len(distinct))), len(distinct) - 1)
+    held_out = {distinct[i] for i in rng.permutation(len(distinct))[:n_test]}
+    in_test = np.array([g in held_out for g in groups])
+    return data.subset(np.flatnonzero(~in_test)), data.subset(np.flatnonzero(in_test))

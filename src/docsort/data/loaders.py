@@ -121,8 +121,11 @@ def load_dataset(
     label_sep: str | None = None,
     strict: bool = False,
     keep: Sequence[str] = (),
+    pair: str | None = None,
+    context: str | None = None,
 ) -> Dataset:
-    """Load ``source`` as a ``Dataset``. ``label=None`` loads texts only (for prediction)."""
+    """Load ``source`` as a ``Dataset``. ``label=None`` loads texts only (for prediction);
+    ``pair`` and ``context`` name the second text and context columns of pair tasks."""
     frame = read_table(source)
     name = str(source)
     return from_frame(
@@ -135,6 +138,8 @@ def load_dataset(
         strict=strict,
         name=name,
         keep=keep,
+        pair=pair,
+        context=context,
     )
 
 

@@ -213,3 +213,49 @@ def _speed_and_cost(
             "cost_model": model.to_dict(),
         },
     }
+
+
+def compute_score_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    seconds: float,
+    cost_model: CostModel | None = None,
+    max_levels: int = 20,
+) -> dict[str, Any]:
+    """Metrics of a scoring model (the ``pair`` kind): Pearson r (what phrase-matching tasks
+    are judged by), Spearman rho (the ranking alone), MSE and MAE on the data's own scale, and
+    when the truth has at most ``max_levels`` distinct values the mean predicted score and
+    count per true level. A constant prediction has no correlation: r and rho are 0 then."""
+    from scipy.stats import pearsonr, spearmanr
+
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d")
+    n = len(y_true)
+    if n == 0:
+        raise DocsortError("nothing to evaluate: the evaluation data has no rows")
+    varied = n > 1 and np.ptp(y_true) > 0 and np.ptp(y_pred) > 0
+    result: dict[str, Any] = {
+        "task": "scores",
+        "n": n,
+        "pearson": float(pearsonr(y_true, y_pred)[0]) if varied else 0.0,
+        "spearman": float(spearmanr(y_true, y_pred)[0]) if varied else 0.0,
+        "mse": float(np.mean((y_true - y_pred) ** 2)),
+        "mae": float(np.mean(np.abs(y_true - y_pred))),
+        "truth_mean": float(y_true.mean()),
+        "predicted_mean": float(y_pred.mean()),
+    }
+    levels = np.unique(y_true)
+    if len(levels) <= max_levels:
+        result["per_level"] = {
+            f"{level:g}": {
+                "count": int((y_true == level).sum()),
+                "predicted_mean": float(y_pred[y_true == level].mean()),
+                "predicted_std": float(y_pred[y_true == level].std()),
+            }
+            for level in levels
+        }
+    result.update(_speed_and_cost(n, seconds, cost_model, None))
+    return result

@@ -638,4 +638,68 @@ def _cost_figure(rows: list[dict[str, Any]]) -> Figure:
     ax.set_xlabel("cost per 1,000 documents, USD (log scale)")
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy vs cost")
+
+
+# --- Scoring models (the pair kind) -----------------------------------------------------
+
+
+def write_score_report(
+    metrics: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    title: str = "docsort evaluation",
+    model_info: dict[str, Any] | None = None,
+    y_true: np.ndarray | None = None,
+    y_pred: np.ndarray | None = None,
+) -> dict[str, Path]:
+    """metrics.json, report.md and, given the scores, ``scores.png``: the predicted scores of
+    each true level (a box each), or true against predicted for continuous truth."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": out / "metrics.json", "report": out / "report.md"}
+    write_json(paths["metrics"], metrics)
+    if y_true is not None and y_pred is not None and len(y_true):
+        paths["scores"] = _save(_scores_figure(y_true, y_pred, metrics), out / "scores.png")
+    parts = [f"# {title}\n"]
+    if model_info:
+        parts += ["## Model\n", markdown_table(["field", "value"], list(model_info.items()))]
+    headline = [
+        ["Pearson r", metrics["pearson"]],
+        ["Spearman rho", metrics["spearman"]],
+        ["MSE", metrics["mse"]],
+        ["MAE", metrics["mae"]],
+        ["n (pairs)", metrics["n"]],
+        ["seconds", _fmt_seconds(metrics["seconds"])],
+        ["pairs per s", _fmt_rate(metrics["docs_per_second"])],
+        ["cost per 1k pairs", _fmt_usd(metrics["cost_per_1k"])],
+    ]
+    parts += ["## Headline\n", markdown_table(["metric", "value"], headline)]
+    if metrics.get("per_level"):
+        rows = [
+            [level, s["count"], s["predicted_mean"], s["predicted_std"]]
+            for level, s in metrics["per_level"].items()
+        ]
+        parts += [
+            "## Predicted score per true level\n",
+            markdown_table(["true score", "count", "mean predicted", "std predicted"], rows),
+        ]
+    if "scores" in paths:
+        parts += ["## Plots\n", f"![scores]({paths['scores'].name})\n"]
+    write_text(paths["report"], "\n".join(parts))
+    return paths
+
+
+def _scores_figure(y_true: np.ndarray, y_pred: np.ndarray, metrics: dict[str, Any]) -> Figure:
+    fig = _new_figure(5.5, 4.0)
+    ax = fig.add_subplot()
+    levels = np.unique(y_true)
+    if metrics.get("per_level"):
+        ax.boxplot([y_pred[y_true == level] for level in levels], showfliers=False)
+        ax.set_xticks(range(1, len(levels) + 1), [f"{level:g}" for level in levels])
+        ax.set_xlabel("true score")
+    else:
+        ax.scatter(y_true, y_pred, s=4, alpha=0.4)
+        ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    ax.set_title(f"Pearson r {metrics['pearson']:.3f}, Spearman {metrics['spearman']:.3f}")
     return fig

@@ -73,6 +73,9 @@ class Classifier:
     """Base class: subclasses implement ``fit``, ``predict_proba`` and the two weight hooks."""
 
     kind: ClassVar[str] = ""
+    # "labels": predict_proba gives label probabilities; "scores": predict gives one number per
+    # row (the pair kind), and evaluation reports correlations instead of accuracy
+    output: ClassVar[str] = "labels"
 
     labels_: LabelSet
     thresholds_: np.ndarray | None = None

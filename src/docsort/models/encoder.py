@@ -185,31 +185,18 @@ class EncoderClassifier(Classifier):
         return EncoderNet(encoder, encoder.config.hidden_size, n_labels, self.pooling, self.dropout)
 
     def _add_lora(self, net: EncoderNet) -> None:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        from docsort.models.training import lora_targets, quiet_transformers
+        from docsort.models.training import add_lora
 
         # default: every linear layer of the transformer blocks, whatever the family names them
-        targets = list(self.lora_target_modules or lora_targets(net.encoder))
-        names = [name for name, _ in net.encoder.named_modules()]
-        absent = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
-        if absent:
-            linear = sorted(
-                {n.split(".")[-1] for n, m in net.encoder.named_modules() if _linear(m)}
-            )
-            raise DocsortError(
-                f"encoder lora_target_modules: {absent[0]!r} is not a module of {self.base!r}; "
-                f"its linear layers are named {', '.join(linear)}"
-            )
-        config = LoraConfig(
-            task_type=TaskType.FEATURE_EXTRACTION,
+        net.encoder = add_lora(
+            net.encoder,
             r=self.lora_r,
-            lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout,
-            target_modules=targets,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=self.lora_target_modules,
+            what="encoder lora_target_modules",
+            base=self.base,
         )
-        with quiet_transformers():
-            net.encoder = get_peft_model(net.encoder, config)
 
     def _freeze(self, net: EncoderNet) -> None:
         from docsort.models.training import embeddings_module, transformer_layers
@@ -283,28 +270,19 @@ class EncoderClassifier(Classifier):
         return torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=self.label_smoothing)
 
     def _optimizer(self, net: EncoderNet, steps: int) -> tuple[Any, Any]:
-        """AdamW in three groups: the encoder with and without weight decay, the head with its
-        own, larger learning rate; warm-up then linear or cosine decay over all epochs."""
-        import torch
-        from transformers import get_scheduler
+        """AdamW: the head at its own, larger rate; warm-up then decay over all epochs."""
+        from docsort.models.training import adamw_with_warmup
 
-        decay, no_decay = [], []
-        for p in net.encoder.parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorms
-        groups = [
-            {"params": decay, "lr": self.encoder_lr, "weight_decay": self.weight_decay},
-            {"params": no_decay, "lr": self.encoder_lr, "weight_decay": 0.0},
-            {"params": list(net.head.parameters()), "lr": self.head_lr, "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-        scheduler = get_scheduler(
-            self.schedule,
-            optimizer,
-            num_warmup_steps=int(self.warmup_ratio * steps),
-            num_training_steps=steps,
+        return adamw_with_warmup(
+            net.encoder,
+            list(net.head.parameters()),
+            lr=self.encoder_lr,
+            head_lr=self.head_lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            warmup_ratio=self.warmup_ratio,
+            steps=steps,
         )
-        return optimizer, scheduler
 
     def _tokenized(self, texts: Sequence[str]) -> Any:
         from docsort.models.training import Tokenized
@@ -479,9 +457,3 @@ class EncoderClassifier(Classifier):
             self.tokenizer_ = AutoTokenizer.from_pretrained(base)
         self.device_ = self._device()
         self.net_ = net.to(self.device_).eval()
-
-
-def _linear(module: Any) -> bool:
-    import torch
-
-    return isinstance(module, torch.nn.Linear)

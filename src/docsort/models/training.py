@@ -103,6 +103,77 @@ def lora_targets(model: nn.Module) -> list[str]:
     return sorted(names)
 
 
+def add_lora(
+    encoder: nn.Module,
+    *,
+    r: int,
+    alpha: int,
+    dropout: float,
+    targets: Sequence[str] | None,
+    what: str,
+    base: str,
+) -> nn.Module:
+    """The encoder wrapped with LoRA adapters on ``targets`` (default: every linear layer of
+    the transformer blocks); a target the encoder lacks is a user error naming its layers.
+    ``what`` names the setting in that message (e.g. "encoder lora_target_modules")."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    chosen = list(targets or lora_targets(encoder))
+    names = [name for name, _ in encoder.named_modules()]
+    absent = [t for t in chosen if not any(n == t or n.endswith("." + t) for n in names)]
+    if absent:
+        linear = sorted(
+            {n.split(".")[-1] for n, m in encoder.named_modules() if isinstance(m, nn.Linear)}
+        )
+        raise DocsortError(
+            f"{what}: {absent[0]!r} is not a module of {base!r}; "
+            f"its linear layers are named {', '.join(linear)}"
+        )
+    config = LoraConfig(
+        task_type=TaskType.FEATURE_EXTRACTION,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=chosen,
+    )
+    with quiet_transformers():
+        return get_peft_model(encoder, config)
+
+
+def adamw_with_warmup(
+    encoder: nn.Module,
+    head: Sequence[nn.Parameter],
+    *,
+    lr: float,
+    head_lr: float,
+    weight_decay: float,
+    schedule: str,
+    warmup_ratio: float,
+    steps: int,
+) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW in three groups: the encoder with and without weight decay, the head with its
+    own, larger learning rate; warm-up then linear or cosine decay over all ``steps``."""
+    from transformers import get_scheduler
+
+    decay, no_decay = [], []
+    for p in encoder.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorms
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        {"params": [p for p in head if p.requires_grad], "lr": head_lr, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    scheduler = get_scheduler(
+        schedule,
+        optimizer,
+        num_warmup_steps=int(warmup_ratio * steps),
+        num_training_steps=steps,
+    )
+    return optimizer, scheduler
+
+
 def embeddings_module(model: nn.Module) -> nn.Module:
     for name, module in model.named_modules():
         if name.split(".")[-1] == "embeddings":

@@ -1,0 +1,197 @@
+"""USPTO phrase-to-phrase matching: the pair kind, Pearson r on anchors never seen in training.
+
+    .venv/bin/python benchmarks/pair.py                          # every variant
+    .venv/bin/python benchmarks/pair.py --runs cross-ctx bi-ctx  # some of them
+    .venv/bin/python benchmarks/pair.py --train-rows 8000        # a training budget
+    .venv/bin/python benchmarks/pair.py --table-only             # rebuild the README table
+
+../shared/data/uspto-p2p/train.csv is split 80/20 by anchor (seed 0: no anchor is on both
+sides); a run trains on the 80 % (or a seeded sample of ``--train-rows`` of it), keeps 10 % of
+its anchors for early stopping, and is scored on the held-out 20 %. Each run writes
+benchmarks/results/pair/<run>.json; the README table between the pair markers is built from
+those files only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import docsort
+from docsort.api import evaluate, train
+from docsort.data.dataset import Dataset, grouped_split
+from docsort.data.loaders import load_dataset
+from docsort.io import write_json, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "pair"
+README = ROOT / "README.md"
+START, END = "<!-- pair:start -->", "<!-- pair:end -->"
+DATA = ROOT.parent / "shared" / "data" / "uspto-p2p"
+TITLES = DATA / "cpc_titles.csv"
+
+# run name -> (model alias, params, reads the CPC title)
+RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "cross-ctx": ("minilm", {"variant": "cross", "loss": "mse"}, True),
+    "cross-noctx": ("minilm", {"variant": "cross", "loss": "mse"}, False),
+    "bi-ctx": ("minilm", {"variant": "bi", "loss": "mse"}, True),
+    "bi-noctx": ("minilm", {"variant": "bi", "loss": "mse"}, False),
+    "cross-ctx-pearson": ("minilm", {"variant": "cross", "loss": "pearson"}, True),
+    "cross-ctx-ordinal-ntxent": (
+        "minilm",
+        {"variant": "cross", "loss": "ordinal", "contrastive_weight": 0.1},
+        True,
+    ),
+    "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
+    "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
+}
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "docsort": docsort.__version__,
+        # other work on the 2 cores slows training: the 1-minute load says how much
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def split(with_context: bool) -> tuple[Dataset, Dataset]:
+    data = load_dataset(
+        DATA / "train.csv",
+        "anchor",
+        "score",
+        pair="target",
+        context="context" if with_context else None,
+    )
+    return grouped_split(data, data.texts, 0.2, seed=0)
+
+
+def run_one(
+    name: str, epochs: int, train_rows: int | None, lr: float | None, tag: str = ""
+) -> dict[str, Any]:
+    base, params, with_context = RUNS[name]
+    train_data, test_data = split(with_context)
+    full_rows = len(train_data)
+    if train_rows and train_rows < len(train_data):
+        rng = np.random.default_rng(0)
+        train_data = train_data.subset(np.sort(rng.choice(len(train_data), train_rows, False)))
+    params = {**params, "base": base, "epochs": epochs, "batch_size": 32, "max_length": 64}
+    if lr is not None:
+        params["lr"] = lr
+    if with_context:
+        params["context_map"] = str(TITLES)
+    load = round(os.getloadavg()[0], 2)
+    print(f"{name}: training on {len(train_data):,} rows ({load} load)", flush=True)
+    start = time.perf_counter()
+    model = train(train_data, kind="pair", params=params)
+    train_seconds = time.perf_counter() - start
+    metrics = evaluate(model, test_data)
+    name = f"{name}-{tag}" if tag else name
+    result = {
+        "run": name,
+        "model": base,
+        "variant": params["variant"],
+        "context": with_context,
+        "loss": params["loss"] + (" + NT-Xent" if params.get("contrastive_weight") else ""),
+        "lora": bool(params.get("lora")),
+        "params": model.get_params(),
+        "train_rows": len(train_data),
+        "train_rows_available": full_rows,
+        "test_rows": len(test_data),
+        "test_anchors": len(set(test_data.texts)),
+        "epochs_run": len(model.history_),
+        "best_epoch": model.best_epoch_,
+        "history": model.history_,
+        "train_seconds": round(train_seconds, 1),
+        "pearson": metrics["pearson"],
+        "spearman": metrics["spearman"],
+        "mse": metrics["mse"],
+        "eval_seconds": round(metrics["seconds"], 1),
+        "pairs_per_second": metrics["docs_per_second"],
+        "load_average_1m_at_start": load,
+        "machine": machine(),
+    }
+    write_json(RESULTS / f"{name}.json", result)
+    print(
+        f"{name}: Pearson {result['pearson']:.4f}, Spearman {result['spearman']:.4f}, "
+        f"trained {train_seconds:.0f} s",
+        flush=True,
+    )
+    return result
+
+
+def table() -> str:
+    rows = []
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        rows.append(
+            f"| {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
+            f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
+            f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
+            f"{r['epochs_run']} | {r['load_average_1m_at_start']} |"
+        )
+    header = (
+        "| model | variant | context | loss | Pearson | Spearman | training seconds | "
+        "training rows | epochs | load |\n"
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    return header + "\n" + "\n".join(rows)
+
+
+def update_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md has no {START} ... {END} markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    write_text(README, f"{head}{START}\n{table()}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-rows", type=int, default=None, help="a seeded sample")
+    parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if not args.table_only:
+        import torch
+
+        # on 2 shared cores a second torch thread spins on its barrier: 1 thread trained
+        # about 4x faster per step than 2 while other jobs ran (measured, load ~14)
+        torch.set_num_threads(args.threads)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        for name in args.runs:
+            run_one(name, args.epochs, args.train_rows, args.lr, args.tag)
+            update_readme()
+    update_readme()
+    print(table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,599 @@
+"""The ``pair`` kind: how well a target text matches an anchor text within a context.
+
+The U.S. patent phrase-matching task is the model case: ("abatement", "eliminating process")
+in CPC class A47 scores 0.5 on a 0-1 scale of five levels; a context code is read as its
+title from a mapping file (``code,title`` columns; an unknown code falls back to its nearest
+parent code's title, then to the code itself), and the saved model carries that mapping.
+
+Two variants share one encoder (``minilm`` by default, fully fine-tuned or with LoRA):
+``cross`` reads "anchor [SEP] target [SEP] context title" as one sequence and maps its pooled
+vector to a score (accurate: every token of one side sees the other); ``bi`` embeds
+(title, anchor) and (title, target) apart and scores their cosine (fast: each distinct side is
+embedded once, so a thousand targets of one anchor cost a thousand short passes). Losses:
+``mse``; ``pearson`` (1 − batch Pearson r, plus the MSE so the scores keep the data's scale,
+which r alone leaves free); ``ordinal`` (a rank-consistent cumulative model over the score
+levels, e.g. 0, .25, .5, .75, 1); and an optional in-batch NT-Xent term
+(``contrastive_weight``) that pulls the two sides of high-scoring pairs together.
+
+How it fits the ``Classifier`` contract: a pair model *is* a ``Classifier`` subclass, so the
+registry, ``docsort.yaml`` save/load, ``docsort.load`` and ``docsort train/eval/predict`` need
+no second code path, but it declares ``output = "scores"``. Its targets are numbers, not
+classes: ``predict`` returns one score per pair, ``predict_proba`` (label probabilities) and
+``calibrate`` are refused with a clear error, ``labels_`` lists the score levels seen in
+training (the ordinal loss's classes, and the range scores are mapped back to), and
+``docsort.evaluate`` reports Pearson and Spearman correlation for it instead of accuracy.
+A separate ``Scorer`` protocol would have duplicated persistence and the registry for one kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from docsort.data.dataset import Dataset, grouped_split
+from docsort.data.labels import LabelSet, _preview
+from docsort.errors import DocsortError
+from docsort.models.base import Classifier, register
+from docsort.models.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
+from docsort.models.hub import resolve
+
+if TYPE_CHECKING:
+    import torch
+
+    from docsort.models.pair_training import PairNet
+
+VARIANTS = ("cross", "bi")
+LOSSES = ("mse", "pearson", "ordinal")
+POOLINGS = ("mean", "cls")
+SCHEDULES = ("linear", "cosine", "constant_with_warmup")
+MAX_LEVELS = 20  # the ordinal loss needs a handful of discrete score levels
+CONTEXT_TITLES = "context_titles.json"  # the context map, carried by the saved model
+PAIR_STATE = "pair.json"  # score levels and whether the model reads a context
+RUN_INDEPENDENT = ("device", "checkpoint_dir", "checkpoint_every", "resume", "eval_batch_size")
+
+
+# -- context titles -----------------------------------------------------------------------
+def read_context_map(path: str | Path) -> dict[str, str]:
+    """``code → title`` from a CSV with ``code`` and ``title`` columns (others ignored).
+    Titles written in capitals (as the CPC scheme writes them) are lower-cased: a tokenizer
+    cuts capitals into odd pieces, and an uncased one would lower them anyway."""
+    path = Path(path)
+    if not path.is_file():
+        raise DocsortError(f"context map not found: {path}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DocsortError(f"cannot read the context map {path}: {exc}") from None
+    missing = [c for c in ("code", "title") if c not in frame.columns]
+    if missing:
+        raise DocsortError(
+            f"context map {path}: no column {missing[0]!r}; it needs code,title columns "
+            f"(it has {_preview(list(frame.columns))})"
+        )
+    titles: dict[str, str] = {}
+    for code, title in zip(frame["code"], frame["title"], strict=True):
+        code, title = code.strip(), title.strip()
+        if code and title:
+            titles[code] = title.lower() if title.isupper() else title
+    if not titles:
+        raise DocsortError(f"context map {path} has no rows with both a code and a title")
+    return titles
+
+
+def context_title(code: str, titles: dict[str, str]) -> str:
+    """The title of ``code``; else that of its nearest parent (the longest known prefix:
+    A47B → A47 → A); else the code itself."""
+    code = code.strip()
+    for end in range(len(code), 0, -1):
+        title = titles.get(code[:end].rstrip(" /"))
+        if title:
+            return title
+    return code
+
+
+def _level_name(value: float) -> str:
+    return f"{value:g}"
+
+
+# -- the kind -----------------------------------------------------------------------------
+@register("pair")
+class PairScorer(Classifier):
+    """Scores (anchor, target) pairs in a context with a fine-tuned cross- or bi-encoder."""
+
+    output: ClassVar[str] = "scores"
+
+    def __init__(
+        self,
+        base: str = "minilm",
+        variant: str = "cross",
+        loss: str = "mse",
+        context_map: str | None = None,
+        contrastive_weight: float = 0.0,
+        contrastive_temperature: float = 0.05,
+        contrastive_min_score: float = 0.75,
+        pooling: str = "mean",
+        max_length: int = 64,
+        dropout: float = 0.1,
+        lora: bool = False,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.1,
+        lora_target_modules: tuple[str, ...] | None = None,
+        lr: float | None = None,
+        head_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        schedule: str = "linear",
+        batch_size: int = 32,
+        epochs: int = 3,
+        patience: int = 2,
+        max_grad_norm: float | None = 1.0,
+        valid_share: float = 0.1,
+        eval_batch_size: int = 128,
+        device: str = "auto",
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 200,
+        resume: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.base = base
+        self.variant = variant
+        self.loss = loss
+        self.context_map = context_map
+        self.contrastive_weight = contrastive_weight
+        self.contrastive_temperature = contrastive_temperature
+        self.contrastive_min_score = contrastive_min_score
+        self.pooling = pooling
+        self.max_length = max_length
+        self.dropout = dropout
+        self.lora = lora
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = lora_target_modules
+        self.lr = lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.max_grad_norm = max_grad_norm
+        self.valid_share = valid_share
+        self.eval_batch_size = eval_batch_size
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
+        self.seed = seed
+
+    # -- parameters ---------------------------------------------------------------------
+    @property
+    def encoder_lr(self) -> float:
+        """LoRA's few weights need a larger step than a full fine-tune of every weight."""
+        if self.lr is not None:
+            return self.lr
+        return 5e-4 if self.lora else 5e-5
+
+    def _check_params(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise DocsortError(f"pair {message}")
+
+        need(self.variant in VARIANTS, f"variant must be one of {VARIANTS}, not {self.variant!r}")
+        need(self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}")
+        need(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        need(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
+        need(self.contrastive_weight >= 0, "contrastive_weight must be 0 (off) or more")
+        need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
+        need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
+        need(self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}")
+        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
+        need(0 < self.valid_share < 1, "valid_share must be between 0 and 1")
+        need(self.epochs >= 1 and self.patience >= 1, "epochs and patience must be at least 1")
+        need(self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be at least 2")
+        need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
+        need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
+        need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
+        need(
+            self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
+            f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
+        )
+        if self.lora:
+            need(self.lora_r >= 1, "lora_r must be at least 1")
+
+    def _device(self) -> torch.device:
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise DocsortError(f"device {self.device!r} asked for, but torch sees no CUDA GPU")
+        return torch.device(self.device)
+
+    # -- inputs -------------------------------------------------------------------------
+    def _sides(self, data: Dataset) -> tuple[list[str], list[str], list[str] | None]:
+        """Anchors, targets and (when the model reads a context) context titles of ``data``."""
+        source = data.name or "the data"
+        if data.text_pair is None:
+            raise DocsortError(
+                f"{source}: a pair model scores two texts per row; name the second text's "
+                "column (--pair COLUMN)"
+            )
+        titles = None
+        if self.uses_context_:
+            if data.context is None:
+                raise DocsortError(
+                    f"{source}: this pair model was trained with a context; name the context "
+                    "column (--context COLUMN)"
+                )
+            titles = [context_title(code, self.context_titles_) for code in data.context]
+        return list(data.texts), list(data.text_pair), titles
+
+    def _cross_tokens(self, anchors: list[str], targets: list[str], titles: list[str] | None):
+        """Cross-encoder input: "anchor [SEP] target [SEP] title", cut at ``max_length`` from
+        the end, so a long title is what gets shortened."""
+        from docsort.models.training import Tokenized
+
+        sep = f" {self.tokenizer_.sep_token} "
+        joined = [a + sep + t for a, t in zip(anchors, targets, strict=True)]
+        if titles is not None:
+            joined = [text + sep + title for text, title in zip(joined, titles, strict=True)]
+        return Tokenized(self.tokenizer_, joined, self.max_length)
+
+    def _side_tokens(self, phrases: list[str], titles: list[str] | None):
+        """One bi-encoder side: the phrase after its context title (a text pair), or alone."""
+        from docsort.models.pair_training import PairTokens
+        from docsort.models.training import Tokenized
+
+        if titles is None:
+            return Tokenized(self.tokenizer_, phrases, self.max_length)
+        return PairTokens(self.tokenizer_, titles, phrases, self.max_length)
+
+    def _inputs(self, data: Dataset, contrastive: bool = False) -> dict[str, Any]:
+        anchors, targets, titles = self._sides(data)
+        inputs: dict[str, Any] = {}
+        if self.variant == "cross":
+            inputs["cross"] = self._cross_tokens(anchors, targets, titles)
+        if self.variant == "bi" or contrastive:
+            inputs["first"] = self._side_tokens(anchors, titles)
+            inputs["second"] = self._side_tokens(targets, titles)
+        return inputs
+
+    # -- building blocks ----------------------------------------------------------------
+    def _build(self, encoder_path: str) -> PairNet:
+        from docsort.models.pair_training import PairNet
+        from docsort.models.training import load_encoder
+
+        try:
+            encoder = load_encoder(encoder_path)
+        except (OSError, ValueError) as exc:
+            raise DocsortError(
+                f"cannot load the encoder {self.base!r} from {encoder_path} "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
+        gaps: list[float] = []
+        if self.loss == "ordinal":
+            unit = self._unit(self.levels_)
+            gaps = list(np.diff(unit))
+        hidden = encoder.config.hidden_size
+        return PairNet(encoder, hidden, self.pooling, self.dropout, self.variant, gaps)
+
+    def _unit(self, scores: np.ndarray) -> np.ndarray:
+        """Scores mapped onto [0, 1] by the training range: what the network predicts."""
+        low, high = self.levels_[0], self.levels_[-1]
+        return (np.asarray(scores, dtype=np.float64) - low) / (high - low)
+
+    def _from_unit(self, unit: np.ndarray) -> np.ndarray:
+        low, high = self.levels_[0], self.levels_[-1]
+        return low + unit * (high - low)
+
+    def _score_loss(self, net: PairNet, z: Any, target: Any, level_index: Any) -> Any:
+        import torch.nn.functional as F
+
+        from docsort.models.pair_training import ordinal_loss, pearson_loss
+
+        if self.loss == "ordinal":
+            return ordinal_loss(z, net.cuts, level_index)
+        predicted = net.unit_score(z)
+        mse = F.mse_loss(predicted, target)
+        return mse if self.loss == "mse" else pearson_loss(predicted, target) + mse
+
+    @staticmethod
+    def _groups(anchors: Sequence[str]) -> np.ndarray:
+        """An id per distinct anchor: rows of one anchor are never each other's negatives."""
+        index: dict[str, int] = {}
+        return np.array([index.setdefault(a, len(index)) for a in anchors], dtype=np.int64)
+
+    def _run_id(self, train: Dataset, valid: Dataset) -> str:
+        params = {k: v for k, v in self.get_params().items() if k not in RUN_INDEPENDENT}
+        text = json.dumps([params, train.fingerprint(), valid.fingerprint()], default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    # -- the contract -------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> PairScorer:
+        self._check_params()
+        if train.labels is None:
+            raise DocsortError(f"{train.name or 'training data'} has no scores to learn from")
+        y_all = train.scores()
+        levels = np.unique(y_all)
+        if len(levels) < 2:
+            raise DocsortError(
+                f"{train.name or 'training data'}: every score is {levels[0]:g}; a pair model "
+                "needs at least two different scores"
+            )
+        if self.loss == "ordinal" and len(levels) > MAX_LEVELS:
+            raise DocsortError(
+                f"pair loss 'ordinal' needs a few discrete score levels; the data has "
+                f"{len(levels)} (use loss: mse or pearson)"
+            )
+        self.levels_ = levels
+        self.context_titles_ = read_context_map(self.context_map) if self.context_map else {}
+        self.uses_context_ = train.context is not None
+        self._sides(train)  # a missing pair column fails before any weights load
+        import torch
+        from transformers import AutoTokenizer
+
+        from docsort.models import training
+
+        started = time.perf_counter()
+        if valid is None or valid.labels is None:
+            # held-out anchors, as the model will meet them: rows of one anchor stay together
+            train, valid = grouped_split(train, train.texts, self.valid_share, seed=self.seed)
+        self._sides(valid)
+        y_train, y_valid = train.scores(), valid.scores()
+        self.labels_ = LabelSet(tuple(_level_name(v) for v in levels))
+        self.train_fingerprint_ = train.fingerprint()
+        device = self._device()
+        training.seed_everything(self.seed)
+
+        path = resolve(self.base)
+        with training.quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        contrastive = self.contrastive_weight > 0
+        train_inputs = self._inputs(train, contrastive)
+        valid_inputs = self._inputs(valid)
+        net = self._build(path)
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else None
+        if self.lora:
+            net.encoder = training.add_lora(
+                net.encoder,
+                r=self.lora_r,
+                alpha=self.lora_alpha,
+                dropout=self.lora_dropout,
+                targets=self.lora_target_modules,
+                what="pair lora_target_modules",
+                base=self.base,
+            )
+        unit_train = self._unit(y_train).astype(np.float32)
+        level_train = np.searchsorted(levels, y_train).clip(0, len(levels) - 1)
+        net.start_from(unit_train, level_train)
+        net.to(device)
+        self.n_params_ = sum(p.numel() for p in net.parameters())
+        self.n_trainable_params_ = sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+        lengths = next(iter(train_inputs.values())).lengths
+        if self.variant == "bi":
+            lengths = train_inputs["first"].lengths + train_inputs["second"].lengths
+
+        def batches(epoch: int) -> list[np.ndarray]:
+            return training.epoch_batches(lengths, self.batch_size, self.seed, epoch, True)
+
+        per_epoch = len(batches(0))
+        optimizer, scheduler = training.adamw_with_warmup(
+            net.encoder,
+            net.score_parameters(),
+            lr=self.encoder_lr,
+            head_lr=self.head_lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            warmup_ratio=self.warmup_ratio,
+            steps=per_epoch * self.epochs,
+        )
+        targets = torch.tensor(unit_train)
+        level_index = torch.tensor(level_train)
+        groups = torch.tensor(self._groups(train.texts))
+        positive = targets >= self.contrastive_min_score - 1e-9
+
+        def loss_of(rows: np.ndarray) -> torch.Tensor:
+            first = second = None
+            if self.variant == "bi" or contrastive:
+                first = net.embed(train_inputs["first"].batch(rows, device))
+                second = net.embed(train_inputs["second"].batch(rows, device))
+            if self.variant == "cross":
+                z = net.cross_logit(train_inputs["cross"].batch(rows, device))
+            else:
+                z = net.from_cosine(first, second)
+            picked = torch.from_numpy(rows)
+            loss = self._score_loss(
+                net, z, targets[picked].to(device), level_index[picked].to(device)
+            )
+            if contrastive:
+                from docsort.models.pair_training import nt_xent
+
+                term = nt_xent(
+                    first,
+                    second,
+                    positive[picked].to(device),
+                    groups[picked].to(device),
+                    self.contrastive_temperature,
+                )
+                loss = loss + self.contrastive_weight * term
+            return loss
+
+        def evaluate() -> float:
+            return _pearson(self._unit(y_valid), self._predict_unit(net, valid_inputs, device))
+
+        settings = training.LoopSettings(
+            epochs=self.epochs,
+            patience=self.patience,
+            max_grad_norm=self.max_grad_norm,
+            checkpoint_dir=folder,
+            checkpoint_every=self.checkpoint_every,
+            resume=self.resume,
+            run_id=self._run_id(train, valid),
+            metric="pearson",
+        )
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        result = training.train_loop(
+            net, optimizer, scheduler, batches, loss_of, evaluate, settings, scaler
+        )
+        self.net_ = net.eval()
+        self.device_ = device
+        self.history_ = result.history
+        self.steps_ = result.steps
+        self.resumed_from_step_ = result.resumed_from_step
+        self.best_epoch_ = result.best_epoch
+        self.best_score_ = result.best_score
+        self.train_seconds_ = time.perf_counter() - started
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise DocsortError("this pair model is not fitted yet: call fit first")
+
+    def _predict_unit(self, net: PairNet, inputs: dict[str, Any], device: Any) -> np.ndarray:
+        """Scores on [0, 1] for tokenized rows; the bi-encoder embeds each distinct side once."""
+        import torch
+
+        from docsort.models.training import predict_logits
+
+        if "cross" in inputs:
+            rows = inputs["cross"]
+            description = "scoring pairs" if len(rows) >= 1000 else ""
+            z = predict_logits(net, rows, self.eval_batch_size, device, description)[:, 0]
+        else:
+            sides = []
+            for side in (inputs["first"], inputs["second"]):
+                keys = [tuple(ids) for ids in side.encoding["input_ids"]]
+                unique: dict[tuple, int] = {}
+                owner = np.array([unique.setdefault(k, len(unique)) for k in keys])
+                first_rows = np.unique(owner, return_index=True)[1]
+                distinct = _subset_tokens(side, first_rows)
+                vectors = predict_logits(net, distinct, self.eval_batch_size, device, embed=True)
+                sides.append(torch.from_numpy(vectors[owner]))
+            with torch.no_grad():
+                z = net.from_cosine(sides[0].to(device), sides[1].to(device)).cpu().numpy()
+        with torch.no_grad():
+            unit = net.unit_score(torch.from_numpy(np.asarray(z, dtype=np.float32)).to(device))
+        return unit.cpu().numpy().astype(np.float64)
+
+    def predict_scores(self, data: Dataset) -> np.ndarray:
+        """One score per row of ``data`` (text, text_pair and, if trained so, context), on the
+        training data's scale."""
+        self._check_fitted()
+        if len(data) == 0:
+            return np.zeros(0, dtype=np.float64)
+        unit = self._predict_unit(self.net_, self._inputs(data), self.device_)
+        return self._from_unit(unit)
+
+    def score(
+        self,
+        anchors: Sequence[str],
+        targets: Sequence[str],
+        contexts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Scores of (anchor, target) pairs, with context codes if the model reads them."""
+        if len(anchors) != len(targets) or (contexts is not None and len(contexts) != len(anchors)):
+            raise DocsortError("anchors, targets and contexts must have the same length")
+        data = Dataset(
+            texts=list(anchors),
+            text_pair=list(targets),
+            context=None if contexts is None else list(contexts),
+        )
+        return self.predict_scores(data)
+
+    def predict(self, texts: Any) -> list[float]:  # type: ignore[override]
+        """Scores for a pair ``Dataset`` or for ``(anchor, target[, context])`` tuples."""
+        if isinstance(texts, Dataset):
+            return self.predict_scores(texts).tolist()
+        rows = [tuple(row) for row in texts]
+        if any(isinstance(row, str) or len(row) not in (2, 3) for row in texts):
+            raise DocsortError("a pair model predicts (anchor, target[, context]) tuples")
+        contexts = [row[2] for row in rows] if rows and len(rows[0]) == 3 else None
+        return self.score([r[0] for r in rows], [r[1] for r in rows], contexts).tolist()
+
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        raise DocsortError(
+            "a pair model gives scores, not label probabilities: use predict or predict_scores"
+        )
+
+    # -- persistence --------------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        from docsort.io import write_json
+        from docsort.models.training import quiet_transformers
+
+        encoder = self.net_.encoder
+        with quiet_transformers():
+            if self.lora:
+                encoder.save_pretrained(directory / ADAPTER_DIR)
+            else:
+                encoder.save_pretrained(directory / ENCODER_DIR)
+                self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
+        state = {
+            name: value.detach().cpu().contiguous()
+            for name, value in self.net_.state_dict().items()
+            if not name.startswith("encoder.")
+        }
+        save_file(state, str(directory / HEAD))
+        write_json(directory / CONTEXT_TITLES, self.context_titles_)
+        write_json(
+            directory / PAIR_STATE,
+            {"levels": self.levels_.tolist(), "uses_context": self.uses_context_},
+        )
+
+    def _load_weights(self, directory: Path) -> None:
+        from peft import PeftModel
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer
+
+        from docsort.models.training import quiet_transformers
+
+        folder = directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)
+        needed = [folder, directory / HEAD, directory / PAIR_STATE, directory / CONTEXT_TITLES]
+        absent = [p.name for p in needed if not p.exists()]
+        if absent:
+            raise DocsortError(f"{directory}: {absent[0]} is missing; save the model again")
+        state = json.loads((directory / PAIR_STATE).read_text(encoding="utf-8"))
+        self.levels_ = np.asarray(state["levels"], dtype=np.float64)
+        self.uses_context_ = bool(state["uses_context"])
+        self.context_titles_ = json.loads((directory / CONTEXT_TITLES).read_text("utf-8"))
+        base = resolve(self.base) if self.lora else str(folder)
+        net = self._build(base)
+        if self.lora:
+            with quiet_transformers():
+                net.encoder = PeftModel.from_pretrained(net.encoder, str(folder))
+        head = load_file(str(directory / HEAD))
+        unexpected = net.load_state_dict(head, strict=False).unexpected_keys
+        if unexpected:
+            raise DocsortError(f"{directory}: {HEAD} does not fit this model; save it again")
+        with quiet_transformers():
+            self.tokenizer_ = AutoTokenizer.from_pretrained(base)
+        self.device_ = self._device()
+        self.net_ = net.to(self.device_).eval()
+
+
+def _subset_tokens(tokens: Any, rows: np.ndarray) -> Any:
+    """The same tokenized rows, restricted to ``rows`` (no tokenizing again)."""
+    part = object.__new__(type(tokens))
+    part.tokenizer = tokens.tokenizer
+    part.encoding = {key: [values[i] for i in rows] for key, values in tokens.encoding.items()}
+    part.lengths = tokens.lengths[rows]
+    return part
+
+
+def _pearson(truth: np.ndarray, predicted: np.ndarray) -> float:
+    if np.std(predicted) == 0 or np.std(truth) == 0:
+        return 0.0
+    return float(np.corrcoef(truth, predicted)[0, 1])
