@@ -17,11 +17,9 @@ import argparse
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from run import ROOT, SHARED, machine
 
 from docsort.api import train
 from docsort.data.dataset import Dataset, stratified_split
@@ -29,6 +27,7 @@ from docsort.data.loaders import load_dataset
 from docsort.evaluation.metrics import compute_metrics
 from docsort.io import write_json, write_text
 from docsort.text.chunking import AGGREGATES, LongDoc, aggregate, split_texts
+from run import ROOT, SHARED, machine
 
 RESULTS = ROOT / "benchmarks" / "results" / "long"
 README = ROOT / "README.md"
