@@ -132,10 +132,19 @@ def model_summary(model: Classifier) -> dict[str, Any]:
     }
 
 
-def prediction_rows(model: Classifier, proba: np.ndarray, top_k: int | None = None) -> list[dict]:
-    """One JSON-ready row per document: label(s), confidence and the probability of each label."""
+def prediction_rows(
+    model: Classifier, proba: np.ndarray, top_k: int | None = None, at_least_one: bool = False
+) -> list[dict]:
+    """One JSON-ready row per document: label(s), confidence and the probability of each label.
+
+    ``top_k`` keeps the k most probable labels (multi-label: at most k are chosen);
+    ``at_least_one`` gives a multi-label row that met no threshold its most probable label."""
+    from docsort.models.thresholds import limit_decisions
+
     names = model.labels_.names
     decisions = model.decide(proba)
+    if model.labels_.multi_label:
+        decisions = limit_decisions(proba, decisions, top_k, at_least_one)
     rows = []
     for i, p in enumerate(proba):
         order = np.argsort(-p)[: top_k or len(names)]
@@ -167,19 +176,43 @@ def predict(
     *,
     labels: LabelSet | None = None,
     top_k: int | None = None,
+    at_least_one: bool = False,
     windows: bool = False,
 ) -> list[dict]:
-    """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks.
-    ``windows`` adds each text's pieces (character span, tokens, probabilities)."""
-    model = open_model(model)
-    if labels is not None:
-        check_labels_known(model, labels.names, "labels file")
+    """Predict ``texts``. ``labels`` (a labels file): a kind that reads label descriptions
+    (``dual``) scores exactly those labels, new ones included, without retraining; for the
+    other kinds it must not name labels the model lacks. ``windows`` adds each text's pieces
+    (character span, tokens, probabilities)."""
+    model = with_labels(open_model(model), labels)
     proba, _ = predict_proba_batched(model, texts)
-    rows = prediction_rows(model, proba, top_k)
+    rows = prediction_rows(model, proba, top_k, at_least_one)
     if windows:
         for row, pieces in zip(rows, model.window_scores(texts), strict=True):
             row["windows"] = pieces
     return rows
+
+
+def with_labels(model: Classifier, labels: LabelSet | None) -> Classifier:
+    """``model`` scoring ``labels``: re-aimed when its kind reads label texts, else checked."""
+    if labels is None:
+        return model
+    if getattr(model, "scores_new_labels", False):
+        return model.with_labels(labels)  # type: ignore[attr-defined]
+    check_labels_known(model, labels.names, "labels file")
+    return model
+
+
+def zero_shot_model(spec: str, labels: LabelSet | None) -> Classifier:
+    """``dual`` or ``dual:BASE``: a dual encoder that scores ``labels`` from their
+    descriptions with no training rows (``docsort predict dual:minilm DATA --labels FILE``)."""
+    kind, _, base = spec.partition(":")
+    if kind != "dual":
+        raise DocsortError(f"model directory not found: {spec}")
+    if labels is None:
+        raise DocsortError(f"{spec} scores the labels of a labels file: pass --labels FILE")
+    from docsort.models.dual import zero_shot
+
+    return zero_shot(labels, **({"base": base} if base else {}))
 
 
 def jsonl_lines(rows: Sequence[dict], extra: dict[str, list] | None = None) -> Iterator[str]:

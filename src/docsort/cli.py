@@ -41,7 +41,8 @@ TEXT_HELP = "Text column, or several joined (e.g. title,abstract)."
 LABEL_HELP = "Label column (multi-label: a list column, or a delimited string with --label-sep)."
 TEMPLATE_HELP = 'Join several text columns with a template, e.g. "{title}. {abstract}".'
 LABELS_HELP = (
-    "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}])."
+    "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}]"
+    ", or {label: description | [descriptions]})."
 )
 STRICT_HELP = "Fail on rows with empty text or no label instead of skipping them."
 LONG_DOC_HELP = (
@@ -97,6 +98,7 @@ def _load(
     labels: LabelSet | None,
     label_sep: str | None,
     strict: bool,
+    keep: list[str] | None = None,
 ) -> Dataset:
     with status(f"reading {source}"):
         data = load_dataset(
@@ -107,6 +109,7 @@ def _load(
             labels=labels,
             label_sep=label_sep,
             strict=strict,
+            keep=keep or (),
         )
     if data.skipped:
         err_console.print(
@@ -179,14 +182,37 @@ def train(
     train_on: str | None = typer.Option(
         None, "--train-on", help="With --long-doc window: train on every window or the head."
     ),
+    zero_shot: bool = typer.Option(
+        False,
+        "--zero-shot",
+        help="dual: use no rows, only the labels and their descriptions (from --labels).",
+    ),
+    soft: str | None = typer.Option(
+        None,
+        "--soft",
+        help="dual: column of soft targets (a probability, or JSON {label: p}) per row.",
+    ),
 ) -> None:
     """Train a model on labelled data and save it to --out."""
+    from docsort.models.base import get_kind
+
     long_doc_config = _long_doc(long_doc, window, overlap, aggregate, train_on)
     params = _read_config(config)
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
+    accepted = get_kind(kind).param_names()
+    for flag, param, value in (
+        ("--zero-shot", "zero_shot", zero_shot),
+        ("--soft", "soft_column", soft),
+    ):
+        if value and param not in accepted:
+            raise DocsortError(f"{flag} needs a kind that reads it (dual), not {kind!r}")
+        if value:
+            params[param] = value
     label_set = _labels(labels)
-    train_data = _load(data, text, label, template, label_set, label_sep, strict)
+    train_data = _load(
+        data, text, label, template, label_set, label_sep, strict, [soft] if soft else None
+    )
     valid_data = None
     if valid:
         valid_data = _load(valid, text, label, template, train_data.label_set, label_sep, strict)
@@ -246,7 +272,10 @@ def eval_command(
 
 @app.command()
 def predict(
-    model_dir: Path = typer.Argument(..., help="A saved model directory."),
+    model_dir: str = typer.Argument(
+        ...,
+        help="A saved model directory, or dual[:BASE] for zero-shot over the --labels file.",
+    ),
     input: str = typer.Argument(
         ...,
         help="CSV/TSV/JSONL/Parquet file, folder of .txt, or - for stdin (one document per line).",
@@ -255,12 +284,20 @@ def predict(
     text: str | None = typer.Option(None, "--text", help=TEXT_HELP + " Default: as in training."),
     template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
     labels: Path | None = typer.Option(
-        None, "--labels", help="Labels file; every label in it must be known to the model."
+        None,
+        "--labels",
+        help="Labels file (YAML). dual: score exactly these labels, new ones included; "
+        "other kinds: every label in it must be known to the model.",
     ),
     keep: str | None = typer.Option(
         None, "--keep", help="Input columns to copy into each output row, e.g. id."
     ),
-    top_k: int | None = typer.Option(None, "--top-k", help="Keep only the k most probable labels."),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Keep only the k most probable labels (multi-label: choose ≤ k)."
+    ),
+    at_least_one: bool = typer.Option(
+        False, "--at-least-one", help="Multi-label: give each row at least its top label."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail on empty rows instead of skipping."),
     long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
     window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
@@ -271,7 +308,11 @@ def predict(
     ),
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
-    model = api.open_model(model_dir)
+    label_set = _labels(labels)
+    if Path(model_dir).is_dir() or model_dir.split(":")[0] != "dual":
+        model = api.open_model(model_dir)
+    else:
+        model = api.zero_shot_model(model_dir, label_set)
     model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
     spec = model.input_spec_
     text_spec = text or _joined(spec.get("text"))
@@ -289,7 +330,14 @@ def predict(
         )
     if data.skipped:
         err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
-    rows = api.predict(model, data.texts, labels=_labels(labels), top_k=top_k, windows=windows)
+    rows = api.predict(
+        model,
+        data.texts,
+        labels=label_set,
+        top_k=top_k,
+        at_least_one=at_least_one,
+        windows=windows,
+    )
     if out == "-":
         sys.stdout.writelines(api.jsonl_lines(rows, data.extra))
         return
