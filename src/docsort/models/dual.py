@@ -262,11 +262,16 @@ class DualEncoderClassifier(Classifier):
         self.valid_: Dataset | None = None
         if not self.zero_shot and len(train) > 0:
             self._train(train, valid)
+        elif valid is not None and valid.labels is not None and len(valid) > 0:
+            # zero-shot with labelled validation rows: the encoder stays as it is, but scale,
+            # bias and multi-label thresholds are fitted on them
+            check_labels_known(self, list(valid.label_counts()), valid.name or "validation data")
+            self.valid_ = valid
         self.net_.eval()
         self.scale_ = float(self.net_.log_scale.detach().exp())
         self.bias_ = float(self.net_.bias.detach())
         self.label_vectors_ = self._label_vectors(self.labels_)
-        if self.trained_ and self.valid_ is not None:
+        if self.valid_ is not None:
             self._fit_on_valid(self.valid_)
         self.valid_ = None
         self.train_seconds_ = time.perf_counter() - started
