@@ -83,7 +83,7 @@ class DualEncoderClassifier(Classifier):
         epochs: int = 4,
         patience: int = 2,
         max_grad_norm: float | None = 1.0,
-        step_labels: int = 64,
+        step_labels: int = 32,
         top_k: int | None = None,
         at_least_one: bool = False,
         group_by_length: bool = True,
@@ -532,7 +532,14 @@ class DualEncoderClassifier(Classifier):
         For each label, the ``share`` of its assigned documents with the highest probability
         form a centroid; the new vector is ``unit(label + weight·centroid)``. Returns a copy."""
         self._check_fitted()
-        vectors = self._embed(texts, self.max_length)
+        model = _copy(self)
+        model.label_vectors_ = self.adapted_vectors(
+            self._embed(texts, self.max_length), weight, share
+        )
+        return model
+
+    def adapted_vectors(self, vectors: np.ndarray, weight: float, share: float) -> np.ndarray:
+        """``adapt`` on document vectors already computed (unit rows)."""
         proba = self._proba(vectors @ self.label_vectors_.T, self.labels_.multi_label)
         assigned = (
             proba >= (self.thresholds_ if self.thresholds_ is not None else 0.5)
@@ -546,9 +553,7 @@ class DualEncoderClassifier(Classifier):
                 continue
             keep = rows[np.argsort(-proba[rows, j])[: max(1, math.ceil(share * len(rows)))]]
             updated[j] = self.label_vectors_[j] + weight * _unit(vectors[keep].mean(axis=0))
-        model = _copy(self)
-        model.label_vectors_ = _unit(updated)
-        return model
+        return _unit(updated)
 
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:
