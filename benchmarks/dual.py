@@ -32,7 +32,7 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.evaluation import CostModel, compute_metrics
 from docsort.io import write_json, write_text
-from docsort.models.dual import _copy, zero_shot
+from docsort.models.dual import zero_shot
 from run import DATASETS, SHARED, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +102,10 @@ def run_zero_shot(dataset: str, base: str) -> dict[str, Any]:
     variants = {"descriptions": scored(model.label_vectors_, labels)}
     bare = LabelSet(tuple(names))
     variants["names only"] = scored(model._label_vectors(bare), bare)
-    named = _copy(model)
-    named.include_name = True
-    variants["descriptions + name"] = scored(named._label_vectors(labels), labels)
+    named = LabelSet(  # description augmentation: the name as a second text to average
+        tuple(names), {n: [*labels.description_texts(n), n.replace("_", " ")] for n in names}
+    )
+    variants["descriptions + name"] = scored(model._label_vectors(named), named)
     if dataset == "patents9":
         wide = patent_class_titles(names)
         variants["section + class titles"] = scored(model._label_vectors(wide), wide)

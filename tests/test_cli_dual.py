@@ -55,7 +55,8 @@ def test_predict_scores_a_label_added_in_the_labels_file(zero_shot_dir: Path) ->
     wider.write_text(LABELS + NEW_LABEL, encoding="utf-8")
     stdin = "entanglement of superconducting qubits\nrobot arm grasping with motion planning\n"
     model = str(zero_shot_dir / "model")
-    result = run_cli("predict", model, "-", "--out", "-", "--labels", str(wider), stdin=stdin)
+    labels = ["--labels", str(wider)]
+    result = run_cli("predict", model, "-", "--out", "-", *labels, "--adapt", stdin=stdin)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in rows] == ["quant-ph", "cs.RO"]
@@ -75,6 +76,10 @@ def test_zero_shot_predict_needs_only_a_labels_file(zero_shot_dir: Path) -> None
     )
 
 
-def test_zero_shot_flag_needs_the_dual_kind(zero_shot_dir: Path, tmp_path: Path) -> None:
+def test_dual_options_on_other_kinds_are_user_errors(
+    zero_shot_dir: Path, trained_model_dir: Path, tmp_path: Path
+) -> None:
     result = train_arxiv(zero_shot_dir / "rows.csv", tmp_path / "m", "--zero-shot", text="title")
     assert_user_error(result, "--zero-shot needs a kind that reads it (dual)")
+    result = run_cli("predict", str(trained_model_dir), "-", "--out", "-", "--adapt", stdin="x\n")
+    assert_user_error(result, "--adapt needs a model that reads label texts (dual)")

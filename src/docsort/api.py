@@ -177,13 +177,21 @@ def predict(
     labels: LabelSet | None = None,
     top_k: int | None = None,
     at_least_one: bool = False,
+    adapt: bool = False,
     windows: bool = False,
 ) -> list[dict]:
     """Predict ``texts``. ``labels`` (a labels file): a kind that reads label descriptions
     (``dual``) scores exactly those labels, new ones included, without retraining; for the
     other kinds it must not name labels the model lacks. ``windows`` adds each text's pieces
-    (character span, tokens, probabilities)."""
+    (character span, tokens, probabilities). ``adapt`` (dual): first move each label vector
+    toward the texts it claims most confidently (transductive; measured in benchmarks/dual.py)."""
     model = with_labels(open_model(model), labels)
+    if adapt:
+        if not hasattr(model, "adapt"):
+            raise DocsortError(
+                f"--adapt needs a model that reads label texts (dual), not {model.kind!r}"
+            )
+        model = model.adapt(texts)
     proba, _ = predict_proba_batched(model, texts)
     rows = prediction_rows(model, proba, top_k, at_least_one)
     if windows:

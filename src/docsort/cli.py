@@ -298,6 +298,12 @@ def predict(
     at_least_one: bool = typer.Option(
         False, "--at-least-one", help="Multi-label: give each row at least its top label."
     ),
+    adapt: bool = typer.Option(
+        False,
+        "--adapt",
+        help="dual: move each label toward the documents it claims most confidently "
+        "among the input (transductive) before predicting.",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail on empty rows instead of skipping."),
     long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
     window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
@@ -336,6 +342,7 @@ def predict(
         labels=label_set,
         top_k=top_k,
         at_least_one=at_least_one,
+        adapt=adapt,
         windows=windows,
     )
     if out == "-":

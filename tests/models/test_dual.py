@@ -197,3 +197,18 @@ def test_bad_parameters_are_user_errors() -> None:
         create("dual").predict_proba(["text"])
     with pytest.raises(DocsortError, match="at least two"):
         zero_shot(LabelSet(("only",)))
+
+
+def test_adapt_moves_labels_toward_the_documents_they_claim(bbc_rows: Dataset) -> None:
+    model = zero_shot(bbc_rows.label_set, **SMALL)
+    before = model.label_vectors_.copy()
+    adapted = model.adapt(bbc_rows.texts)
+    assert np.array_equal(model.label_vectors_, before)  # a copy: the model is unchanged
+    assert np.allclose(np.linalg.norm(adapted.label_vectors_, axis=1), 1, atol=1e-5)
+    docs = model._embed(bbc_rows.texts, model.max_length)
+    claimed = model.predict_proba(bbc_rows.texts).argmax(axis=1)
+    for j in np.unique(claimed):
+        centroid = docs[claimed == j].mean(axis=0)
+        assert adapted.label_vectors_[j] @ centroid > before[j] @ centroid
+    accuracy = np.mean(adapted.predict_proba(bbc_rows.texts).argmax(1) == bbc_rows.targets())
+    assert accuracy >= 0.7
