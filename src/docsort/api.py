@@ -297,12 +297,20 @@ def prediction_rows(
     model: Classifier,
     proba: np.ndarray,
     top_k: int | None = None,
+    at_least_one: bool = False,
     stages: Sequence[str] | None = None,
 ) -> list[dict]:
-    """One JSON-ready row per document: label(s), confidence and the probability of each label;
+    """One JSON-ready row per document: label(s), confidence and the probability of each label.
+
+    ``top_k`` keeps the k most probable labels (multi-label: at most k are chosen);
+    ``at_least_one`` gives a multi-label row that met no threshold its most probable label;
     ``stages`` (a cascade's) adds which stage answered."""
+    from docsort.models.thresholds import limit_decisions
+
     names = model.labels_.names
     decisions = model.decide(proba)
+    if model.labels_.multi_label:
+        decisions = limit_decisions(proba, decisions, top_k, at_least_one)
     rows = []
     for i, p in enumerate(proba):
         order = np.argsort(-p)[: top_k or len(names)]
@@ -336,33 +344,67 @@ def predict(
     *,
     labels: LabelSet | None = None,
     top_k: int | None = None,
+    at_least_one: bool = False,
+    adapt: bool = False,
     windows: bool = False,
 ) -> list[dict]:
-    """Predict ``texts``; ``labels`` (a labels file) must not name labels the model lacks.
-    ``windows`` adds each text's pieces (character span, tokens, probabilities).
+    """Predict ``texts``. ``labels`` (a labels file): a kind that reads label descriptions
+    (``dual``) scores exactly those labels, new ones included, without retraining; for the
+    other kinds it must not name labels the model lacks. ``windows`` adds each text's pieces
+    (character span, tokens, probabilities). ``adapt`` (dual): first move each label vector
+    toward the texts it claims most confidently (transductive; measured in benchmarks/dual.py).
     A scoring model (the pair kind) takes a ``Dataset`` of pairs and gives ``{"score": s}``."""
     model = open_model(model)
     if model.output == "scores":
-        if labels is not None or top_k is not None or windows:
+        if labels is not None or top_k is not None or windows or adapt or at_least_one:
             raise DocsortError(
-                "a pair model gives scores: --labels, --top-k and --windows do not apply"
+                "a pair model gives scores: --labels, --top-k, --at-least-one, --adapt and "
+                "--windows do not apply"
             )
         if not isinstance(texts, Dataset):
             raise DocsortError("a pair model predicts rows with two texts: pass a pair Dataset")
         return [{"score": round(float(s), 6)} for s in model.predict_scores(texts)]
     if isinstance(texts, Dataset):
         texts = texts.texts
-    if labels is not None:
-        check_labels_known(model, labels.names, "labels file")
+    model = with_labels(model, labels)
+    if adapt:
+        if not hasattr(model, "adapt"):
+            raise DocsortError(
+                f"--adapt needs a model that reads label texts (dual), not {model.kind!r}"
+            )
+        model = model.adapt(texts)
     run = run_batched(model, texts)
     stages = None
     if run.routed is not None:
         stages = [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
-    rows = prediction_rows(model, run.proba, top_k, stages)
+    rows = prediction_rows(model, run.proba, top_k, at_least_one, stages)
     if windows:
         for row, pieces in zip(rows, model.window_scores(texts), strict=True):
             row["windows"] = pieces
     return rows
+
+
+def with_labels(model: Classifier, labels: LabelSet | None) -> Classifier:
+    """``model`` scoring ``labels``: re-aimed when its kind reads label texts, else checked."""
+    if labels is None:
+        return model
+    if getattr(model, "scores_new_labels", False):
+        return model.with_labels(labels)  # type: ignore[attr-defined]
+    check_labels_known(model, labels.names, "labels file")
+    return model
+
+
+def zero_shot_model(spec: str, labels: LabelSet | None) -> Classifier:
+    """``dual`` or ``dual:BASE``: a dual encoder that scores ``labels`` from their
+    descriptions with no training rows (``docsort predict dual:minilm DATA --labels FILE``)."""
+    kind, _, base = spec.partition(":")
+    if kind != "dual":
+        raise DocsortError(f"model directory not found: {spec}")
+    if labels is None:
+        raise DocsortError(f"{spec} scores the labels of a labels file: pass --labels FILE")
+    from docsort.models.dual import zero_shot
+
+    return zero_shot(labels, **({"base": base} if base else {}))
 
 
 def jsonl_lines(rows: Sequence[dict], extra: dict[str, list] | None = None) -> Iterator[str]:

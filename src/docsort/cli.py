@@ -41,7 +41,8 @@ TEXT_HELP = "Text column, or several joined (e.g. title,abstract)."
 LABEL_HELP = "Label column (multi-label: a list column, or a delimited string with --label-sep)."
 TEMPLATE_HELP = 'Join several text columns with a template, e.g. "{title}. {abstract}".'
 LABELS_HELP = (
-    "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}])."
+    "labels.yaml fixing label order and descriptions (multi_label, labels: [{name, description}]"
+    ", or {label: description | [descriptions]})."
 )
 STRICT_HELP = "Fail on rows with empty text or no label instead of skipping them."
 LONG_DOC_HELP = (
@@ -105,6 +106,7 @@ def _load(
     strict: bool,
     pair: str | None = None,
     context: str | None = None,
+    keep: list[str] | None = None,
 ) -> Dataset:
     with status(f"reading {source}"):
         data = load_dataset(
@@ -117,6 +119,7 @@ def _load(
             strict=strict,
             pair=pair,
             context=context,
+            keep=keep or (),
         )
     if data.skipped:
         err_console.print(
@@ -213,13 +216,25 @@ def train(
     pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP),
     context: str | None = typer.Option(None, "--context", help=CONTEXT_HELP),
     context_map: Path | None = typer.Option(None, "--context-map", help=CONTEXT_MAP_HELP),
+    zero_shot: bool = typer.Option(
+        False,
+        "--zero-shot",
+        help="dual: use no rows, only the labels and their descriptions (from --labels).",
+    ),
+    soft: str | None = typer.Option(
+        None,
+        "--soft",
+        help="dual: column of soft targets (a probability, or JSON {label: p}) per row.",
+    ),
 ) -> None:
     """Train a model on labelled data and save it to --out.
 
     A cascade: --model cascade --config cascade.yaml, the YAML holding `stages:` (each a saved
     model {model: DIR} or a kind config {kind: tfidf, ...}) and optionally `select:`.
 
-    A pair model: --model pair with --pair and --context columns (and --context-map)."""
+    A pair model: --model pair with --pair and --context columns (and --context-map).
+
+    A dual model reads label descriptions (--labels FILE); --zero-shot trains on no rows."""
     from docsort.models.base import get_kind
 
     long_doc_config = _long_doc(long_doc, window, overlap, aggregate, train_on)
@@ -236,8 +251,28 @@ def train(
         params["context_map"] = str(context_map)
     if scores and labels is not None:
         raise DocsortError("a pair model learns numeric scores: --labels does not apply")
+    accepted = get_kind(kind).param_names()
+    for flag, param, value in (
+        ("--zero-shot", "zero_shot", zero_shot),
+        ("--soft", "soft_column", soft),
+    ):
+        if value and param not in accepted:
+            raise DocsortError(f"{flag} needs a kind that reads it (dual), not {kind!r}")
+        if value:
+            params[param] = value
     label_set = _labels(labels)
-    train_data = _load(data, text, label, template, label_set, label_sep, strict, pair, context)
+    train_data = _load(
+        data,
+        text,
+        label,
+        template,
+        label_set,
+        label_sep,
+        strict,
+        pair,
+        context,
+        keep=[soft] if soft else None,
+    )
     valid_data = None
     if valid:
         valid_labels = None if scores else train_data.label_set
@@ -414,7 +449,10 @@ def _print_stages(stages: list[dict[str, Any]]) -> None:
 
 @app.command()
 def predict(
-    model_dir: Path = typer.Argument(..., help="A saved model directory."),
+    model_dir: str = typer.Argument(
+        ...,
+        help="A saved model directory, or dual[:BASE] for zero-shot over the --labels file.",
+    ),
     input: str = typer.Argument(
         ...,
         help="CSV/TSV/JSONL/Parquet file, folder of .txt, or - for stdin (one document per line).",
@@ -423,12 +461,26 @@ def predict(
     text: str | None = typer.Option(None, "--text", help=TEXT_HELP + " Default: as in training."),
     template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
     labels: Path | None = typer.Option(
-        None, "--labels", help="Labels file; every label in it must be known to the model."
+        None,
+        "--labels",
+        help="Labels file (YAML). dual: score exactly these labels, new ones included; "
+        "other kinds: every label in it must be known to the model.",
     ),
     keep: str | None = typer.Option(
         None, "--keep", help="Input columns to copy into each output row, e.g. id."
     ),
-    top_k: int | None = typer.Option(None, "--top-k", help="Keep only the k most probable labels."),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Keep only the k most probable labels (multi-label: choose ≤ k)."
+    ),
+    at_least_one: bool = typer.Option(
+        False, "--at-least-one", help="Multi-label: give each row at least its top label."
+    ),
+    adapt: bool = typer.Option(
+        False,
+        "--adapt",
+        help="dual: move each label toward the documents it claims most confidently "
+        "among the input (transductive) before predicting.",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail on empty rows instead of skipping."),
     long_doc: str | None = typer.Option(None, "--long-doc", help=LONG_DOC_HELP),
     window: int | None = typer.Option(None, "--window", help=WINDOW_HELP),
@@ -443,7 +495,11 @@ def predict(
     ),
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
-    model = api.open_model(model_dir)
+    label_set = _labels(labels)
+    if Path(model_dir).is_dir() or model_dir.split(":")[0] != "dual":
+        model = api.open_model(model_dir)
+    else:
+        model = api.zero_shot_model(model_dir, label_set)
     model.long_doc_ = _long_doc(long_doc, window, overlap, aggregate, current=model.long_doc_)
     spec = model.input_spec_
     text_spec = text or _joined(spec.get("text"))
@@ -464,7 +520,15 @@ def predict(
     if data.skipped:
         err_console.print(f"[yellow]skipped {data.skipped} empty row(s)[/yellow]")
     inputs = data if model.output == "scores" else data.texts
-    rows = api.predict(model, inputs, labels=_labels(labels), top_k=top_k, windows=windows)
+    rows = api.predict(
+        model,
+        inputs,
+        labels=label_set,
+        top_k=top_k,
+        at_least_one=at_least_one,
+        adapt=adapt,
+        windows=windows,
+    )
     if out == "-":
         sys.stdout.writelines(api.jsonl_lines(rows, data.extra))
         return

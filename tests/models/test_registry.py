@@ -20,6 +20,15 @@ def arxiv_split(arxiv_frame) -> tuple[Dataset, Dataset]:
     return stratified_split(data, 0.25, seed=0)
 
 
+def test_no_kind_parameter_hides_a_classifier_method() -> None:
+    """A parameter is stored as an attribute of the same name: one named like a method of the
+    contract (``calibrate``, ``predict``) would replace that method on every instance."""
+    get_kind("tfidf")  # imports every built-in kind
+    methods = {name for name in dir(Classifier) if callable(getattr(Classifier, name))}
+    for kind, cls in REGISTRY.items():
+        assert not set(cls.param_names()) & methods, kind
+
+
 def test_kinds_are_found_by_name() -> None:
     assert get_kind("tfidf") is TfidfClassifier
     assert isinstance(create("tfidf", {"C": 2.0}), TfidfClassifier)

@@ -17,11 +17,12 @@ class LabelSet:
     """Ordered label names; the order fixes the columns of every probability matrix.
 
     ``descriptions`` are natural-language texts for kinds that read them (dual encoders,
-    LLM prompts); a label without one falls back to its name.
+    LLM prompts); a label without one falls back to its name. A label may have several
+    descriptions (a tuple): a dual encoder averages their vectors, a prompt joins them.
     """
 
     names: tuple[str, ...]
-    descriptions: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     multi_label: bool = False
 
     def __post_init__(self) -> None:
@@ -32,6 +33,12 @@ class LabelSet:
         unknown = set(self.descriptions) - set(self.names)
         if unknown:
             raise DocsortError(f"descriptions for unknown labels: {sorted(unknown)}")
+        cleaned = {}
+        for name, value in self.descriptions.items():
+            texts = _description_texts(value, f"label {name!r}")
+            if texts:
+                cleaned[name] = texts[0] if len(texts) == 1 else texts
+        object.__setattr__(self, "descriptions", cleaned)
         object.__setattr__(self, "_positions", {name: i for i, name in enumerate(self.names)})
 
     def __len__(self) -> int:
@@ -49,7 +56,19 @@ class LabelSet:
         return name in self._positions
 
     def description(self, name: str) -> str:
-        return self.descriptions.get(name) or name
+        """One text per label (several descriptions joined), for prompts."""
+        return " ".join(self.description_texts(name))
+
+    def description_texts(self, name: str) -> tuple[str, ...]:
+        """Every description of ``name``; the name itself when it has none."""
+        value = self.descriptions.get(name)
+        if not value:
+            return (name,)
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    def with_descriptions(self, descriptions: dict[str, Any]) -> LabelSet:
+        """The same labels with ``descriptions`` added or replaced (unknown labels: an error)."""
+        return LabelSet(self.names, {**self.descriptions, **descriptions}, self.multi_label)
 
     @classmethod
     def from_labels(cls, labels: Iterable[str | Sequence[str]], multi_label: bool) -> LabelSet:
@@ -68,7 +87,11 @@ class LabelSet:
             "labels": [
                 {
                     "name": n,
-                    **({"description": self.descriptions[n]} if n in self.descriptions else {}),
+                    **(
+                        {"description": _plain(self.descriptions[n])}
+                        if n in self.descriptions
+                        else {}
+                    ),
                 }
                 for n in self.names
             ],
@@ -76,25 +99,46 @@ class LabelSet:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "labels") -> LabelSet:
+        """Read ``{multi_label, labels: [name | {name, description}]}``, or the short form
+        ``{label: description | [descriptions] | null}`` (``multi_label: true`` allowed)."""
+        if isinstance(data, dict) and data and not isinstance(data.get("labels"), list):
+            return cls._from_mapping(data, source)
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
-            raise DocsortError(f"{source}: expected a mapping with a 'labels:' list")
+            raise DocsortError(
+                f"{source}: expected a 'labels:' list or a mapping of label: description"
+            )
         names: list[str] = []
-        descriptions: dict[str, str] = {}
+        descriptions: dict[str, str | tuple[str, ...]] = {}
         for item in data["labels"]:
             if isinstance(item, str):
                 names.append(item)
             elif isinstance(item, dict) and "name" in item:
                 name = str(item["name"])
                 names.append(name)
-                if item.get("description"):
-                    descriptions[name] = str(item["description"])
+                value = item.get("description", item.get("descriptions"))
+                if value:
+                    descriptions[name] = _description_texts(value, f"{source}: label {name!r}")
             else:
                 raise DocsortError(f"{source}: each label is a name or {{name, description}}")
         return cls(tuple(names), descriptions, bool(data.get("multi_label", False)))
 
+    @classmethod
+    def _from_mapping(cls, data: dict, source: str) -> LabelSet:
+        multi = data.get("multi_label", False)
+        items = {k: v for k, v in data.items() if not (k == "multi_label" and isinstance(v, bool))}
+        if not items:
+            raise DocsortError(f"{source}: no labels in it")
+        descriptions = {
+            str(name): _description_texts(value, f"{source}: label {name!r}")
+            for name, value in items.items()
+            if value
+        }
+        return cls(tuple(str(name) for name in items), descriptions, bool(multi))
+
 
 def load_labels_file(path: str | Path) -> LabelSet:
-    """Read a ``labels.yaml``: ``multi_label: bool`` and ``labels: [{name, description}]``."""
+    """Read a ``labels.yaml``: ``multi_label: bool`` and ``labels: [{name, description}]``, or
+    the short form ``{label: description | [descriptions]}``."""
     path = Path(path)
     if not path.is_file():
         raise DocsortError(f"labels file not found: {path}")
@@ -103,6 +147,18 @@ def load_labels_file(path: str | Path) -> LabelSet:
     except yaml.YAMLError as exc:
         raise DocsortError(f"{path}: not valid YAML ({_first_line(exc)})") from None
     return LabelSet.from_dict(data, source=str(path))
+
+
+def _description_texts(value: Any, where: str) -> tuple[str, ...]:
+    """A description (text) or several (a list of texts) as a tuple of non-empty texts."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise DocsortError(f"{where}: a description is a text or a list of texts")
+    return tuple(v.strip() for v in values if v.strip())
+
+
+def _plain(value: str | tuple[str, ...]) -> str | list[str]:
+    return value if isinstance(value, str) else list(value)
 
 
 def _preview(names: Sequence[str], limit: int = 10) -> str:

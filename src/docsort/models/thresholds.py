@@ -49,3 +49,18 @@ def _counts(predicted: np.ndarray, truth: np.ndarray) -> list[np.ndarray]:
 def _micro_f1(counts: np.ndarray) -> float:
     tp, fp, fn = counts
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def limit_decisions(
+    proba: np.ndarray, decisions: np.ndarray, top_k: int | None, at_least_one: bool
+) -> np.ndarray:
+    """Multi-label decisions kept among each row's ``top_k`` most probable labels, and, with
+    ``at_least_one``, the most probable label chosen for a row where no threshold was met."""
+    decisions = decisions.copy()
+    if top_k is not None and top_k < proba.shape[1]:
+        outside = np.argsort(-proba, axis=1, kind="stable")[:, top_k:]
+        np.put_along_axis(decisions, outside, 0, axis=1)
+    if at_least_one and len(proba):
+        empty = decisions.sum(axis=1) == 0
+        decisions[np.flatnonzero(empty), proba[empty].argmax(axis=1)] = 1
+    return decisions

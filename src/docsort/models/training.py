@@ -41,15 +41,20 @@ class EncoderNet(nn.Module):
         self.head = nn.Linear(hidden, n_labels)
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        hidden = self.encoder(**batch).last_hidden_state
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        # sentence models (minilm, mpnet) were trained on the mean of the real tokens
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return pooled(self.encoder, batch, self.pooling)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         return self.head(self.dropout(self.embed(batch)))
+
+
+def pooled(encoder: nn.Module, batch: dict[str, Tensor], pooling: str) -> Tensor:
+    """One vector per row: the CLS token, or the mean of the real (unpadded) tokens."""
+    hidden = encoder(**batch).last_hidden_state
+    if pooling == "cls":
+        return hidden[:, 0]
+    # sentence models (minilm, mpnet) were trained on the mean of the real tokens
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
 @contextlib.contextmanager
