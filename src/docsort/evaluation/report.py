@@ -638,6 +638,7 @@ def _cost_figure(rows: list[dict[str, Any]]) -> Figure:
     ax.set_xlabel("cost per 1,000 documents, USD (log scale)")
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy vs cost")
+    return fig
 
 
 # --- Scoring models (the pair kind) -----------------------------------------------------
