@@ -176,6 +176,10 @@ class LLMClassifier(Classifier):
         if backend is not None:
             backend.close()
 
+    def reset_usage(self) -> None:
+        """Start counting tokens, unparsed and failed rows from zero (``usage_``)."""
+        self.usage_ = _empty_usage()
+
     def _prompts(self) -> PromptBuilder:
         return PromptBuilder(
             names=self.labels_.names,
