@@ -364,8 +364,9 @@ class LLMClassifier(Classifier):
                 ]
                 for i, reply in enumerate(backend.generate(asked, self.rationale_tokens, advance)):
                     usage[i].add_usage(reply)
-                    rationales[i] = reply.text or ""
-                    conversations[i] = prompts.after_rationale(asked[i], reply.text or "")
+                    if reply.error is None:  # else: answer without a rationale
+                        rationales[i] = reply.text or ""
+                        conversations[i] = prompts.after_rationale(asked[i], reply.text or "")
             replies = self._ask(backend, prompts, conversations, texts, shots, advance)
         seconds = time.perf_counter() - start
         choices = prompts.choices
