@@ -38,8 +38,8 @@ SETS = ("bbc", "arxiv8")
 
 # config name -> llm params (descriptions are added per set); "calibrate" rows of bias fitting
 CONFIGS: dict[str, dict[str, Any]] = {
-    "zero-shot": {},
-    "zero-shot-names": {"answer": "name"},
+    "zero-shot": {},  # label names scored by mean token log-likelihood
+    "zero-shot-letters": {"answer": "letter"},
     "zero-shot-bias": {"calibrate": 100},
     "few-shot": {"shots": -1},  # -1: one example per label, fixed
     "few-shot-similar": {"shots": 4, "shot_selection": "similar"},
@@ -55,7 +55,9 @@ def sample(data: Dataset, rows: int, seed: int = 0) -> Dataset:
     return data.subset(sorted(order))
 
 
-def run_one(config: str, dataset: str, rows: int, n_threads: int, model: str) -> dict[str, Any]:
+def run_one(
+    config: str, dataset: str, rows: int, n_threads: int, model: str, backend: str = "llamacpp"
+) -> dict[str, Any]:
     params = dict(CONFIGS[config])
     calibrate = int(params.pop("calibrate", 0))
     parts, test_full = DATASETS[dataset].load()
@@ -78,6 +80,7 @@ def run_one(config: str, dataset: str, rows: int, n_threads: int, model: str) ->
     if params.get("shots") == -1:
         params["shots"] = len(labels)
     params.update(
+        backend=backend,
         model=model,
         n_threads=n_threads,
         max_chars=1000,
@@ -137,9 +140,10 @@ def build_table() -> str:
         m = rows[0]["machine"]
         lines.append("")
         lines.append(
-            f"`llm` kind, backend `llamacpp`, model `{rows[0]['params']['model']}` "
-            f"(Qwen2.5-Coder-0.5B-Instruct Q4_K_M), letter answers scored by log-likelihood "
-            f"unless the config says otherwise; documents cut to 1,000 characters. Measured on "
+            f"`llm` kind, backend `{rows[0]['params']['backend']}`, model "
+            f"`{rows[0]['params']['model']}` (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), label names "
+            "scored by mean token log-likelihood unless the config says otherwise; documents cut "
+            f"to 1,000 characters. Measured on "
             f"{m['cpu']} ({m['cores']} cores); *test rows*: a seeded random sample of the test "
             "split; *reused tokens*: prompt-prefix tokens taken from the KV cache instead of "
             "evaluated again; *load*: the 1-minute load average when the run started. "
@@ -166,13 +170,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200, help="Test rows sampled per set.")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads.")
     parser.add_argument("--model", default="qwen-0.5b")
+    parser.add_argument("--backend", default="llamacpp", choices=["llamacpp", "transformers"])
     parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
     args = parser.parse_args()
     if not args.table_only:
         for dataset in args.sets:
             for config in args.configs:
                 print(f"== llm {config} on {dataset} ({args.rows} rows)", flush=True)
-                result = run_one(config, dataset, args.rows, args.threads, args.model)
+                result = run_one(config, dataset, args.rows, args.threads, args.model, args.backend)
                 write_json(RESULTS / f"{config}-{dataset}.json", result)
                 keys = ("accuracy", "macro_f1", "docs_per_second", "unparsed_rate")
                 print(json.dumps({k: result[k] for k in keys}), flush=True)

@@ -14,7 +14,7 @@ from docsort.models.llm.prompt import PromptBuilder, Shot, letter_aliases
 NAMES = ("business", "entertainment", "politics", "sport", "tech")
 
 
-def builder(answer: str = "letter") -> PromptBuilder:
+def builder(answer: str = "letter") -> PromptBuilder:  # letters: the harder parsing case
     return PromptBuilder(NAMES, {"tech": "computers, software and gadgets"}, answer=answer)
 
 

@@ -6,10 +6,12 @@ causal LM). The prompt lists the labels with their descriptions, optionally k-sh
 (fixed, or the most similar training rows by ``minilm`` embedding) and optionally asks for a
 one-sentence rationale first. Every row gets a label from the label set:
 
-1. ``logprobs``: each label's answer (a letter alias, or its name) is scored by its
-   log-likelihood, giving a real probability distribution (exact in process; from the first
-   token's top log-probabilities over HTTP). Optional per-label biases fitted on validation
-   rows correct the model's preference for some answers.
+1. ``logprobs``: each label's answer (its name, length-normalised; or a letter alias) is scored
+   by its log-likelihood, giving a real probability distribution (exact in process; from the
+   first token's top log-probabilities over HTTP). Optional per-label biases fitted on
+   validation rows correct the model's preference for some answers. Names are the default: on
+   40 BBC *training* rows (a validation slice), zero-shot ``qwen-0.5b`` scored 0.425 accuracy
+   with names and 0.20 with letters (it answered "A" for 28 of 40).
 2. ``json``: generation constrained to ``{"label": <one of the names>}`` where the backend
    enforces it (llama.cpp grammar, a server's ``response_format``), then parsed.
 3. ``generate``: free text, parsed; a reply naming no label gets the fallback (the most
@@ -64,7 +66,7 @@ class LLMClassifier(Classifier):
         model: str = "qwen-0.5b",
         base_url: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
-        answer: str = "letter",
+        answer: str = "name",
         scoring: str = "auto",
         length_norm: bool = True,
         descriptions: dict[str, str] | str | None = None,

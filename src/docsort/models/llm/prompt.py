@@ -60,7 +60,7 @@ class PromptBuilder:
 
     names: tuple[str, ...]
     descriptions: dict[str, str]
-    answer: str = "letter"  # what the model answers: "letter" aliases or label "name"s
+    answer: str = "name"  # what the model answers: label "name"s or "letter" aliases
     template: str = TEMPLATE
     system: str = SYSTEM
     max_chars: int = 2000  # of the document: longer texts are cut (LLM time grows with tokens)
