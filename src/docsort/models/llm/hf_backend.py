@@ -42,7 +42,7 @@ class TransformersBackend(Backend):
         except ImportError:
             raise DocsortError(
                 "the transformers backend needs torch and transformers: "
-                "pip install 'docsort[encoders]'"
+                "pip install torch==2.13.0 transformers"
             ) from None
         from transformers.utils import logging as hf_logging
 

@@ -28,7 +28,8 @@ from docsort.models.llm.backend import (
 )
 from docsort.models.llm.prompt import Conversation
 
-INSTALL = "pip install 'docsort[llm]'  (builds llama-cpp-python once, ~10 min on 2 cores)"
+# no square brackets: the CLI prints errors through rich, which reads them as markup
+INSTALL = "pip install llama-cpp-python==0.3.36 (compiles llama.cpp once, ~10 min on 2 cores)"
 
 
 class LlamaCppBackend(Backend):

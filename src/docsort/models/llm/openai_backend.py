@@ -62,9 +62,7 @@ class OpenAIBackend(Backend):
         try:
             import httpx
         except ImportError:
-            raise DocsortError(
-                "the openai backend needs httpx: pip install 'docsort[llm]'"
-            ) from None
+            raise DocsortError("the openai backend needs httpx: pip install httpx") from None
         if not base_url:
             raise DocsortError(
                 "the openai backend needs base_url, e.g. http://127.0.0.1:8000/v1 "
