@@ -152,8 +152,9 @@ def test_few_shot_examples_are_retrieved_by_similarity(bbc: tuple[Dataset, Datas
     same = [s.label == label for row, label in zip(shots, test.labels, strict=True) for s in row]
     assert np.mean(same) >= 0.6  # 24 of 30 measured; chance is 0.2
     # most similar example last, nearest the document
-    nearest = [row[-1].label == label for row, label in zip(shots, test.labels, strict=True)]
-    assert np.mean(nearest) >= 0.8
+    vector = model._embed(test.texts[:1])[0]
+    similarity = [float(model._embed([s.text])[0] @ vector) for s in shots[0]]
+    assert similarity == sorted(similarity)
     prompts = model._prompts()
     user = prompts.conversation(test.texts[0], shots[0])[1]["content"]
     assert user.count("Answer: ") == 3 and user.index("Examples:") < user.index(

@@ -19,6 +19,10 @@ from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.models.base import create
 
+LLAMACPP_REFUSAL = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+)
 Answer = tuple[int, str, float]  # status, body, seconds to wait before answering
 Behaviour = Callable[[dict[str, Any], int], Answer]
 
@@ -175,12 +179,13 @@ def test_client_errors_are_not_retried(rows: Dataset) -> None:
 
 
 def test_without_logprobs_it_falls_back_to_json_answers(rows: Dataset) -> None:
-    """Like llama.cpp's server: ``json_schema`` is refused (422), ``json_object`` accepted."""
+    """Like llama.cpp's server (0.3.36): ``json_schema`` is refused with HTTP 500 and a
+    validation error (not retried: it would never pass), ``json_object`` is accepted."""
 
     def no_logprobs(body: dict[str, Any], n: int) -> Answer:
         fmt = (body.get("response_format") or {}).get("type")
         if fmt == "json_schema":
-            return 422, '{"detail": "unknown response_format"}', 0.0
+            return 500, json.dumps({"error": {"message": LLAMACPP_REFUSAL}}), 0.0
         if fmt == "json_object":
             label = "cs.CR" if "security" in body["messages"][-1]["content"].lower() else "cs.CL"
             return 200, chat_answer(json.dumps({"label": label})), 0.0
@@ -193,6 +198,10 @@ def test_without_logprobs_it_falls_back_to_json_answers(rows: Dataset) -> None:
     assert backend.logprobs_ok is False and backend.json_format == "json_object"
     assert all(u["status"] == "parsed" for u in model.last_usage_)
     assert set(labels) <= {"cs.CL", "cs.CR"} and model.usage_["unparsed"] == 0
+    refused = [
+        b for b in server.bodies if b.get("response_format", {}).get("type") == "json_schema"
+    ]
+    assert 1 <= len(refused) <= 2  # at most one per worker before it learns, never retried
     schema = server.bodies[-1]["response_format"]["schema"]
     assert schema["properties"]["label"]["enum"] == list(model.labels_.names)
 

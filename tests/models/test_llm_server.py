@@ -21,6 +21,10 @@ from docsort.models.base import create
 from docsort.models.hub import resolve
 from docsort.models.llm import LLMClassifier
 
+pytest.importorskip("llama_cpp.server.app")  # the llm-server extra (fastapi, uvicorn, ...)
+# starting the server loads the model in a second process; a row takes seconds on 1 thread
+pytestmark = pytest.mark.slow
+
 DESCRIPTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "descriptions" / "bbc.yaml"
 
 
@@ -111,3 +115,21 @@ def test_json_constrained_answers_over_http(server_url: str, bbc: tuple[Dataset,
     assert [r["status"] for r in model.last_usage_] == ["parsed", "parsed"]
     assert model.backend_.json_format == "json_object"
     assert all(r["completion_tokens"] > 2 for r in model.last_usage_)
+
+
+def test_a_row_the_server_refuses_fails_alone(
+    server_url: str, bbc: tuple[Dataset, Dataset]
+) -> None:
+    """A document longer than the server's context (n_ctx=2048) is refused with HTTP 400: that
+    row is reported failed, the other rows are still scored by logprobs (the failing row comes
+    first, where the backend probes whether the server returns logprobs)."""
+    train, test = bbc
+    model = remote(server_url, max_chars=20_000).fit(train)
+    too_long = " ".join(train.texts[:12])  # ~25,000 characters: well over 2,048 tokens
+    texts = [too_long, " ".join(test.texts[0].split())[:600], " ".join(test.texts[1].split())[:600]]
+    proba = model.predict_proba(texts)
+    rows = model.last_usage_
+    assert [r["status"] for r in rows] == ["failed", "scored", "scored"], rows[0]
+    assert "HTTP 400" in rows[0]["error"] and rows[0]["attempts"] == 1  # a 4xx is not retried
+    np.testing.assert_allclose(proba[0], model.prior_)  # the fallback: the training prior
+    assert model.usage_["failed"] == 1 and model.usage_["unparsed"] == 0

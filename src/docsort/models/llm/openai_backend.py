@@ -97,6 +97,7 @@ class OpenAIBackend(Backend):
         import httpx
 
         last = "no attempt"
+        last_status: int | None = None
         retry_after: float | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -105,13 +106,15 @@ class OpenAIBackend(Backend):
             try:
                 response = self._client.post(self.url, json=body)
             except httpx.TimeoutException:
-                last = f"timed out after {self._client.timeout.read}s"
+                last, last_status = f"timed out after {self._client.timeout.read}s", None
                 continue
             except httpx.TransportError as exc:
-                last = f"connection failed ({type(exc).__name__}: {exc})"
+                last, last_status = f"connection failed ({type(exc).__name__}: {exc})", None
                 continue
-            if response.status_code in RETRY_STATUS:
+            refused = _validation_error(response.status_code, response.text)
+            if response.status_code in RETRY_STATUS and not refused:
                 last = f"HTTP {response.status_code}: {_snippet(response.text)}"
+                last_status = response.status_code
                 retry_after = _retry_after(response.headers.get("retry-after"))
                 continue
             if response.status_code >= 400:  # the request itself is wrong: retrying won't help
@@ -124,11 +127,13 @@ class OpenAIBackend(Backend):
                 data = response.json()
                 _ = data["choices"][0]["message"]
             except (ValueError, KeyError, IndexError, TypeError):
-                last = f"malformed answer: {_snippet(response.text)}"
+                last, last_status = f"malformed answer: {_snippet(response.text)}", None
                 continue
             return data, attempt + 1
         raise RequestFailed(
-            f"gave up after {self.max_retries + 1} attempts: {last}", attempts=self.max_retries + 1
+            f"gave up after {self.max_retries + 1} attempts: {last}",
+            last_status,
+            self.max_retries + 1,
         )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -164,16 +169,16 @@ class OpenAIBackend(Backend):
     ) -> list[Reply]:
         if self.logprobs_ok is False:
             raise NoLogprobs
-        if self.logprobs_ok is None and conversations:  # learn once whether logprobs come back
-            first = self._score_one(conversations[0], choices)
+        probed: list[Reply] = []
+        # learn once whether logprobs come back: one row at a time until an answer says so
+        # (a row that fails for its own reason, e.g. too long for the context, says nothing)
+        while self.logprobs_ok is None and len(probed) < len(conversations):
+            probed.append(self._score_one(conversations[len(probed)], choices))
             if self.logprobs_ok is False:
                 raise NoLogprobs
             advance(1)
-            return [
-                first,
-                *self._map(lambda c: self._score_one(c, choices), conversations[1:], advance),
-            ]
-        return self._map(lambda c: self._score_one(c, choices), conversations, advance)
+        rest = conversations[len(probed) :]
+        return [*probed, *self._map(lambda c: self._score_one(c, choices), rest, advance)]
 
     def _score_one(self, conversation: Conversation, choices: Sequence[str]) -> Reply:
         body = self._body(conversation, 1)
@@ -181,7 +186,8 @@ class OpenAIBackend(Backend):
         try:
             data, attempts = self._post(body)
         except RequestFailed as exc:
-            if exc.status in (400, 422) and self.logprobs_ok is None:
+            refused = exc.status in (400, 422) and "logprob" in str(exc).lower()
+            if refused and self.logprobs_ok is None:
                 with self._lock:
                     self.logprobs_ok = False
             return Reply(error=str(exc), attempts=exc.attempts)
@@ -226,7 +232,8 @@ class OpenAIBackend(Backend):
             try:
                 data, attempts = self._post(body)
             except RequestFailed as exc:
-                if fmt is not None and exc.status in (400, 422):  # try the next JSON dialect
+                refused = exc.status in (400, 422) or "response_format" in str(exc)
+                if fmt is not None and exc.status is not None and refused:  # next JSON dialect
                     with self._lock:
                         if self.json_format == fmt:
                             self.json_format = "json_object" if fmt == "json_schema" else None
@@ -299,6 +306,12 @@ def _usage(data: dict[str, Any], attempts: int) -> Reply:
         cached_tokens=int(details.get("cached_tokens") or 0),
         attempts=attempts,
     )
+
+
+def _validation_error(status: int, text: str) -> bool:
+    """A request the server will never accept, whatever its status: llama.cpp's server answers
+    a request it fails to validate (e.g. an unknown ``response_format``) with HTTP 500."""
+    return status >= 500 and "validation error" in text.lower()
 
 
 def _retry_after(value: str | None) -> float | None:
