@@ -14,6 +14,10 @@ from docsort.models.llm.hf_backend import TransformersBackend
 from docsort.models.llm.llamacpp_backend import LlamaCppBackend
 from docsort.models.llm.prompt import PromptBuilder
 
+# transformers dequantises the GGUF into fp32 torch weights (minutes on this CPU; the first test
+# took 139 s under load): run with -m slow
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def hf() -> Iterator[TransformersBackend]:
