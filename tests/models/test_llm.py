@@ -206,3 +206,36 @@ def test_bad_parameters_are_user_errors(bbc: tuple[Dataset, Dataset]) -> None:
         create("llm", {"descriptions": {"weather": "rain"}}).fit(bbc[0])
     with pytest.raises(DocsortError, match="not a GGUF file"):
         LlamaCppBackend("/nonexistent/model.gguf")
+
+
+def test_bias_fit_weights_labels_equally_and_leaves_unseen_labels_alone(
+    bbc: tuple[Dataset, Dataset],
+) -> None:
+    """No LLM call: answer scores of a model that prefers the first label by 3 nats whatever the
+    document; validation rows skewed to one label and missing another (as a small sample is)."""
+    train = bbc[0]
+    model = create("llm", {}).fit(train)
+    names = model.labels_.names
+    keep = [i for i, label in enumerate(train.labels) if label != "tech"]
+    keep = [i for i in keep if train.labels[i] != "sports"] + [
+        i for i in keep if train.labels[i] == "sports"
+    ] * 3  # sports three times as often; no tech at all
+    valid = train.subset(keep)
+    y = valid.targets(model.labels_)
+
+    def fake_scores(texts, description):
+        order = np.random.default_rng(0).permutation(len(valid))[: len(texts)]
+        truth = y[order]
+        scores = np.full((len(texts), len(names)), -4.0)
+        scores[np.arange(len(texts)), truth] = -2.0
+        scores[:, 0] += 3.0  # the preferred answer
+        fake_scores.truth = truth
+        return scores, np.array(["scored"] * len(texts), dtype=object), []
+
+    model._answer_scores = fake_scores
+    model._fit_bias(valid)
+    bias = model.bias_
+    assert bias[names.index("tech")] == 0.0  # unseen: no correction
+    corrected = (fake_scores(valid.texts, "")[0] + bias).argmax(axis=1)
+    assert np.mean(corrected == fake_scores.truth) == 1.0
+    assert bias[names.index("sports")] < bias[names.index("politics")] + 1.0  # not over-favoured
