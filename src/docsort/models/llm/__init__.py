@@ -1,0 +1,500 @@
+"""The ``llm`` kind: a generative model asked to pick one label, constrained to the label set.
+
+Three backends behind one interface (``backend.Backend``): ``llamacpp`` (a GGUF in process,
+default ``qwen-0.5b``), ``openai`` (any OpenAI-compatible endpoint) and ``transformers`` (a local
+causal LM). The prompt lists the labels with their descriptions, optionally k-shot examples
+(fixed, or the most similar training rows by ``minilm`` embedding) and optionally asks for a
+one-sentence rationale first. Every row gets a label from the label set:
+
+1. ``logprobs``: each label's answer (its name, length-normalised; or a letter alias) is scored
+   by its log-likelihood, giving a real probability distribution (exact in process; from the
+   first token's top log-probabilities over HTTP). Optional per-label biases fitted on
+   validation rows correct the model's preference for some answers. Names are the default: on
+   40 BBC *training* rows (a validation slice), zero-shot ``qwen-0.5b`` scored 0.425 accuracy
+   with names and 0.20 with letters (it answered "A" for 28 of 40).
+2. ``json``: generation constrained to ``{"label": <one of the names>}`` where the backend
+   enforces it (llama.cpp grammar, a server's ``response_format``), then parsed.
+3. ``generate``: free text, parsed; a reply naming no label gets the fallback (the most
+   frequent training label) and is counted as *unparsed*.
+
+Token usage per row is kept in ``last_usage_`` (the rows of the last ``predict_proba`` call)
+and summed in ``usage_``, so a cost model can price API tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from docsort.data.dataset import Dataset
+from docsort.errors import DocsortError
+from docsort.io import write_json
+from docsort.models.base import Classifier, register
+from docsort.models.llm.backend import Backend, Reply
+from docsort.models.llm.prompt import (
+    ANSWERS,
+    SYSTEM,
+    TEMPLATE,
+    Conversation,
+    PromptBuilder,
+    Shot,
+    json_schema,
+)
+from docsort.progress import progress_bar
+
+BACKENDS = ("llamacpp", "openai", "transformers")
+SCORINGS = ("auto", "logprobs", "json", "generate")
+SHOT_SELECTIONS = ("fixed", "similar")
+STATE = "llm.json"
+VECTORS = "shot_vectors.npy"
+L2 = 1e-2  # on the biases: a few dozen calibration rows must not flip every answer
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cached_tokens", "attempts")
+
+
+@register("llm")
+class LLMClassifier(Classifier):
+    """Zero- or few-shot classification by a generative LLM, answers limited to the labels."""
+
+    def __init__(
+        self,
+        backend: str = "llamacpp",
+        model: str = "qwen-0.5b",
+        base_url: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        answer: str = "name",
+        scoring: str = "auto",
+        length_norm: bool = True,
+        descriptions: dict[str, str] | str | None = None,
+        shots: int = 0,
+        shot_selection: str = "fixed",
+        shot_encoder: str = "minilm",
+        shot_pool: int = 2000,
+        shot_chars: int = 400,
+        max_chars: int = 2000,
+        template: str | None = None,
+        system: str | None = None,
+        rationale: bool = False,
+        rationale_tokens: int = 48,
+        max_tokens: int = 24,
+        bias_calibration: bool = True,
+        calibration_rows: int = 200,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        concurrency: int = 4,
+        on_error: str = "fallback",
+        seed: int = 0,
+    ) -> None:
+        self.backend = backend
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.answer = answer
+        self.scoring = scoring
+        self.length_norm = length_norm
+        self.descriptions = descriptions
+        self.shots = shots
+        self.shot_selection = shot_selection
+        self.shot_encoder = shot_encoder
+        self.shot_pool = shot_pool
+        self.shot_chars = shot_chars
+        self.max_chars = max_chars
+        self.template = template
+        self.system = system
+        self.rationale = rationale
+        self.rationale_tokens = rationale_tokens
+        self.max_tokens = max_tokens
+        self.bias_calibration = bias_calibration
+        self.calibration_rows = calibration_rows
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.concurrency = concurrency
+        self.on_error = on_error
+        self.seed = seed
+
+    # -- parameters -----------------------------------------------------------------------
+    def _check_params(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise DocsortError(f"llm {message}")
+
+        need(self.backend in BACKENDS, f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        need(self.answer in ANSWERS, f"answer must be one of {ANSWERS}, not {self.answer!r}")
+        need(self.scoring in SCORINGS, f"scoring must be one of {SCORINGS}, not {self.scoring!r}")
+        need(
+            self.shot_selection in SHOT_SELECTIONS,
+            f"shot_selection must be one of {SHOT_SELECTIONS}, not {self.shot_selection!r}",
+        )
+        need(self.on_error in ("fallback", "raise"), "on_error must be 'fallback' or 'raise'")
+        need(self.shots >= 0, "shots must be 0 or more")
+        need(self.max_chars >= 50 and self.shot_chars >= 20, "max_chars/shot_chars are too small")
+        need(self.max_tokens >= 1 and self.rationale_tokens >= 1, "token limits must be positive")
+        need(
+            self.backend != "openai" or bool(self.base_url),
+            "backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)",
+        )
+
+    # -- the backend, built on first use --------------------------------------------------
+    def _backend(self) -> Backend:
+        backend = self.__dict__.get("backend_")
+        if backend is not None:
+            return backend
+        if self.backend == "llamacpp":
+            from docsort.models.llm.llamacpp_backend import LlamaCppBackend
+
+            backend = LlamaCppBackend(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        elif self.backend == "openai":
+            from docsort.models.llm.openai_backend import OpenAIBackend
+
+            backend = OpenAIBackend(
+                self.base_url or "",
+                self.model,
+                api_key_env=self.api_key_env,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                backoff=self.backoff,
+                concurrency=self.concurrency,
+            )
+        else:
+            from docsort.models.llm.hf_backend import TransformersBackend
+
+            backend = TransformersBackend(self.model, n_threads=self.n_threads)
+        self.__dict__["backend_"] = backend
+        return backend
+
+    def close(self) -> None:
+        """Free the loaded model or HTTP connections (they come back on the next call)."""
+        backend = self.__dict__.pop("backend_", None)
+        if backend is not None:
+            backend.close()
+
+    def reset_usage(self) -> None:
+        """Start counting tokens, unparsed and failed rows from zero (``usage_``)."""
+        self.usage_ = _empty_usage()
+
+    def _prompts(self) -> PromptBuilder:
+        return PromptBuilder(
+            names=self.labels_.names,
+            descriptions=self.descriptions_,
+            answer=self.answer,
+            template=self.template or TEMPLATE,
+            system=self.system or SYSTEM,
+            max_chars=self.max_chars,
+            shot_chars=self.shot_chars,
+        )
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> LLMClassifier:
+        """Keep the labels, descriptions and k-shot pool; fit per-label biases on ``valid``.
+
+        Nothing is trained: with ``shots=0`` and no validation rows this is zero-shot."""
+        self._check_params()
+        self._remember_training(train)
+        if self.labels_.multi_label:
+            raise DocsortError("the llm kind is single-label: pick one label per document")
+        counts = train.targets(self.labels_)
+        prior = np.bincount(counts, minlength=len(self.labels_)).astype(np.float64) + 1.0
+        self.prior_ = prior / prior.sum()
+        self.descriptions_ = self._read_descriptions()
+        self._prompts()  # check the template now, not at predict time
+        self.bias_ = None
+        self.fixed_shots_: list[Shot] = []
+        self.pool_: list[Shot] = []
+        self.pool_vectors_: np.ndarray | None = None
+        if self.shots:
+            self._fit_shots(train)
+        self.usage_ = _empty_usage()
+        if valid is not None and valid.labels is not None and self.bias_calibration:
+            self._fit_bias(valid)
+        return self
+
+    def _read_descriptions(self) -> dict[str, str]:
+        found = dict(self.labels_.descriptions)
+        given = self.descriptions
+        if isinstance(given, str):
+            path = Path(given)
+            if not path.is_file():
+                raise DocsortError(f"llm descriptions file not found: {path}")
+            try:
+                given = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError:
+                raise DocsortError(f"{path}: not valid YAML") from None
+            if not isinstance(given, dict):
+                raise DocsortError(f"{path}: expected a mapping {{label: description}}")
+        if given:
+            unknown = sorted(set(map(str, given)) - set(self.labels_.names))
+            if unknown:
+                raise DocsortError(f"llm descriptions name unknown label {unknown[0]!r}")
+            found.update({str(k): str(v) for k, v in given.items() if v})
+        return found
+
+    def _fit_shots(self, train: Dataset) -> None:
+        rng = np.random.default_rng(self.seed)
+        by_label: dict[str, list[int]] = {}
+        for i, label in enumerate(train.labels or []):
+            by_label.setdefault(str(label), []).append(i)
+        for rows in by_label.values():
+            rng.shuffle(rows)
+        if self.shot_selection == "fixed":  # round-robin over labels: balanced examples
+            chosen: list[int] = []
+            while len(chosen) < self.shots and any(by_label.values()):
+                for name in self.labels_.names:
+                    if by_label.get(name) and len(chosen) < self.shots:
+                        chosen.append(by_label[name].pop())
+            rng.shuffle(chosen)
+            self.fixed_shots_ = [Shot(train.texts[i], str(train.labels[i])) for i in chosen]
+            return
+        order = rng.permutation(len(train))[: self.shot_pool]
+        self.pool_ = [Shot(train.texts[i], str(train.labels[i])) for i in order]
+        self.pool_vectors_ = self._embed([s.text for s in self.pool_])
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        from docsort.models.embedding import _load_sentence_transformer
+        from docsort.models.hub import resolve
+
+        encoder = self.__dict__.get("shot_encoder_")
+        if encoder is None:
+            encoder = _load_sentence_transformer(resolve(self.shot_encoder), "cpu")
+            encoder.max_seq_length = 256
+            self.__dict__["shot_encoder_"] = encoder
+        return encoder.encode(
+            [t[: self.shot_chars * 3] for t in texts],
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)
+
+    def _shots_for(self, texts: Sequence[str]) -> list[list[Shot]]:
+        if not self.shots:
+            return [[] for _ in texts]
+        if self.shot_selection == "fixed" or self.pool_vectors_ is None:
+            return [self.fixed_shots_ for _ in texts]
+        similarity = self._embed(texts) @ self.pool_vectors_.T
+        out = []
+        for row, text in zip(similarity, texts, strict=True):
+            best = [int(j) for j in np.argsort(-row) if self.pool_[int(j)].text != text]
+            # most similar last: nearest to the document in the prompt
+            out.append([self.pool_[j] for j in reversed(best[: self.shots])])
+        return out
+
+    def _fit_bias(self, valid: Dataset) -> None:
+        """Per-label additive biases on the answer scores that maximise validation likelihood.
+
+        A small LLM prefers some answers (often "A") whatever the document; this removes that
+        preference without touching how documents are ranked within a label."""
+        from scipy.optimize import minimize
+
+        rng = np.random.default_rng(self.seed)
+        rows = rng.permutation(len(valid))[: self.calibration_rows]
+        texts = [valid.texts[i] for i in rows]
+        y = valid.targets(self.labels_)[rows]
+        scores, status, _ = self._answer_scores(texts, "calibrating llm")
+        keep = status == "scored"
+        if keep.sum() < 2 * len(self.labels_):
+            return  # too few scored rows (or a backend without logprobs): leave uncalibrated
+        s, y = scores[keep], y[keep]
+        n_labels = len(self.labels_)
+        counts = np.bincount(y, minlength=n_labels)
+        present = np.flatnonzero(counts)
+        # every label seen counts equally (a sample of 20 rows once held 8 of one arXiv label and
+        # none of two others: unweighted, the fit pushed the unseen labels down by 2.6 nats and
+        # answered the frequent one for 26 of 30 rows); labels not seen keep no correction
+        weights = 1.0 / counts[y]
+        weights /= weights.sum()
+        rows_idx = np.arange(len(y))
+
+        def full(free: np.ndarray) -> np.ndarray:
+            bias = np.zeros(n_labels)
+            bias[present] = free - free.mean()
+            return bias
+
+        def loss(free: np.ndarray) -> tuple[float, np.ndarray]:
+            bias = full(free)
+            z = s + bias
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            nll = -(weights * np.log(p[rows_idx, y] + 1e-12)).sum()
+            nll += L2 * float((bias**2).sum())
+            grad = p.copy()
+            grad[rows_idx, y] -= 1
+            g = (weights[:, None] * grad).sum(axis=0) + 2 * L2 * bias
+            g = g[present]
+            return float(nll), g - g.mean()  # the chain rule through the centring
+
+        result = minimize(loss, np.zeros(len(present)), jac=True, method="L-BFGS-B")
+        self.bias_ = full(result.x)
+
+    # -- predicting -----------------------------------------------------------------------
+    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        n_labels = len(self.labels_)
+        if len(texts) == 0:
+            self.last_usage_ = []
+            return np.zeros((0, n_labels))
+        scores, status, rows = self._answer_scores(texts, f"llm ({self.backend})")
+        proba = np.tile(self.prior_, (len(texts), 1))  # fallback: the training label prior
+        for i, state in enumerate(status):
+            if state == "scored":
+                z = scores[i] + (self.bias_ if self.bias_ is not None else 0.0)
+                z = np.exp(z - z.max())
+                proba[i] = z / z.sum()
+            elif state == "parsed":
+                proba[i] = 0.0
+                proba[i, int(rows[i]["label_index"])] = 1.0
+        for row in rows:
+            row.pop("label_index", None)
+        failed = [r for r in rows if r["status"] == "failed"]
+        if failed and self.on_error == "raise":
+            raise DocsortError(
+                f"llm: {len(failed)} of {len(rows)} rows failed: {failed[0]['error']}"
+            )
+        self.last_usage_ = rows
+        return proba
+
+    def _answer_scores(
+        self, texts: Sequence[str], description: str
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Per row: choice scores, how the row was answered, and its usage record."""
+        self._check_params()
+        prompts = self._prompts()
+        backend = self._backend()
+        shots = self._shots_for(texts)
+        n = len(texts)
+        usage = [Reply() for _ in texts]
+        rationales: list[str | None] = [None] * n
+        start = time.perf_counter()
+        passes = 2 if self.rationale else 1
+        with progress_bar(description, total=n * passes) as advance:
+            conversations = [prompts.conversation(t, s) for t, s in zip(texts, shots, strict=True)]
+            if self.rationale:
+                asked = [
+                    prompts.rationale_conversation(t, s) for t, s in zip(texts, shots, strict=True)
+                ]
+                for i, reply in enumerate(backend.generate(asked, self.rationale_tokens, advance)):
+                    usage[i].add_usage(reply)
+                    if reply.error is None:  # else: answer without a rationale
+                        rationales[i] = reply.text or ""
+                        conversations[i] = prompts.after_rationale(asked[i], reply.text or "")
+            replies = self._ask(backend, prompts, conversations, texts, shots, advance)
+        seconds = time.perf_counter() - start
+        choices = prompts.choices
+        scores = np.zeros((n, len(choices)))
+        status = np.empty(n, dtype=object)
+        rows: list[dict[str, Any]] = []
+        for i, reply in enumerate(replies):
+            usage[i].add_usage(reply)
+            row: dict[str, Any] = {k: getattr(usage[i], k) for k in USAGE_KEYS}
+            if reply.error is not None:
+                status[i], row["error"] = "failed", reply.error
+            elif reply.scores is not None:
+                s = reply.scores
+                lengths = np.asarray(reply.extra.get("choice_lengths") or np.ones(len(s)))
+                scores[i] = s / lengths if self.length_norm else s
+                status[i] = "scored"
+            else:
+                index = prompts.parse(reply.text or "")
+                status[i] = "unparsed" if index is None else "parsed"
+                row["label_index"] = index
+            row["status"] = status[i]
+            row["answer"] = reply.text
+            if self.rationale:
+                row["rationale"] = rationales[i]
+            rows.append(row)
+        self._count(rows, seconds)
+        return scores, status, rows
+
+    def _ask(
+        self,
+        backend: Backend,
+        prompts: PromptBuilder,
+        conversations: list[Conversation],
+        texts: Sequence[str],
+        shots: list[list[Shot]],
+        advance: Any,
+    ) -> list[Reply]:
+        scoring = self.scoring
+        if scoring in ("auto", "logprobs"):
+            from docsort.models.llm.openai_backend import NoLogprobs
+
+            try:
+                return backend.score(conversations, prompts.choices, advance)
+            except NoLogprobs:
+                if scoring == "logprobs":
+                    raise DocsortError(
+                        f"the endpoint {self.base_url} returns no logprobs: "
+                        "use scoring='json' or 'generate'"
+                    ) from None
+                scoring = "json"
+        if scoring == "json":
+            asked = [
+                prompts.json_conversation(t, s) if not self.rationale else c
+                for t, s, c in zip(texts, shots, conversations, strict=True)
+            ]
+            return backend.generate(
+                asked, self.max_tokens, advance, schema=json_schema(prompts.names)
+            )
+        return backend.generate(conversations, self.max_tokens, advance)
+
+    def _count(self, rows: list[dict[str, Any]], seconds: float) -> None:
+        usage = self.__dict__.setdefault("usage_", _empty_usage())
+        usage["rows"] += len(rows)
+        usage["seconds"] = round(usage["seconds"] + seconds, 3)
+        for row in rows:
+            for key in USAGE_KEYS:
+                usage[key] += row[key]
+            if row["status"] in ("unparsed", "failed"):
+                usage[row["status"]] += 1
+        usage["unparsed_rate"] = usage["unparsed"] / max(usage["rows"], 1)
+        usage["failed_rate"] = usage["failed"] / max(usage["rows"], 1)
+
+    # -- persistence ----------------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        state = {
+            "prior": self.prior_.tolist(),
+            "bias": None if self.bias_ is None else self.bias_.tolist(),
+            "descriptions": self.descriptions_,
+            "fixed_shots": [[s.text, s.label] for s in self.fixed_shots_],
+            "pool": [[s.text, s.label] for s in self.pool_],
+        }
+        write_json(directory / STATE, state)
+        if self.pool_vectors_ is not None:
+            np.save(directory / VECTORS, self.pool_vectors_)
+
+    def _load_weights(self, directory: Path) -> None:
+        path = directory / STATE
+        if not path.is_file():
+            raise DocsortError(f"{directory}: {STATE} is missing; save the model again")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        self.prior_ = np.asarray(state["prior"], dtype=np.float64)
+        self.bias_ = None if state.get("bias") is None else np.asarray(state["bias"])
+        self.descriptions_ = dict(state.get("descriptions") or {})
+        self.fixed_shots_ = [Shot(t, lab) for t, lab in state.get("fixed_shots") or []]
+        self.pool_ = [Shot(t, lab) for t, lab in state.get("pool") or []]
+        vectors = directory / VECTORS
+        self.pool_vectors_ = np.load(vectors) if vectors.is_file() else None
+        self.usage_ = _empty_usage()
+
+
+def _empty_usage() -> dict[str, Any]:
+    return {
+        "rows": 0,
+        **dict.fromkeys(USAGE_KEYS, 0),
+        "unparsed": 0,
+        "failed": 0,
+        "unparsed_rate": 0.0,
+        "failed_rate": 0.0,
+        "seconds": 0.0,
+    }

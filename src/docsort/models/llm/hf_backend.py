@@ -1,0 +1,209 @@
+"""A local causal LM through transformers: exact choice scores with the prompt prefix reused.
+
+Takes a Hugging Face model directory, a hub id (for users with network access), or a GGUF
+file/alias such as ``qwen-0.5b`` (transformers 5 keeps GGUF weights quantised). Rebuilding a
+GGUF's tokenizer took minutes here, so it is saved once beside the GGUF in the model cache
+(``<name>-tokenizer/``) and read from there afterwards. The
+key/value cache of the previous prompt is cropped to the prefix it shares with the next one, so
+the instructions and the label list are read once.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docsort.errors import DocsortError
+from docsort.models.hub import resolve
+from docsort.models.llm.backend import (
+    Advance,
+    Backend,
+    Reply,
+    common_prefix,
+    default_threads,
+    log_softmax,
+)
+from docsort.models.llm.prompt import Conversation
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+    exact_scores = True
+
+    def __init__(self, model: str = "qwen-0.5b", n_threads: int | None = None) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError:
+            raise DocsortError(
+                "the transformers backend needs torch and transformers: "
+                "pip install torch==2.13.0 transformers"
+            ) from None
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.n_threads = n_threads or default_threads()
+        torch.set_num_threads(self.n_threads)
+        path = resolve(model)
+        try:
+            if path.endswith(".gguf"):
+                gguf = Path(path)
+                self.tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir(gguf)))
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+                )
+            else:
+                self.tokenizer = AutoTokenizer.from_pretrained(path)
+                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except (OSError, ValueError, ImportError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DocsortError(f"transformers cannot load llm model {model!r}: {first}") from None
+        self.model.eval()
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"  # transformers 5
+        self._cache: Any = None  # past_key_values of the tokens in ``_cached_ids``
+        self._cached_ids: list[int] = []
+        self._choice_tokens: dict[str, list[int]] = {}
+
+    def render(self, conversation: Conversation) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                conversation, add_generation_prompt=True, tokenize=False
+            )
+        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in conversation]
+        return "\n\n".join(lines) + "\n\nAssistant:"
+
+    def tokens(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _choice(self, prompt: str, prompt_ids: list[int], choice: str) -> list[int]:
+        if choice not in self._choice_tokens:
+            joined = self.tokens(prompt + choice)
+            if joined[: len(prompt_ids)] == prompt_ids and len(joined) > len(prompt_ids):
+                ids = joined[len(prompt_ids) :]
+            else:
+                ids = self.tokens(choice)
+            self._choice_tokens[choice] = ids
+        return self._choice_tokens[choice]
+
+    def _forward(self, ids: Sequence[int], cache: Any) -> tuple[Any, Any]:
+        """Logits ``[len(ids), vocab]`` and the cache after reading ``ids``."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=torch.tensor([list(ids)]), use_cache=True, **{self._cache_arg: cache}
+            )
+        new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        return out.logits[0].float().numpy(), new_cache
+
+    def _evaluate(self, ids: list[int]) -> tuple[np.ndarray, Any, int]:
+        """Next-token logits after ``ids``, the cache holding ``ids``, and tokens reused."""
+        reused = min(common_prefix(self._cached_ids, ids), len(ids) - 1)
+        cache = None
+        if self._cache is not None and reused > 0:
+            # keep the shared prefix only (a negative crop removes tokens in transformers 4 and 5)
+            self._cache.crop(reused - len(self._cached_ids))
+            self._cached_ids = self._cached_ids[:reused]
+            cache = copy.deepcopy(self._cache)
+        else:
+            reused = 0
+        logits, cache = self._forward(ids[reused:], cache)
+        if self._cache is None or reused == 0:  # first prompt: its cache becomes the prefix
+            self._cache = copy.deepcopy(cache)
+            self._cached_ids = list(ids)
+        return logits[-1], cache, reused
+
+    def score(
+        self, conversations: Sequence[Conversation], choices: Sequence[str], advance: Advance
+    ) -> list[Reply]:
+        replies = []
+        for conversation in conversations:
+            prompt = self.render(conversation)
+            ids = self.tokens(prompt)
+            logits, cache, reused = self._evaluate(ids)
+            first = log_softmax(logits)
+            choice_ids = [self._choice(prompt, ids, c) for c in choices]
+            scores = np.empty(len(choices))
+            extra_tokens = 0
+            for k, tokens in enumerate(choice_ids):
+                total = float(first[tokens[0]])
+                if len(tokens) > 1:
+                    steps, _ = self._forward(tokens[:-1], copy.deepcopy(cache))
+                    for j in range(len(tokens) - 1):
+                        total += float(log_softmax(steps[j])[tokens[j + 1]])
+                    extra_tokens += len(tokens) - 1
+                scores[k] = total
+            top = int(np.argmax(first))
+            replies.append(
+                Reply(
+                    scores=scores,
+                    text=self.tokenizer.decode([top]),
+                    prompt_tokens=len(ids),
+                    completion_tokens=1 + extra_tokens,
+                    cached_tokens=reused,
+                    extra={"choice_lengths": [len(t) for t in choice_ids]},
+                )
+            )
+            advance(1)
+        return replies
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        max_tokens: int,
+        advance: Advance,
+        schema: dict | None = None,
+    ) -> list[Reply]:
+        """Greedy generation; transformers has no grammar here, so ``schema`` is not enforced
+        (the kind parses the text, counting what it cannot read)."""
+        eos = self.model.generation_config.eos_token_id
+        stops = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])}
+        replies = []
+        for conversation in conversations:
+            ids = self.tokens(self.render(conversation))
+            logits, cache, reused = self._evaluate(ids)
+            generated: list[int] = []
+            for _ in range(max_tokens):
+                token = int(np.argmax(logits))
+                if token in stops:
+                    break
+                generated.append(token)
+                steps, cache = self._forward([token], cache)
+                logits = steps[-1]
+            replies.append(
+                Reply(
+                    text=self.tokenizer.decode(generated, skip_special_tokens=True),
+                    prompt_tokens=len(ids),
+                    completion_tokens=len(generated),
+                    cached_tokens=reused,
+                )
+            )
+            advance(1)
+        return replies
+
+    def close(self) -> None:
+        self._cache = None
+        self._cached_ids = []
+
+
+def _tokenizer_dir(gguf: Path) -> Path:
+    """The GGUF's tokenizer as a Hugging Face directory, built once beside it."""
+    from transformers import AutoTokenizer
+
+    from docsort.io import atomic_dir
+    from docsort.progress import status
+
+    dest = gguf.with_name(gguf.stem + "-tokenizer")
+    if (dest / "tokenizer_config.json").is_file():
+        return dest
+    with status(f"Reading the tokenizer of {gguf.name} (a minute or two, once)..."):
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        with atomic_dir(dest) as tmp:
+            tokenizer.save_pretrained(str(tmp))
+    return dest
