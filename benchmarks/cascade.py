@@ -27,14 +27,13 @@ import docsort
 from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
-from docsort.io import write_json, write_text
+from docsort.io import write_json
 from docsort.models.base import read_manifest
-from run import DATASETS, machine
+from run import DATASETS, machine, replace_readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cascade"
 RUNS = ROOT / "runs" / "cascade-bench"
-README = ROOT / "README.md"
 START, END = "<!-- cascade:start -->", "<!-- cascade:end -->"
 VALID_SHARE = 0.1
 # stage name -> (kind, params); 3 encoder epochs keep a set within ~20 minutes on 2 cores
@@ -205,12 +204,7 @@ def _rate(value: float | None) -> str:
 
 
 def update_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{build_table()}\n{END}{tail}")
+    replace_readme_section(START, END, build_table())
 
 
 def main() -> None:

@@ -31,14 +31,13 @@ from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.evaluation import CostModel, compute_metrics
-from docsort.io import write_json, write_text
+from docsort.io import write_json
 from docsort.models.dual import zero_shot
-from run import DATASETS, SHARED, machine
+from run import DATASETS, SHARED, machine, replace_readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dual"
 DESCRIPTIONS = ROOT / "benchmarks" / "descriptions"
-README = ROOT / "README.md"
 START, END = "<!-- dual:start -->", "<!-- dual:end -->"
 KEEP = ["accuracy", "macro_f1", "micro_f1", "ece", "n", "seconds", "docs_per_second"]
 
@@ -300,12 +299,7 @@ def _spread(values: list[float]) -> str:
 
 
 def update_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{build_section()}\n{END}{tail}")
+    replace_readme_section(START, END, build_section())
 
 
 # LoRA, few epochs and one thread: the 2 cores were shared with a load of 12-15 during these

@@ -28,13 +28,16 @@ from docsort.api import train
 from docsort.data.dataset import Dataset
 from docsort.data.labels import LabelSet
 from docsort.evaluation import compute_metrics
-from docsort.io import write_json, write_text
-from run import DATASETS, machine  # beside this file: the same sets and splits as run.py
+from docsort.io import write_json
+from run import (  # beside this file: the same sets and splits as run.py
+    DATASETS,
+    machine,
+    replace_readme_section,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "llm"
 DESCRIPTIONS = ROOT / "benchmarks" / "descriptions"
-README = ROOT / "README.md"
 START, END = "<!-- llm:start -->", "<!-- llm:end -->"
 SETS = ("bbc", "arxiv8")
 
@@ -192,12 +195,7 @@ def build_table() -> str:
 
 
 def update_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{build_table()}\n{END}{tail}")
+    replace_readme_section(START, END, build_table())
 
 
 def main() -> None:

@@ -25,12 +25,11 @@ from docsort.api import train
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.loaders import load_dataset
 from docsort.evaluation.metrics import compute_metrics
-from docsort.io import write_json, write_text
+from docsort.io import write_json
 from docsort.text.chunking import AGGREGATES, LongDoc, aggregate, split_texts
-from run import ROOT, SHARED, machine
+from run import ROOT, SHARED, machine, replace_readme_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "long"
-README = ROOT / "README.md"
 START, END = "<!-- long:start -->", "<!-- long:end -->"
 WINDOW = LongDoc(strategy="window", size=254, overlap=64)  # minilm reads 256 incl. 2 specials
 TRUNCATIONS = ("head", "tail", "head_tail")
@@ -131,12 +130,7 @@ def build_table() -> str:
 
 
 def update_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{build_table()}\n{END}{tail}")
+    replace_readme_section(START, END, build_table())
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ import docsort
 from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.loaders import load_dataset
-from docsort.io import write_json, write_text
+from docsort.io import write_json
+from run import replace_readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pair"
-README = ROOT / "README.md"
 START, END = "<!-- pair:start -->", "<!-- pair:end -->"
 DATA = ROOT.parent / "shared" / "data" / "uspto-p2p"
 TITLES = DATA / "cpc_titles.csv"
@@ -160,12 +160,7 @@ def table() -> str:
 
 
 def update_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{table()}\n{END}{tail}")
+    replace_readme_section(START, END, table())
 
 
 def main() -> None:

@@ -206,13 +206,19 @@ def _share(value: float | None) -> str:
     return "" if value is None else f"{value:.0%}"
 
 
-def update_readme() -> None:
+def replace_readme_section(start: str, end: str, body: str) -> None:
+    """Put ``body`` between the ``start`` and ``end`` markers of README.md (an atomic write):
+    every benchmark script rebuilds its own table this way."""
     text = README.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the {START} … {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{build_table()}\n{END}{tail}")
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md lacks the {start} … {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(README, f"{head}{start}\n{body}\n{end}{tail}")
+
+
+def update_readme() -> None:
+    replace_readme_section(START, END, build_table())
 
 
 def main() -> None:
