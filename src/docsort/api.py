@@ -139,11 +139,7 @@ def run_batched(
     seconds = time.perf_counter() - start
     after = model.token_usage()
     raw = np.vstack(parts) if parts else np.zeros((0, len(model.labels_)))
-    proba = raw
-    if model.temperature_ is not None:
-        from docsort.evaluation.calibration import apply_temperature
-
-        proba = apply_temperature(raw, model.temperature_, model.labels_.multi_label)
+    proba = model.scale_proba(raw)
     routed = None
     if cascade:
         routed = Routed.concat(routes, len(model.labels_), len(model.stages_))

@@ -96,12 +96,16 @@ class Classifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``[n, n_labels]`` in the order of ``labels_.names``: long texts read
         in windows when ``long_doc_`` says so, temperature-scaled when calibrated."""
-        proba = self._raw_proba(texts)
+        return self.scale_proba(self._raw_proba(texts))
+
+    def scale_proba(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` probabilities through the fitted temperature (unchanged when uncalibrated):
+        the one place a model's calibration is applied, whoever computed ``raw``."""
         if self.temperature_ is None:
-            return proba
+            return raw
         from docsort.evaluation.calibration import apply_temperature
 
-        return apply_temperature(proba, self.temperature_, self.labels_.multi_label)
+        return apply_temperature(raw, self.temperature_, self.labels_.multi_label)
 
     def _raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities before any temperature: one pass, or windows aggregated per text."""
@@ -128,11 +132,7 @@ class Classifier:
 
         config = self.long_doc_ or LongDoc(strategy="window", size=10**9, overlap=0)
         pieces, owner = split_texts(texts, config, self.token_spans())
-        proba = self._predict_proba([piece.text for piece in pieces])
-        if self.temperature_ is not None:
-            from docsort.evaluation.calibration import apply_temperature
-
-            proba = apply_temperature(proba, self.temperature_, self.labels_.multi_label)
+        proba = self.scale_proba(self._predict_proba([piece.text for piece in pieces]))
         out: list[list[dict[str, Any]]] = [[] for _ in texts]
         for piece, doc, row in zip(pieces, owner, proba, strict=True):
             out[doc].append(
