@@ -194,6 +194,21 @@ def test_select_thresholds_picks_the_cheapest_setting_meeting_the_target() -> No
     assert not met and chosen["accuracy"] == 1.0  # unreachable: the most accurate setting
 
 
+def test_a_budget_is_spent_when_validation_accuracy_cannot_tell_settings_apart() -> None:
+    # both stages are right on every validation row: every threshold ties on accuracy, so the
+    # budget criteria send as many rows on as they afford (the later stage is the stronger one)
+    confidence = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    correct = [np.ones(8, dtype=bool), np.ones(8, dtype=bool)]
+    grid = [np.array([0.0, 0.3, 0.5, 0.6, 0.7, 2.0])]
+    cost = np.array([0.001, 0.1])
+    picked, chosen, met = select_thresholds(
+        [confidence], correct, cost, grid, "max_escalation_rate", 0.5
+    )
+    assert met and picked == [0.6] and chosen["escalated_to_last"] == 0.5
+    picked, _, met = select_thresholds([confidence], correct, cost, grid, "target_accuracy", 1.0)
+    assert met and picked == [0.0]  # an accuracy target still takes the cheapest setting
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
