@@ -24,7 +24,8 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, check_labels_known, register
-from docsort.models.encoder import POOLINGS, SCHEDULES, EncoderClassifier
+from docsort.models.encoder import EncoderClassifier
+from docsort.models.finetune import check_finetune_params, default_lr
 from docsort.models.hub import resolve
 from docsort.models.thresholds import limit_decisions, tune_thresholds
 
@@ -135,36 +136,23 @@ class DualEncoderClassifier(Classifier):
 
     @property
     def encoder_lr(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return 5e-4 if self.lora else 3e-5
+        return default_lr(self.lr, self.lora, full=3e-5)
 
     def _check_params(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise DocsortError(f"dual {message}")
-
-        need(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        need(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
+        need = check_finetune_params(self, "dual")
         need(self.few_shot in (True, False, "auto"), "few_shot must be true, false or 'auto'")
         need(self.scale > 0, f"scale must be positive, got {self.scale}")
-        need(self.max_length >= 8 and self.label_max_length >= 8, "max lengths must be ≥ 8")
+        need(self.label_max_length >= 8, "label_max_length must be at least 8")
         need(
             min(self.bce_weight, self.ranking_weight, self.margin_weight) >= 0
             and self.bce_weight + self.ranking_weight + self.margin_weight > 0,
             "loss weights must be ≥ 0 and not all 0",
         )
         need(-1 <= self.margin < 1, f"margin must be in [-1, 1), got {self.margin}")
-        need(self.epochs >= 1 and self.patience >= 1, "epochs and patience must be at least 1")
         need(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be positive")
         need(self.encoder_lr > 0 and self.scale_lr > 0, "learning rates must be positive")
         need(self.step_labels >= 2, "step_labels must be at least 2")
         need(self.top_k is None or self.top_k >= 1, "top_k must be at least 1 (or null)")
-        need(0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
-        need(
-            self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
-            f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
-        )
         if self.descriptions is not None and not isinstance(self.descriptions, dict):
             raise DocsortError("dual descriptions must be a mapping of label: description(s)")
 

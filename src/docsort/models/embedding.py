@@ -208,11 +208,9 @@ def _load_sentence_transformer(path: str, device: str):
 
     hf_logging.disable_progress_bar()  # docsort draws its own progress; keep stderr clean
 
-    if device == "auto":
-        import torch
+    from docsort.models.training import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return SentenceTransformer(path, device=device)
+        return SentenceTransformer(path, device=str(resolve_device(device)))
     except (OSError, ValueError) as exc:
         raise DocsortError(f"cannot load encoder {path!r}: {str(exc).splitlines()[0]}") from None

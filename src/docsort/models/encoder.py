@@ -21,6 +21,7 @@ import numpy as np
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
+from docsort.models.finetune import check_finetune_params, default_lr
 from docsort.models.hub import resolve
 from docsort.models.thresholds import tune_thresholds
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
     from docsort.models.training import EncoderNet
 
-POOLINGS = ("mean", "cls")
-SCHEDULES = ("linear", "cosine", "constant_with_warmup")
 HEAD_INITS = ("probe", "random")
 HEAD = "head.safetensors"
 ENCODER_DIR = "encoder"  # full fine-tune: the whole encoder + tokenizer
@@ -112,21 +111,10 @@ class EncoderClassifier(Classifier):
     # -- parameters ---------------------------------------------------------------------
     @property
     def encoder_lr(self) -> float:
-        """LoRA's few weights need a larger step than a full fine-tune of every weight."""
-        if self.lr is not None:
-            return self.lr
-        return 5e-4 if self.lora else 5e-5
+        return default_lr(self.lr, self.lora)
 
     def _check_params(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise DocsortError(f"encoder {message}")
-
-        need(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        need(
-            self.schedule in SCHEDULES,
-            f"schedule must be one of {SCHEDULES}, not {self.schedule!r}",
-        )
+        need = check_finetune_params(self, "encoder")
         need(
             self.head_init in HEAD_INITS,
             f"head_init must be one of {HEAD_INITS}, not {self.head_init!r}",
@@ -136,40 +124,28 @@ class EncoderClassifier(Classifier):
             f"class_weight must be 'balanced' or None, not {self.class_weight!r}",
         )
         need(
-            self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
-            f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
-        )
-        need(
             self.pair_separator is None
             or isinstance(self.pair_separator, str)
             and self.pair_separator != "",
             "pair_separator must be a non-empty string (e.g. a newline) or None",
         )
-        need(self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
-        need(0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
-        need(self.epochs >= 1 and self.patience >= 1, "epochs and patience must be at least 1")
         need(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be positive")
         need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
         need(self.freeze_layers >= 0, "freeze_layers must be 0 or more")
         need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
         need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
         if self.lora:
-            need(self.lora_r >= 1, "lora_r must be at least 1")
             need(
                 self.lora_target_modules is None or len(self.lora_target_modules) > 0,
                 "lora_target_modules is empty (leave it out to adapt every linear layer)",
             )
 
     def _device(self) -> torch.device:
-        import torch
+        from docsort.models.training import resolve_device
 
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise DocsortError(f"device {self.device!r} asked for, but torch sees no CUDA GPU")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     # -- building blocks ----------------------------------------------------------------
     def _build(self, encoder_path: str, n_labels: int) -> EncoderNet:

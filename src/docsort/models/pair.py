@@ -42,6 +42,7 @@ from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, register
 from docsort.models.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
+from docsort.models.finetune import check_finetune_params, default_lr
 from docsort.models.hub import resolve
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 
 VARIANTS = ("cross", "bi")
 LOSSES = ("mse", "pearson", "ordinal")
-POOLINGS = ("mean", "cls")
-SCHEDULES = ("linear", "cosine", "constant_with_warmup")
 MAX_LEVELS = 20  # the ordinal loss needs a handful of discrete score levels
 CONTEXT_TITLES = "context_titles.json"  # the context map, carried by the saved model
 PAIR_STATE = "pair.json"  # score levels and whether the model reads a context
@@ -178,47 +177,26 @@ class PairScorer(Classifier):
     # -- parameters ---------------------------------------------------------------------
     @property
     def encoder_lr(self) -> float:
-        """LoRA's few weights need a larger step than a full fine-tune of every weight."""
-        if self.lr is not None:
-            return self.lr
-        return 5e-4 if self.lora else 5e-5
+        return default_lr(self.lr, self.lora)
 
     def _check_params(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise DocsortError(f"pair {message}")
-
+        need = check_finetune_params(self, "pair")
         need(self.variant in VARIANTS, f"variant must be one of {VARIANTS}, not {self.variant!r}")
         need(self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}")
-        need(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        need(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}")
         need(self.contrastive_weight >= 0, "contrastive_weight must be 0 (off) or more")
         need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
         need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
-        need(self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        need(0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
         need(0 < self.valid_share < 1, "valid_share must be between 0 and 1")
-        need(self.epochs >= 1 and self.patience >= 1, "epochs and patience must be at least 1")
         need(self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be at least 2")
         need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
         need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
         need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
-        need(
-            self.device in ("auto", "cpu") or str(self.device).startswith("cuda"),
-            f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}",
-        )
-        if self.lora:
-            need(self.lora_r >= 1, "lora_r must be at least 1")
 
     def _device(self) -> torch.device:
-        import torch
+        from docsort.models.training import resolve_device
 
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise DocsortError(f"device {self.device!r} asked for, but torch sees no CUDA GPU")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     # -- inputs -------------------------------------------------------------------------
     def _sides(self, data: Dataset) -> tuple[list[str], list[str], list[str] | None]:

@@ -27,6 +27,15 @@ LAST = "last.pt"  # the latest state: weights, optimizer, scheduler, RNG, counte
 BEST = "best.pt"  # the trainable weights of the best validation epoch so far
 
 
+def resolve_device(device: str) -> torch.device:
+    """``auto``: the GPU when torch sees one, else the CPU; a CUDA device asked for must exist."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise DocsortError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    return torch.device(device)
+
+
 # -- the network --------------------------------------------------------------------------
 class EncoderNet(nn.Module):
     """Encoder → pooling over the last hidden state → dropout → linear head."""
