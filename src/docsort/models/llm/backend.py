@@ -67,6 +67,83 @@ class Backend:
         """Free the model or connections; the backend is rebuilt on next use."""
 
 
+class LocalBackend(Backend):
+    """An in-process model whose logits can be read: each choice is scored exactly, token by
+    token, after the prompt. Subclasses say how to render, tokenise, evaluate and decode."""
+
+    _choice_tokens: dict[str, list[int]]
+
+    def render(self, conversation: Conversation) -> str:
+        raise NotImplementedError
+
+    def tokens(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def _evaluate(self, ids: list[int]) -> tuple[np.ndarray, Any, int]:
+        """Next-token logits after ``ids``, a state to continue from, and prompt tokens reused."""
+        raise NotImplementedError
+
+    def _continue(self, ids: list[int], state: Any, tokens: list[int]) -> np.ndarray:
+        """Logits ``[len(tokens), vocab]`` after each of ``tokens`` read on from ``ids``."""
+        raise NotImplementedError
+
+    def _decode(self, tokens: list[int]) -> str:
+        raise NotImplementedError
+
+    def _too_long(self, ids: list[int]) -> str | None:
+        """Why the prompt cannot be read (a context window too small), or None."""
+        return None
+
+    def _choice(self, prompt: str, prompt_ids: list[int], choice: str) -> list[int]:
+        """The tokens of ``choice`` as they follow the prompt (tokenised in context)."""
+        if choice not in self._choice_tokens:
+            joined = self.tokens(prompt + choice)
+            if joined[: len(prompt_ids)] == prompt_ids and len(joined) > len(prompt_ids):
+                ids = joined[len(prompt_ids) :]
+            else:
+                ids = self.tokens(choice)
+            self._choice_tokens[choice] = ids
+        return self._choice_tokens[choice]
+
+    def score(
+        self, conversations: Sequence[Conversation], choices: Sequence[str], advance: Advance
+    ) -> list[Reply]:
+        replies = []
+        for conversation in conversations:
+            prompt = self.render(conversation)
+            ids = self.tokens(prompt)
+            error = self._too_long(ids)
+            if error:
+                replies.append(Reply(error=error, prompt_tokens=len(ids)))
+                advance(1)
+                continue
+            logits, state, reused = self._evaluate(ids)
+            first = log_softmax(logits)
+            choice_ids = [self._choice(prompt, ids, c) for c in choices]
+            scores = np.empty(len(choices))
+            extra_tokens = 0
+            for k, tokens in enumerate(choice_ids):
+                total = float(first[tokens[0]])
+                if len(tokens) > 1:
+                    steps = self._continue(ids, state, tokens[:-1])
+                    for j in range(len(tokens) - 1):
+                        total += float(log_softmax(steps[j])[tokens[j + 1]])
+                    extra_tokens += len(tokens) - 1
+                scores[k] = total
+            replies.append(
+                Reply(
+                    scores=scores,
+                    text=self._decode([int(np.argmax(first))]),
+                    prompt_tokens=len(ids),
+                    completion_tokens=1 + extra_tokens,
+                    cached_tokens=reused,
+                    extra={"choice_lengths": [len(t) for t in choice_ids]},
+                )
+            )
+            advance(1)
+        return replies
+
+
 def default_threads() -> int:
     """All cores but one (at least one): llama.cpp and torch threads busy-wait, so taking every
     core while anything else runs (a test, a service, a cascade's first stage) made a document

@@ -22,16 +22,15 @@ from docsort.errors import DocsortError
 from docsort.models.hub import resolve
 from docsort.models.llm.backend import (
     Advance,
-    Backend,
+    LocalBackend,
     Reply,
     common_prefix,
     default_threads,
-    log_softmax,
 )
 from docsort.models.llm.prompt import Conversation
 
 
-class TransformersBackend(Backend):
+class TransformersBackend(LocalBackend):
     name = "transformers"
     exact_scores = True
 
@@ -81,16 +80,6 @@ class TransformersBackend(Backend):
     def tokens(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _choice(self, prompt: str, prompt_ids: list[int], choice: str) -> list[int]:
-        if choice not in self._choice_tokens:
-            joined = self.tokens(prompt + choice)
-            if joined[: len(prompt_ids)] == prompt_ids and len(joined) > len(prompt_ids):
-                ids = joined[len(prompt_ids) :]
-            else:
-                ids = self.tokens(choice)
-            self._choice_tokens[choice] = ids
-        return self._choice_tokens[choice]
-
     def _forward(self, ids: Sequence[int], cache: Any) -> tuple[Any, Any]:
         """Logits ``[len(ids), vocab]`` and the cache after reading ``ids``."""
         import torch
@@ -119,39 +108,12 @@ class TransformersBackend(Backend):
             self._cached_ids = list(ids)
         return logits[-1], cache, reused
 
-    def score(
-        self, conversations: Sequence[Conversation], choices: Sequence[str], advance: Advance
-    ) -> list[Reply]:
-        replies = []
-        for conversation in conversations:
-            prompt = self.render(conversation)
-            ids = self.tokens(prompt)
-            logits, cache, reused = self._evaluate(ids)
-            first = log_softmax(logits)
-            choice_ids = [self._choice(prompt, ids, c) for c in choices]
-            scores = np.empty(len(choices))
-            extra_tokens = 0
-            for k, tokens in enumerate(choice_ids):
-                total = float(first[tokens[0]])
-                if len(tokens) > 1:
-                    steps, _ = self._forward(tokens[:-1], copy.deepcopy(cache))
-                    for j in range(len(tokens) - 1):
-                        total += float(log_softmax(steps[j])[tokens[j + 1]])
-                    extra_tokens += len(tokens) - 1
-                scores[k] = total
-            top = int(np.argmax(first))
-            replies.append(
-                Reply(
-                    scores=scores,
-                    text=self.tokenizer.decode([top]),
-                    prompt_tokens=len(ids),
-                    completion_tokens=1 + extra_tokens,
-                    cached_tokens=reused,
-                    extra={"choice_lengths": [len(t) for t in choice_ids]},
-                )
-            )
-            advance(1)
-        return replies
+    def _continue(self, ids: list[int], state: Any, tokens: list[int]) -> np.ndarray:
+        steps, _ = self._forward(tokens, copy.deepcopy(state))
+        return steps
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens)
 
     def generate(
         self,

@@ -20,11 +20,10 @@ from docsort.errors import DocsortError
 from docsort.models.hub import resolve
 from docsort.models.llm.backend import (
     Advance,
-    Backend,
+    LocalBackend,
     Reply,
     common_prefix,
     default_threads,
-    log_softmax,
 )
 from docsort.models.llm.prompt import Conversation
 
@@ -32,7 +31,7 @@ from docsort.models.llm.prompt import Conversation
 INSTALL = "pip install llama-cpp-python==0.3.36 (compiles llama.cpp once, ~10 min on 2 cores)"
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(LocalBackend):
     name = "llamacpp"
     exact_scores = True
 
@@ -67,30 +66,30 @@ class LlamaCppBackend(Backend):
     def tokens(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    def _choice(self, prompt: str, prompt_ids: list[int], choice: str) -> list[int]:
-        """The tokens of ``choice`` as they follow the prompt (tokenised in context)."""
-        if choice not in self._choice_tokens:
-            joined = self.tokens(prompt + choice)
-            if joined[: len(prompt_ids)] == prompt_ids and len(joined) > len(prompt_ids):
-                ids = joined[len(prompt_ids) :]
-            else:
-                ids = self.tokens(choice)
-            self._choice_tokens[choice] = ids
-        return self._choice_tokens[choice]
-
-    # -- evaluation -----------------------------------------------------------------------
     def _last_logits(self) -> np.ndarray:
         pointer = self.llm._ctx.get_logits_ith(-1)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
 
-    def _evaluate(self, ids: list[int]) -> tuple[np.ndarray, int]:
-        """Evaluate ``ids`` reusing the cached prefix; the next-token logits and tokens reused."""
+    def _evaluate(self, ids: list[int]) -> tuple[np.ndarray, None, int]:
+        """Evaluate ``ids`` reusing the cached prefix; the next-token logits and tokens reused
+        (the state lives in the llama.cpp context)."""
         llm = self.llm
         reused = common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids)
         reused = min(reused, len(ids) - 1)  # evaluate at least one token to get its logits
         llm.n_tokens = reused
         llm.eval(ids[reused:])
-        return self._last_logits(), reused
+        return self._last_logits(), None, reused
+
+    def _continue(self, ids: list[int], state: None, tokens: list[int]) -> np.ndarray:
+        self.llm.n_tokens = len(ids)  # back to the end of the prompt, past any earlier choice
+        steps = []
+        for token in tokens:
+            self.llm.eval([token])
+            steps.append(self._last_logits())
+        return np.stack(steps)
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
 
     def _too_long(self, ids: list[int]) -> str | None:
         if len(ids) + 16 <= self.n_ctx:
@@ -99,46 +98,6 @@ class LlamaCppBackend(Backend):
             f"the prompt has {len(ids)} tokens, more than n_ctx={self.n_ctx} allows: "
             "lower max_chars or raise n_ctx"
         )
-
-    def score(
-        self, conversations: Sequence[Conversation], choices: Sequence[str], advance: Advance
-    ) -> list[Reply]:
-        replies = []
-        for conversation in conversations:
-            prompt = self.render(conversation)
-            ids = self.tokens(prompt)
-            error = self._too_long(ids)
-            if error:
-                replies.append(Reply(error=error, prompt_tokens=len(ids)))
-                advance(1)
-                continue
-            logits, reused = self._evaluate(ids)
-            first = log_softmax(logits)
-            choice_ids = [self._choice(prompt, ids, c) for c in choices]
-            scores = np.empty(len(choices))
-            extra_tokens = 0
-            for k, tokens in enumerate(choice_ids):
-                total = float(first[tokens[0]])
-                if len(tokens) > 1:
-                    self.llm.n_tokens = len(ids)
-                    for j in range(len(tokens) - 1):
-                        self.llm.eval([tokens[j]])
-                        total += float(log_softmax(self._last_logits())[tokens[j + 1]])
-                    extra_tokens += len(tokens) - 1
-                scores[k] = total
-            top = int(np.argmax(first))
-            replies.append(
-                Reply(
-                    scores=scores,
-                    text=self.llm.detokenize([top]).decode("utf-8", errors="replace"),
-                    prompt_tokens=len(ids),
-                    completion_tokens=1 + extra_tokens,
-                    cached_tokens=reused,
-                    extra={"choice_lengths": [len(t) for t in choice_ids]},
-                )
-            )
-            advance(1)
-        return replies
 
     def generate(
         self,
