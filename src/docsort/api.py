@@ -121,28 +121,21 @@ def run_batched(
     """Probabilities for all ``texts`` with a progress bar, in one pass: the raw ones come from
     ``_raw_proba`` (long documents aggregated as configured) and the temperature, if any, is
     applied after, so a calibrated model is not run twice to report both."""
-    from docsort.models.cascade import CascadeClassifier, Routed
-
-    cascade = isinstance(model, CascadeClassifier)
     parts: list[np.ndarray] = []
-    routes: list[Routed] = []
+    traces: list[Any] = []
     before = model.token_usage()
     start = time.perf_counter()
     with progress_bar(description, total=len(texts)) as advance:
         for batch in _batches(texts, batch_size):
-            if cascade:
-                routes.append(model.route(batch))
-                parts.append(routes[-1].proba)
-            else:
-                parts.append(model._raw_proba(batch))
+            raw_part, trace = model._raw_proba_traced(batch)
+            parts.append(raw_part)
+            traces.append(trace)
             advance(len(batch))
     seconds = time.perf_counter() - start
     after = model.token_usage()
     raw = np.vstack(parts) if parts else np.zeros((0, len(model.labels_)))
     proba = model.scale_proba(raw)
-    routed = None
-    if cascade:
-        routed = Routed.concat(routes, len(model.labels_), len(model.stages_))
+    routed = model._join_traces(traces)
     tokens = {key: after[key] - before.get(key, 0) for key in after}
     return Run(proba, raw, seconds, tokens, routed)
 

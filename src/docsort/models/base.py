@@ -107,6 +107,15 @@ class Classifier:
 
         return apply_temperature(raw, self.temperature_, self.labels_.multi_label)
 
+    def _raw_proba_traced(self, texts: Sequence[str]) -> tuple[np.ndarray, Any]:
+        """``_raw_proba`` and a trace of how it was made, for evaluation to report on: None for
+        most kinds; a cascade returns which stage answered each row and what each stage cost."""
+        return self._raw_proba(texts), None
+
+    def _join_traces(self, traces: Sequence[Any]) -> Any:
+        """The traces of consecutive batches as one trace of the whole input (None: no trace)."""
+        return None
+
     def _raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities before any temperature: one pass, or windows aggregated per text."""
         if self.long_doc_ is None or len(texts) == 0:

@@ -368,6 +368,13 @@ class CascadeClassifier(Classifier):
     def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.route(texts).proba
 
+    def _raw_proba_traced(self, texts: Sequence[str]) -> tuple[np.ndarray, Routed]:
+        routed = self.route(texts)
+        return routed.proba, routed
+
+    def _join_traces(self, traces: Sequence[Routed]) -> Routed:
+        return Routed.concat(traces, len(self.labels_), len(self.stages_))
+
     def token_usage(self) -> dict[str, int]:
         total: dict[str, int] = {}
         for model in getattr(self, "stages_", []):
