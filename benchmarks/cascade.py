@@ -27,10 +27,9 @@ from typing import Any
 import docsort
 from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, stratified_split
-from docsort.data.labels import LabelSet
 from docsort.io import write_json
 from docsort.models.base import read_manifest
-from run import DATASETS, machine, replace_readme_section
+from run import machine, replace_readme_section, train_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cascade"
@@ -64,18 +63,7 @@ SELECT = {"max_escalation_rate": 0.3}
 
 def splits(dataset: str) -> tuple[Dataset, Dataset, Dataset]:
     """(stage training rows, cascade validation rows, test rows) with the whole set's labels."""
-    bench = DATASETS[dataset]
-    parts, test_data = bench.load()
-    labels = LabelSet.from_labels(
-        [v for part in [*parts, test_data] for v in part.labels], multi_label=False
-    )
-    whole = Dataset(
-        [t for part in parts for t in part.texts],
-        [v for part in parts for v in part.labels],
-        label_set=labels,
-        name=dataset,
-    )
-    test_data.label_set = labels
+    whole, test_data = train_test(dataset)
     fit_part, valid = stratified_split(whole, VALID_SHARE, seed=0)
     return fit_part, valid, test_data
 

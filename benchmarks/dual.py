@@ -33,7 +33,7 @@ from docsort.data.labels import LabelSet
 from docsort.evaluation import CostModel, compute_metrics
 from docsort.io import write_json
 from docsort.models.dual import zero_shot
-from run import DATASETS, SHARED, machine, replace_readme_section
+from run import SHARED, machine, replace_readme_section, train_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dual"
@@ -66,22 +66,9 @@ def patent_class_titles(names: list[str]) -> LabelSet:
     return LabelSet(tuple(names), out)
 
 
-def test_rows(dataset: str) -> tuple[Dataset, Dataset]:
-    """The training rows (joined) and test rows of a benchmark set, as in run.py."""
-    parts, test = DATASETS[dataset].load()
-    labels = sorted({v for part in [*parts, test] for v in part.labels})
-    train_rows = Dataset(
-        [t for part in parts for t in part.texts],
-        [v for part in parts for v in part.labels],
-        label_set=LabelSet(tuple(labels)),
-        name=dataset,
-    )
-    return train_rows, test
-
-
 # -- zero-shot ------------------------------------------------------------------------------
 def run_zero_shot(dataset: str, base: str) -> dict[str, Any]:
-    _, test = test_rows(dataset)
+    _, test = train_test(dataset)
     names = sorted(set(test.labels))
     labels = label_set(dataset, names)
     test.label_set = labels
@@ -157,7 +144,7 @@ def sample_shots(data: Dataset, shots: int, seed: int) -> Dataset:
 def run_trained(
     dataset: str, params: dict[str, Any], shots: int | None, seed: int, base: str
 ) -> dict[str, Any]:
-    train_rows, test = test_rows(dataset)
+    train_rows, test = train_test(dataset)
     labels = label_set(dataset, list(train_rows.label_set.names))
     train_rows.label_set = test.label_set = labels
     if shots:

@@ -26,13 +26,12 @@ import numpy as np
 
 from docsort.api import train
 from docsort.data.dataset import Dataset
-from docsort.data.labels import LabelSet
 from docsort.evaluation import compute_metrics
 from docsort.io import write_json
 from run import (  # beside this file: the same sets and splits as run.py
-    DATASETS,
     machine,
     replace_readme_section,
+    train_test,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +72,8 @@ def run_one(
     per-label biases (fitted on held-out training rows), both from the same test pass."""
     params = dict(CONFIGS[config])
     calibrate = int(params.pop("calibrate", 0)) or calibrate
-    parts, test_full = DATASETS[dataset].load()
-    labels = LabelSet.from_labels(
-        [v for part in [*parts, test_full] for v in part.labels], multi_label=False
-    )
-    train_data = Dataset(
-        [t for part in parts for t in part.texts],
-        [v for part in parts for v in part.labels],
-        label_set=labels,
-        name=dataset,
-    )
-    test_full.label_set = labels
+    train_data, test_full = train_test(dataset)
+    labels = train_data.label_set
     test_data = sample(test_full, rows)
     valid_data = None
     if calibrate:

@@ -17,19 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import docsort
 from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.loaders import load_dataset
 from docsort.io import write_json
-from run import replace_readme_section
+from run import machine, replace_readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pair"
@@ -52,28 +50,6 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
     "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
 }
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    cpu = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu or platform.processor(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "docsort": docsort.__version__,
-        # other work on the 2 cores slows training: the 1-minute load says how much
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
 
 
 def split(with_context: bool) -> tuple[Dataset, Dataset]:

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,17 +111,25 @@ def machine() -> dict[str, Any]:
         "docsort": docsort.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": numpy.__version__,
+        **_torch_facts(),
         # other work on the machine slows the measured docs/s: the 1-minute load says how much
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
-def run_one(model_name: str, dataset: str) -> dict[str, Any]:
-    kind, params = MODELS[model_name]
-    bench = DATASETS[dataset]
-    parts, test_data = bench.load()
-    # the label inventory is that of the whole set (as a labels file would give it): a label
-    # seen only in test rows (6 Reuters topics) is scored, and can only lower the numbers
+def _torch_facts() -> dict[str, Any]:
+    """torch's version and thread count, when the benchmark has loaded torch."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def train_test(dataset: str) -> tuple[Dataset, Dataset]:
+    """A set's training rows (its training parts joined) and its test rows, both with the label
+    inventory of the whole set, as a labels file would give it: a label seen only in test rows
+    (6 Reuters topics) is scored, and can only lower the numbers. Every benchmark uses these."""
+    parts, test_data = DATASETS[dataset].load()
     labels = LabelSet.from_labels(
         [v for part in [*parts, test_data] for v in part.labels], multi_label=test_data.multi_label
     )
@@ -131,6 +140,13 @@ def run_one(model_name: str, dataset: str) -> dict[str, Any]:
         name=dataset,
     )
     test_data.label_set = labels
+    return train_data, test_data
+
+
+def run_one(model_name: str, dataset: str) -> dict[str, Any]:
+    kind, params = MODELS[model_name]
+    bench = DATASETS[dataset]
+    train_data, test_data = train_test(dataset)
     valid_data = None
     if train_data.multi_label:
         train_data, valid_data = stratified_split(train_data, VALID_SHARE, seed=0)
