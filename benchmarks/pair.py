@@ -97,6 +97,7 @@ def run_one(
         "test_rows": len(test_data),
         "test_anchors": len(set(test_data.texts)),
         "epochs_run": len(model.history_),
+        "encoder_lr": model.encoder_lr,
         "best_epoch": model.best_epoch_,
         "history": model.history_,
         "train_seconds": round(train_seconds, 1),
@@ -125,14 +126,22 @@ def table() -> str:
             f"| {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
             f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
             f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
-            f"{r['epochs_run']} | {r['load_average_1m_at_start']} |"
+            f"{r['epochs_run']} | {_encoder_lr(r):g} | {r['load_average_1m_at_start']} |"
         )
     header = (
         "| model | variant | context | loss | Pearson | Spearman | training seconds | "
-        "training rows | epochs | load |\n"
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "training rows | epochs | encoder lr | load |\n"
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     return header + "\n" + "\n".join(rows)
+
+
+def _encoder_lr(r: dict[str, Any]) -> float:
+    """The learning rate a run used; early results kept only the parameter (None: the kind's
+    default, 5e-4 with LoRA, else 5e-5)."""
+    if r.get("encoder_lr"):
+        return r["encoder_lr"]
+    return r["params"]["lr"] or (5e-4 if r["lora"] else 5e-5)
 
 
 def update_readme() -> None:
