@@ -207,6 +207,13 @@ def test_a_budget_is_spent_when_validation_accuracy_cannot_tell_settings_apart()
     assert met and picked == [0.6] and chosen["escalated_to_last"] == 0.5
     picked, _, met = select_thresholds([confidence], correct, cost, grid, "target_accuracy", 1.0)
     assert met and picked == [0.0]  # an accuracy target still takes the cheapest setting
+    # a weaker last stage: stage 0 alone is right on 6 of 8 rows, stage 1 only on the rows
+    # stage 0 is sure of, so sending more on never gains; the tie goes to the cheapest setting
+    correct = [confidence >= 0.4, confidence >= 0.6]
+    picked, chosen, met = select_thresholds(
+        [confidence], correct, cost, grid, "max_escalation_rate", 0.5
+    )
+    assert met and chosen["accuracy"] == 0.75 and chosen["escalated_to_last"] == 0.0
 
 
 @pytest.mark.parametrize(

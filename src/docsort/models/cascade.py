@@ -11,7 +11,8 @@ stage's confidence) is searched exhaustively for the setting that meets the targ
 one reaching an accuracy (``target_accuracy``, or ``max_accuracy_drop`` below the last stage
 alone, the default: 0.5 points), or the most accurate one under a budget (``max_cost_per_1k``
 USD, or ``max_escalation_rate``: the share of documents that reach the last stage; settings tied
-on validation accuracy are broken toward using more of the budget). With three
+on validation accuracy are broken toward using more of the budget when the last stage is the
+most accurate alone, toward using less otherwise). With three
 stages the grid is up to 140 x 140 settings, each a vectorised pass over the validation rows, so
 an exhaustive search is cheap and, unlike a greedy stage-by-stage choice, it sees that a looser
 first stage can be paid for by a stricter second one. Beyond that the grid gets coarser so it
@@ -587,10 +588,11 @@ def select_thresholds(
     else:
         limit = to_last if criterion == "max_escalation_rate" else cost
         feasible = limit <= value + eps
-        # the most accurate within budget; on a tie, spend more of the budget: a few hundred
-        # validation rows often cannot tell settings apart, and the later stages are the
-        # stronger ones, so the setting that sends them more rows is the safer bet on new rows
-        order = np.lexsort((-to_last, -cost, -accuracy))
+        # the most accurate within budget. A few hundred validation rows often tie several
+        # settings; then, if the last stage alone is the most accurate on validation, spend more
+        # of the budget (sending it more rows is the safer bet on new rows), else spend less
+        spend = 1 if float(correct[-1].mean()) >= max(float(c.mean()) for c in correct) else -1
+        order = np.lexsort((-spend * to_last, -spend * cost, -accuracy))
         fallback = np.lexsort((-accuracy, limit))  # over budget everywhere: the cheapest
     met = bool(feasible.any())
     best = next(int(i) for i in order if feasible[i]) if met else int(fallback[0])
