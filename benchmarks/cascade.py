@@ -84,8 +84,9 @@ def ensure_stage(dataset: str, stage: str, fit_part: Dataset) -> dict[str, Any]:
         print(f"   {stage}: reusing {directory}", flush=True)
         return json.loads(info_path.read_text())
     kind, params = STAGES[stage]
-    if kind == "llm":
-        params = {**params, "descriptions": str(DESCRIPTIONS / f"{dataset}.yaml")}
+    described = DESCRIPTIONS / f"{dataset}.yaml"
+    if kind == "llm" and described.is_file():  # else the label names alone
+        params = {**params, "descriptions": str(described)}
     print(f"   {stage}: training {kind} on {len(fit_part):,} rows", flush=True)
     start = time.perf_counter()
     train(fit_part, kind=kind, params=params, out=directory)
