@@ -115,9 +115,9 @@ def run_zero_shot(dataset: str, base: str) -> dict[str, Any]:
 def embedded(model: Any, dataset: str, texts: list[str]) -> tuple[np.ndarray, float]:
     """Unit vectors of the test texts (the work of ``predict_proba``) and the seconds they
     took, kept on disk so that a rerun of the label variants does not embed them again."""
-    from docsort.data.builtin import cache_dir
+    from docsort.cache import area_path
 
-    path = cache_dir() / "embeddings" / f"dual-bench-{dataset}-{model.base}.npz"
+    path = area_path("embeddings") / f"dual-bench-{dataset}-{model.base}.npz"
     if path.is_file():
         cached = np.load(path)
         if len(cached["vectors"]) == len(texts):

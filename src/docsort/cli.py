@@ -34,6 +34,11 @@ models_app = typer.Typer(
     help="Pretrained models that resolve offline by alias.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+cache_app = typer.Typer(
+    help="What docsort keeps on disk (models, data sets, embeddings) and clearing it.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -663,6 +668,41 @@ def models_fetch(
     fetch(aliases)  # an unknown alias is an error here, not a hub id
     for alias in aliases:
         out_console.print(f"{alias}: {resolve(alias)}")
+
+
+@cache_app.command("list")
+def cache_list() -> None:
+    """Each cache area: its folder, items and size."""
+    from docsort.cache import EMBED_LIMIT_ENV, embed_limit_bytes, usage
+
+    rows = usage()
+    out_console.print(f"cache folder: {Path(rows[0]['path']).parent}")
+    table = Table("area", "items", "size", "cleared, it is")
+    for row in rows:
+        table.add_row(row["area"], f"{row['items']:,}", _megabytes(row["bytes"]), row["meaning"])
+    out_console.print(table)
+    out_console.print(
+        f"embeddings are trimmed to {_megabytes(embed_limit_bytes())}, least recently used "
+        f"first ({EMBED_LIMIT_ENV} sets the bound)"
+    )
+
+
+@cache_app.command("clear")
+def cache_clear(
+    area: str = typer.Argument(..., help="models, datasets or embeddings."),
+    older_than: float | None = typer.Option(
+        None, "--older-than", help="Only items unused for this many days."
+    ),
+) -> None:
+    """Delete a cache area's items; they are rebuilt or fetched again when next needed."""
+    from docsort.cache import clear
+
+    removed, freed = clear(area, older_than)
+    out_console.print(f"{area}: removed {removed:,} item(s), freed {_megabytes(freed)}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def _joined(value: Any) -> str | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from docsort.cache import area_path, cache_dir
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, write_json
 
@@ -467,14 +468,8 @@ BUILTINS: dict[str, BuiltinSpec] = {name: r.spec for name, r in _RECIPES.items()
 _console = Console(stderr=True)
 
 
-def cache_dir() -> Path:
-    """``$DOCSORT_CACHE`` if set (CI points it at a warmed cache), else ``~/.cache/docsort``."""
-    env = os.environ.get("DOCSORT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "docsort"
-
-
 def _datasets_dir() -> Path:
-    return cache_dir() / "datasets"
+    return area_path("datasets")
 
 
 def _fetch(name: str, package: _Package) -> Path:

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
+from docsort.cache import area_path, embed_limit_bytes, touch, trim
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
@@ -170,11 +171,17 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         for text in texts:
             key.update(text.encode("utf-8") + b"\x1e")
         path = _embedding_cache() / f"{key.hexdigest()[:32]}.npy"
-        if path.is_file():
-            return np.load(path)
+        limit = embed_limit_bytes()  # a malformed setting fails before minutes of embedding
+        try:
+            vectors = np.load(path)
+            touch(path)
+            return vectors
+        except FileNotFoundError:  # not cached yet, or trimmed by another run meanwhile
+            pass
         vectors = self._embed(texts)
         with atomic_path(path) as tmp, tmp.open("wb") as handle:
             np.save(handle, vectors)
+        trim(path.parent, limit)
         return vectors
 
     def _save_weights(self, directory: Path) -> None:
@@ -185,9 +192,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
 
 
 def _embedding_cache() -> Path:
-    from docsort.data.builtin import cache_dir
-
-    return cache_dir() / "embeddings"
+    return area_path("embeddings")
 
 
 def _load_static(path: str):

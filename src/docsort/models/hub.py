@@ -31,7 +31,7 @@ from unittest import mock
 
 from packaging.requirements import Requirement
 
-from docsort.data.builtin import cache_dir
+from docsort.cache import area_path
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, atomic_path, write_json
 from docsort.progress import console, status
@@ -149,7 +149,7 @@ def _install(spec: ModelSpec, reinstall: bool = False) -> str:
 
 
 def _models_dir() -> Path:
-    return cache_dir() / "models"
+    return area_path("models")
 
 
 def _size(path: Path) -> int:
