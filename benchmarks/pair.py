@@ -49,6 +49,7 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
     ),
     "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
     "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
+    "mpnet-cross-noctx": ("mpnet", {"variant": "cross", "loss": "mse"}, False),
     # up to 8 other targets of the anchor in its context after the title: median 45 tokens
     "cross-ctx-siblings": (
         "minilm",
