@@ -174,6 +174,7 @@ def run_trained(
         "params": model.get_params(),
         "n_train": len(train_rows),
         "few_shot": bool(getattr(model, "few_shot_", False)),
+        "prototype_weight": getattr(model, "prototype_weight_", 0.0),
         "history": getattr(model, "history_", []),
         "train_seconds": round(train_seconds, 1),
         **{k: metrics[k] for k in KEEP},
@@ -279,7 +280,10 @@ def build_section() -> str:
         ]
         groups: dict[tuple[str, str, str], list[dict]] = {}
         for r in trained:
-            groups.setdefault((r["benchmark"], r.get("kind", "dual"), r["base"]), []).append(r)
+            kind = r.get("kind", "dual")
+            if r.get("prototype_weight"):
+                kind += f" + prototypes (w={r['prototype_weight']:g})"
+            groups.setdefault((r["benchmark"], kind, r["base"]), []).append(r)
         by_size = sorted(groups.items(), key=lambda item: (item[1][0]["n_train"], item[0]))
         for (bench, kind, base), group in by_size:
             acc = [g["accuracy"] for g in group]
@@ -376,7 +380,9 @@ def main() -> None:
     elif args.what == "few-shot":
         for seed in args.seeds:
             result = run_trained("banking77", FEW_SHOT, args.shots, seed, args.base)
-            write_json(RESULTS / f"{args.shots}-shot-{args.base}-banking77-seed{seed}.json", result)
+            leaning = "-prototypes" if result["prototype_weight"] else ""
+            name = f"{args.shots}-shot-{args.base}{leaning}-banking77-seed{seed}.json"
+            write_json(RESULTS / name, result)
             print(seed, result["accuracy"], result["train_seconds"], flush=True)
     elif args.what == "few-shot-baselines":
         for kind, params in FEW_SHOT_BASELINES.items():

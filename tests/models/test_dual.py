@@ -14,7 +14,7 @@ from docsort.data.dataset import Dataset, from_frame
 from docsort.data.labels import LabelSet, load_labels_file
 from docsort.errors import DocsortError
 from docsort.models import create, load
-from docsort.models.dual import DualEncoderClassifier, zero_shot
+from docsort.models.dual import DualEncoderClassifier, _unit, zero_shot
 from tests.conftest import ARXIV_8CAT, ARXIV_MULTI
 
 pytest.importorskip("torch")
@@ -123,6 +123,27 @@ def test_a_label_added_at_predict_time_is_scored_without_retraining(
     )
 
 
+def test_few_shot_label_vectors_lean_toward_their_training_rows(
+    trained: DualEncoderClassifier, tmp_path: Path
+) -> None:
+    """In few-shot mode each label vector is unit(description + 2·prototype); a label added
+    later has no prototype, and the prototypes survive save and load."""
+    assert trained.prototype_weight_ == 2.0 and trained.prototypes_.shape == (8, 384)
+    described = trained._label_vectors(trained.labels_)
+    np.testing.assert_allclose(
+        trained.label_vectors_, _unit(described + 2.0 * trained.prototypes_), atol=1e-5
+    )
+    toward = np.sum(trained.label_vectors_ * trained.prototypes_, axis=1)
+    assert (toward > np.sum(described * trained.prototypes_, axis=1)).all()
+    extra = "Mathematics: theorems, proofs, algebra, geometry and number theory."
+    wider = trained.with_labels(LabelSet((*ARXIV, "math"), {"math": extra}))
+    assert not wider.prototypes_[-1].any()
+    np.testing.assert_allclose(wider.label_vectors_[:8], trained.label_vectors_, atol=1e-5)
+    again = load(trained.save(tmp_path / "m"))
+    np.testing.assert_allclose(again.prototypes_, trained.prototypes_)
+    assert again.prototype_weight_ == 2.0
+
+
 def test_a_trained_model_scores_a_new_label_too(trained: DualEncoderClassifier) -> None:
     extra = "Mathematics: theorems, proofs, algebra, geometry and number theory."
     wider = trained.with_labels(LabelSet((*ARXIV, "math"), {"math": extra}))
@@ -157,7 +178,9 @@ def test_multi_label_thresholds_top_k_and_at_least_one() -> None:
 def test_soft_targets_are_read_and_change_training(arxiv_titles: pd.DataFrame) -> None:
     rows = arxiv_titles.groupby("category", group_keys=False).head(2).reset_index(drop=True)
     labels = LabelSet(tuple(ARXIV), ARXIV)
+    # prototypes off: with 2 rows a label they would pull both models' vectors to the same rows
     params = {**SMALL, "epochs": 1, "batch_size": 8, "lr": 1e-4, "ranking_weight": 0.0}
+    params["prototype_weight"] = 0.0
     plain = from_frame(rows, "title", "category", labels=labels)
     soft = from_frame(rows.assign(soft=0.2), "title", "category", labels=labels, keep=["soft"])
     texts = list(rows.title)
@@ -191,6 +214,7 @@ def test_bad_parameters_are_user_errors() -> None:
         ({"few_shot": "maybe"}, "few_shot"),
         ({"scale": 0}, "scale must be positive"),
         ({"bce_weight": 0, "ranking_weight": 0}, "loss weights"),
+        ({"prototype_weight": -1}, "prototype_weight must be 'auto' or a number"),
     ]:
         with pytest.raises(DocsortError, match=message):
             create("dual", params).fit(Dataset([], [], label_set=labels))

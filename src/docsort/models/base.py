@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import platform
 import time
 import warnings
@@ -335,6 +336,11 @@ def load(directory: str | Path) -> Classifier:
     """Reopen any saved model, whatever its kind."""
     manifest = read_manifest(directory)
     return get_kind(manifest["kind"]).load(directory)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool (a YAML ``true`` is not a threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_labels_known(model: Classifier, labels: Sequence[str], source: str) -> None:

@@ -44,7 +44,7 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.evaluation.cost import CostModel
 from docsort.io import write_json
-from docsort.models.base import Classifier, create, load, register
+from docsort.models.base import Classifier, create, is_number, load, register
 
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
@@ -155,7 +155,7 @@ class CascadeClassifier(Classifier):
             if threshold is not None:
                 if i == len(self.stages) - 1:
                     raise DocsortError(f"{where}: the last stage answers everything: no threshold")
-                if not _is_number(threshold) or not 0 <= threshold <= 1:
+                if not is_number(threshold) or not 0 <= threshold <= 1:
                     raise DocsortError(f"{where}: threshold must be a number in [0, 1]")
             name = entry.get("name") or (
                 Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
@@ -194,7 +194,7 @@ class CascadeClassifier(Classifier):
             raise DocsortError(
                 f"cascade select: unknown {key!r}; use one of {', '.join(SELECT_KEYS)}"
             )
-        if not _is_number(value) or value < 0 or (key != "max_cost_per_1k" and value > 1):
+        if not is_number(value) or value < 0 or (key != "max_cost_per_1k" and value > 1):
             limit = "a price >= 0" if key == "max_cost_per_1k" else "a share in [0, 1]"
             raise DocsortError(f"cascade select: {key} must be {limit}, got {value!r}")
         return key, float(value)
@@ -205,7 +205,7 @@ class CascadeClassifier(Classifier):
                 f"cascade confidence must be one of {', '.join(CONFIDENCES)}, not "
                 f"{self.confidence!r}"
             )
-        if not _is_number(self.valid_split) or not 0 < self.valid_split < 1:
+        if not is_number(self.valid_split) or not 0 < self.valid_split < 1:
             raise DocsortError("cascade valid_split must be a share between 0 and 1")
         if not isinstance(self.candidates, int) or self.candidates < 2:
             raise DocsortError("cascade candidates must be an integer >= 2")
@@ -631,7 +631,3 @@ def threshold_sweep(
                 }
             )
     return rows
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -7,6 +7,11 @@ without retraining (``with_labels``), and trains on few or many rows: BCE on the
 against hard and optional soft targets, a multiple-negatives ranking term (softmax over the
 labels), and an optional contrastive margin term; the label vectors are recomputed from their
 texts at each step, so the encoder learns from both sides. torch is imported only when needed.
+
+After training, each label's vector can also lean toward its *prototype*, the unit mean of its
+training rows as the trained encoder embeds them: ``unit(description + w·prototype)``
+(``prototype_weight``; "auto" is 2 in few-shot mode, where a description alone is a weak class
+vector, else 0). A label added later is read from its description only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, check_labels_known, register
+from docsort.models.base import Classifier, check_labels_known, is_number, register
 from docsort.models.encoder import EncoderClassifier
 from docsort.models.finetune import check_finetune_params, default_lr
 from docsort.models.hub import resolve
@@ -36,6 +41,8 @@ ENCODER_DIR = "encoder"  # trained in full: the encoder + tokenizer
 ADAPTER_DIR = "adapter"  # trained with LoRA: the adapter; the base is resolved again at load
 STATE = "dual.json"  # scale, bias, default threshold
 VECTORS = "label_vectors.npy"  # the label vectors the saved probabilities were computed with
+PROTOTYPES = "prototypes.npy"  # each label's mean training-row vector, kept for with_labels
+AUTO_PROTOTYPE_WEIGHT = 2.0  # few-shot default (see README: dual few-shot)
 FEW_SHOT_ROWS = 64  # "auto": at most this many rows per label (median) is few-shot
 
 
@@ -59,6 +66,7 @@ class DualEncoderClassifier(Classifier):
         descriptions: dict[str, str | list[str]] | None = None,
         zero_shot: bool = False,
         few_shot: bool | str = "auto",
+        prototype_weight: float | str = "auto",
         scale: float = 40.0,
         bias: float = -5.0,
         learn_scale: bool = True,
@@ -98,6 +106,7 @@ class DualEncoderClassifier(Classifier):
         self.descriptions = descriptions
         self.zero_shot = zero_shot
         self.few_shot = few_shot
+        self.prototype_weight = prototype_weight
         self.scale = scale
         self.bias = bias
         self.learn_scale = learn_scale
@@ -141,6 +150,11 @@ class DualEncoderClassifier(Classifier):
     def _check_params(self) -> None:
         need = check_finetune_params(self, "dual")
         need(self.few_shot in (True, False, "auto"), "few_shot must be true, false or 'auto'")
+        weight = self.prototype_weight
+        need(
+            weight == "auto" or (is_number(weight) and weight >= 0),
+            f"prototype_weight must be 'auto' or a number ≥ 0, got {weight!r}",
+        )
         need(self.scale > 0, f"scale must be positive, got {self.scale}")
         need(self.label_max_length >= 8, "label_max_length must be at least 8")
         need(
@@ -240,12 +254,15 @@ class DualEncoderClassifier(Classifier):
         self._open(path)
         self.net_ = self._build(path).to(self.device_)
         self.trained_ = False
+        self.prototypes_: np.ndarray | None = None
+        self.prototype_weight_ = 0.0
+        rows = train
         self.history_: list[dict[str, float]] = []
         self.thresholds_ = None
         self.default_threshold_ = 0.5
         self.valid_: Dataset | None = None
         if not self.zero_shot and len(train) > 0:
-            self._train(train, valid)
+            rows = self._train(train, valid)
         elif valid is not None and valid.labels is not None and len(valid) > 0:
             # zero-shot with labelled validation rows: the encoder stays as it is, but scale,
             # bias and multi-label thresholds are fitted on them
@@ -255,6 +272,8 @@ class DualEncoderClassifier(Classifier):
         self.scale_ = float(self.net_.log_scale.detach().exp())
         self.bias_ = float(self.net_.bias.detach())
         self.label_vectors_ = self._label_vectors(self.labels_)
+        if self.trained_:
+            self._lean_on_prototypes(rows)
         if self.valid_ is not None:
             self._fit_on_valid(self.valid_)
         self.valid_ = None
@@ -267,8 +286,33 @@ class DualEncoderClassifier(Classifier):
         counts = sorted(train.label_counts().values())
         return counts[len(counts) // 2] <= FEW_SHOT_ROWS
 
-    def _train(self, train: Dataset, valid: Dataset | None) -> None:
-        """Fine-tune the shared encoder (full or LoRA) and the scale/bias on labelled rows."""
+    def _lean_on_prototypes(self, rows: Dataset) -> None:
+        """Move each label vector toward the unit mean of its training ``rows``."""
+        weight = self.prototype_weight
+        if weight == "auto":
+            weight = AUTO_PROTOTYPE_WEIGHT if self.few_shot_ else 0.0
+        self.prototype_weight_ = float(weight)
+        if self.prototype_weight_ == 0:
+            return
+        description = "embedding training rows" if len(rows) >= 1000 else ""
+        vectors = self._embed(rows.texts, self.max_length, description)
+        hot = _multi_hot(rows.targets(self.labels_), len(self.labels_))
+        self.prototypes_ = _unit(hot.T @ vectors)  # a label without rows keeps a zero row
+        self.label_vectors_ = _unit(self.label_vectors_ + self.prototype_weight_ * self.prototypes_)
+
+    def _prototypes_for(self, labels: LabelSet) -> np.ndarray | None:
+        """The prototypes re-indexed to ``labels``: zero rows for labels never trained on."""
+        if self.prototypes_ is None:
+            return None
+        out = np.zeros((len(labels), self.prototypes_.shape[1]), dtype=np.float32)
+        for j, name in enumerate(labels.names):
+            if name in self.labels_:
+                out[j] = self.prototypes_[self.labels_.index(name)]
+        return out
+
+    def _train(self, train: Dataset, valid: Dataset | None) -> Dataset:
+        """Fine-tune the shared encoder (full or LoRA) and the scale/bias on labelled rows;
+        returns the rows it trained on (without any split off for early stopping)."""
         import torch
 
         from docsort.models import training
@@ -367,6 +411,7 @@ class DualEncoderClassifier(Classifier):
         self.best_epoch_ = result.best_epoch
         self.trained_ = True
         self.n_trainable_params_ = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        return train
 
     def _loss(
         self,
@@ -498,6 +543,11 @@ class DualEncoderClassifier(Classifier):
         model = _copy(self)
         model.labels_ = label_set
         model.label_vectors_ = self._label_vectors(label_set)
+        model.prototypes_ = self._prototypes_for(label_set)
+        if model.prototypes_ is not None:
+            model.label_vectors_ = _unit(
+                model.label_vectors_ + self.prototype_weight_ * model.prototypes_
+            )
         if self.thresholds_ is not None:
             thresholds = [
                 self.thresholds_[self.labels_.index(n)] if n in self.labels_ else None
@@ -556,9 +606,12 @@ class DualEncoderClassifier(Classifier):
             "scale": self.scale_,
             "bias": self.bias_,
             "default_threshold": self.default_threshold_,
+            "prototype_weight": self.prototype_weight_,
         }
         write_json(directory / STATE, state)
         np.save(directory / VECTORS, self.label_vectors_)
+        if self.prototypes_ is not None:
+            np.save(directory / PROTOTYPES, self.prototypes_)
 
     def _load_weights(self, directory: Path) -> None:
         from peft import PeftModel
@@ -583,6 +636,9 @@ class DualEncoderClassifier(Classifier):
         self.scale_, self.bias_ = float(state["scale"]), float(state["bias"])
         self.default_threshold_ = float(state["default_threshold"])
         self.label_vectors_ = np.load(directory / VECTORS)
+        self.prototype_weight_ = float(state.get("prototype_weight", 0.0))
+        has_prototypes = (directory / PROTOTYPES).is_file()
+        self.prototypes_ = np.load(directory / PROTOTYPES) if has_prototypes else None
         if self.label_vectors_.shape[0] != len(self.labels_):
             raise DocsortError(f"{directory}: {VECTORS} does not match the labels; save again")
 
