@@ -50,12 +50,6 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
     "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
     "mpnet-cross-noctx": ("mpnet", {"variant": "cross", "loss": "mse"}, False),
-    # up to 8 other targets of the anchor in its context after the title: median 45 tokens
-    "cross-ctx-siblings": (
-        "minilm",
-        {"variant": "cross", "loss": "mse", "sibling_targets": 8, "max_length": 96},
-        True,
-    ),
 }
 
 
@@ -130,7 +124,7 @@ def table() -> str:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         rows.append(
-            f"| {r['model']} | {_variant(r)} | "
+            f"| {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
             f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
             f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
             f"{r['epochs_run']} | {_encoder_lr(r):g} | {r['load_average_1m_at_start']} |"
@@ -141,15 +135,6 @@ def table() -> str:
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     return header + "\n" + "\n".join(rows)
-
-
-def _variant(r: dict[str, Any]) -> str:
-    siblings = r["params"].get("sibling_targets")
-    return (
-        r["variant"]
-        + (" LoRA" if r["lora"] else "")
-        + (f" + {siblings} sibling targets" if siblings else "")
-    )
 
 
 def _encoder_lr(r: dict[str, Any]) -> float:

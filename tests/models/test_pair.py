@@ -15,7 +15,7 @@ import docsort
 from docsort.data.dataset import Dataset, from_frame, grouped_split
 from docsort.errors import DocsortError
 from docsort.models import create, load
-from docsort.models.pair import context_title, read_context_map, sibling_targets
+from docsort.models.pair import context_title, read_context_map
 from tests.conftest import USPTO_P2P, USPTO_TITLES
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -128,38 +128,6 @@ def test_bad_columns_and_inputs_are_user_errors(uspto_rows, cross_model) -> None
         cross_model.predict_proba(["abatement"])
     with pytest.raises(DocsortError, match="loss must be one of"):
         create("pair", {**FAST, "loss": "hinge"}).fit(uspto_rows)
-
-
-def test_siblings_are_the_other_targets_of_the_same_anchor_and_context() -> None:
-    anchors = ["pump", "pump", "pump", "pump", "valve"]
-    targets = ["water pump", "air pump", "fan", "air pump", "tap"]
-    contexts = ["F04", "F04", "F04", "A47", "F04"]
-    assert sibling_targets(anchors, targets, contexts, limit=5) == [
-        "air pump; fan",  # sorted, itself left out, the duplicate "air pump" once
-        "fan; water pump",
-        "air pump; water pump",
-        "",  # alone in its context
-        "",
-    ]
-    no_context = ["air pump", "fan", "air pump", "fan", ""]  # one group per anchor, first one
-    assert sibling_targets(anchors, targets, None, limit=1) == no_context
-
-
-def test_a_sibling_model_scores_a_file_the_same_in_any_row_order(uspto_rows, tmp_path) -> None:
-    model = create("pair", {**FAST, "max_length": 64, "sibling_targets": 8, "epochs": 1})
-    model.fit(uspto_rows)
-    scores = model.predict_scores(uspto_rows)
-    order = np.random.default_rng(0).permutation(len(uspto_rows))
-    shuffled = model.predict_scores(uspto_rows.subset(order))
-    np.testing.assert_allclose(shuffled, scores[order], atol=1e-5)
-    # the siblings change what the model reads: one row alone scores differently
-    alone = model.predict_scores(uspto_rows.subset([0]))
-    assert abs(alone[0] - scores[0]) > 1e-6
-    again = load(model.save(tmp_path / "m"))
-    assert again.sibling_targets == 8
-    np.testing.assert_allclose(again.predict_scores(uspto_rows), scores, atol=1e-5)
-    with pytest.raises(DocsortError, match="sibling_targets needs variant 'cross'"):
-        create("pair", {**FAST, "variant": "bi", "sibling_targets": 4}).fit(uspto_rows)
 
 
 def test_the_split_by_anchor_keeps_each_anchor_on_one_side(uspto_rows) -> None:

@@ -23,12 +23,6 @@ classes: ``predict`` returns one score per pair, ``predict_proba`` (label probab
 training (the ordinal loss's classes, and the range scores are mapped back to), and
 ``docsort.evaluate`` reports Pearson and Spearman correlation for it instead of accuracy.
 A separate ``Scorer`` protocol would have duplicated persistence and the registry for one kind.
-
-``sibling_targets=N`` (cross variant) appends up to N *other* targets of the same anchor and
-context, taken from the rows scored together, after the title: "anchor [SEP] target [SEP]
-title [SEP] sibling; sibling; ...". The neighbours say what the anchor means in that context
-(the trick of the top USPTO Kaggle entries). The price: a row's score then depends on the rows
-sent with it, so score a whole file (or request) of targets at once, as in training.
 """
 
 from __future__ import annotations
@@ -107,23 +101,6 @@ def _level_name(value: float) -> str:
     return f"{value:g}"
 
 
-def sibling_targets(
-    anchors: Sequence[str], targets: Sequence[str], contexts: Sequence[str] | None, limit: int
-) -> list[str]:
-    """Per row, up to ``limit`` other distinct targets of its (anchor, context), in sorted order
-    (so a row's text does not depend on the order of the file), joined by "; "."""
-    contexts = contexts if contexts is not None else [""] * len(anchors)
-    keys = list(zip(anchors, contexts, strict=True))
-    group: dict[tuple[str, str], set[str]] = {}
-    for key, target in zip(keys, targets, strict=True):
-        group.setdefault(key, set()).add(target)
-    ordered = {key: sorted(values) for key, values in group.items()}
-    return [
-        "; ".join([t for t in ordered[key] if t != target][:limit])
-        for key, target in zip(keys, targets, strict=True)
-    ]
-
-
 # -- the kind -----------------------------------------------------------------------------
 @register("pair")
 class PairScorer(Classifier):
@@ -137,7 +114,6 @@ class PairScorer(Classifier):
         variant: str = "cross",
         loss: str = "mse",
         context_map: str | None = None,
-        sibling_targets: int = 0,
         contrastive_weight: float = 0.0,
         contrastive_temperature: float = 0.05,
         contrastive_min_score: float = 0.75,
@@ -170,7 +146,6 @@ class PairScorer(Classifier):
         self.variant = variant
         self.loss = loss
         self.context_map = context_map
-        self.sibling_targets = sibling_targets
         self.contrastive_weight = contrastive_weight
         self.contrastive_temperature = contrastive_temperature
         self.contrastive_min_score = contrastive_min_score
@@ -208,11 +183,6 @@ class PairScorer(Classifier):
         need = check_finetune_params(self, "pair")
         need(self.variant in VARIANTS, f"variant must be one of {VARIANTS}, not {self.variant!r}")
         need(self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}")
-        need(self.sibling_targets >= 0, "sibling_targets must be 0 (off) or more")
-        need(
-            self.sibling_targets == 0 or self.variant == "cross",
-            "sibling_targets needs variant 'cross' (a bi-encoder reads each side alone)",
-        )
         need(self.contrastive_weight >= 0, "contrastive_weight must be 0 (off) or more")
         need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
         need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
@@ -247,20 +217,15 @@ class PairScorer(Classifier):
             titles = [context_title(code, self.context_titles_) for code in data.context]
         return list(data.texts), list(data.text_pair), titles
 
-    def _cross_tokens(
-        self, anchors: list[str], targets: list[str], titles: list[str] | None
-    ) -> Any:
-        """Cross-encoder input: "anchor [SEP] target [SEP] title [SEP] siblings", cut at
-        ``max_length`` from the end, so the siblings, then a long title, are what get shortened."""
+    def _cross_tokens(self, anchors: list[str], targets: list[str], titles: list[str] | None):
+        """Cross-encoder input: "anchor [SEP] target [SEP] title", cut at ``max_length`` from
+        the end, so a long title is what gets shortened."""
         from docsort.models.training import Tokenized
 
         sep = f" {self.tokenizer_.sep_token} "
         joined = [a + sep + t for a, t in zip(anchors, targets, strict=True)]
         if titles is not None:
             joined = [text + sep + title for text, title in zip(joined, titles, strict=True)]
-        if self.sibling_targets:
-            siblings = sibling_targets(anchors, targets, titles, self.sibling_targets)
-            joined = [text + sep + more for text, more in zip(joined, siblings, strict=True)]
         return Tokenized(self.tokenizer_, joined, self.max_length)
 
     def _side_tokens(self, phrases: list[str], titles: list[str] | None):
