@@ -41,10 +41,11 @@ def area_path(area: str) -> Path:
     return cache_dir() / area
 
 
-def _size(entry: Path) -> int:
-    if entry.is_dir() and not entry.is_symlink():
-        return sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-    return entry.stat().st_size
+def size_of(path: Path) -> int:
+    """Bytes of a file, or of every file under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -66,7 +67,7 @@ def usage() -> list[dict[str, Any]]:
                 "area": area,
                 "path": str(folder),
                 "items": len(entries),
-                "bytes": sum(_size(e) for e in entries),
+                "bytes": sum(size_of(e) for e in entries),
                 "meaning": meaning,
             }
         )
@@ -74,7 +75,7 @@ def usage() -> list[dict[str, Any]]:
 
 
 def _remove(entry: Path) -> int:
-    size = _size(entry)
+    size = size_of(entry)
     if entry.is_dir() and not entry.is_symlink():
         shutil.rmtree(entry)
     else:

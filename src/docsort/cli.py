@@ -673,12 +673,11 @@ def models_fetch(
 @cache_app.command("list")
 def cache_list() -> None:
     """Each cache area: its folder, items and size."""
-    from docsort.cache import EMBED_LIMIT_ENV, embed_limit_bytes, usage
+    from docsort.cache import EMBED_LIMIT_ENV, cache_dir, embed_limit_bytes, usage
 
-    rows = usage()
-    out_console.print(f"cache folder: {Path(rows[0]['path']).parent}")
+    out_console.print(f"cache folder: {cache_dir()}")
     table = Table("area", "items", "size", "cleared, it is")
-    for row in rows:
+    for row in usage():
         table.add_row(row["area"], f"{row['items']:,}", _megabytes(row["bytes"]), row["meaning"])
     out_console.print(table)
     out_console.print(

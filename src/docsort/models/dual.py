@@ -298,7 +298,13 @@ class DualEncoderClassifier(Classifier):
         vectors = self._embed(rows.texts, self.max_length, description)
         hot = _multi_hot(rows.targets(self.labels_), len(self.labels_))
         self.prototypes_ = _unit(hot.T @ vectors)  # a label without rows keeps a zero row
-        self.label_vectors_ = _unit(self.label_vectors_ + self.prototype_weight_ * self.prototypes_)
+        self.label_vectors_ = self._leaned(self.label_vectors_, self.prototypes_)
+
+    def _leaned(self, described: np.ndarray, prototypes: np.ndarray | None) -> np.ndarray:
+        """Label vectors from their descriptions, moved toward their prototypes if any."""
+        if prototypes is None:
+            return described
+        return _unit(described + self.prototype_weight_ * prototypes)
 
     def _prototypes_for(self, labels: LabelSet) -> np.ndarray | None:
         """The prototypes re-indexed to ``labels``: zero rows for labels never trained on."""
@@ -542,12 +548,8 @@ class DualEncoderClassifier(Classifier):
         )
         model = _copy(self)
         model.labels_ = label_set
-        model.label_vectors_ = self._label_vectors(label_set)
         model.prototypes_ = self._prototypes_for(label_set)
-        if model.prototypes_ is not None:
-            model.label_vectors_ = _unit(
-                model.label_vectors_ + self.prototype_weight_ * model.prototypes_
-            )
+        model.label_vectors_ = self._leaned(self._label_vectors(label_set), model.prototypes_)
         if self.thresholds_ is not None:
             thresholds = [
                 self.thresholds_[self.labels_.index(n)] if n in self.labels_ else None

@@ -31,7 +31,7 @@ from unittest import mock
 
 from packaging.requirements import Requirement
 
-from docsort.cache import area_path
+from docsort.cache import area_path, size_of
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, atomic_path, write_json
 from docsort.progress import console, status
@@ -150,13 +150,6 @@ def _install(spec: ModelSpec, reinstall: bool = False) -> str:
 
 def _models_dir() -> Path:
     return area_path("models")
-
-
-def _size(path: Path) -> int:
-    """Bytes of a file, or of every file under a directory."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _open_up(path: Path) -> None:
@@ -561,7 +554,8 @@ def _resolve_alias(alias: str) -> Path:
         if found is not None:
             return found
         path = recipe.build(spec)
-    console.print(f"cached model '{alias}' ({_size(path) / 1e6:,.0f} MB) in {path}", soft_wrap=True)
+    megabytes = size_of(path) / 1e6
+    console.print(f"cached model '{alias}' ({megabytes:,.0f} MB) in {path}", soft_wrap=True)
     return path
 
 
@@ -594,7 +588,7 @@ def models_table() -> list[dict[str, Any]]:
                 "format": spec.format,
                 "installed": is_installed(alias),
                 "assembled": path is not None,
-                "size": _size(path) if path is not None else None,
+                "size": size_of(path) if path is not None else None,
                 "path": str(path) if path is not None else None,
                 "install": install_command(alias),
             }
