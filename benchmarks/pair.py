@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/pair.py --runs cross-ctx bi-ctx  # some of them
     .venv/bin/python benchmarks/pair.py --train-rows 8000        # a training budget
     .venv/bin/python benchmarks/pair.py --table-only             # rebuild the README table
+    .venv/bin/python benchmarks/pair.py --runs mpnet-cross-ctx --epochs 3 --checkpoint
+                                      # hours long: rerun the same line after a kill to resume
 
 ../shared/data/uspto-p2p/train.csv is split 80/20 by anchor (seed 0: no anchor is on both
 sides); a run trains on the 80 % (or a seeded sample of ``--train-rows`` of it), keeps 10 % of
@@ -34,6 +36,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "pair"
 START, END = "<!-- pair:start -->", "<!-- pair:end -->"
 DATA = ROOT.parent / "shared" / "data" / "uspto-p2p"
 TITLES = DATA / "cpc_titles.csv"
+CHECKPOINTS = ROOT / "runs" / "pair-checkpoints"
 
 # run name -> (model alias, params, reads the CPC title)
 RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
@@ -65,7 +68,12 @@ def split(with_context: bool) -> tuple[Dataset, Dataset]:
 
 
 def run_one(
-    name: str, epochs: int, train_rows: int | None, lr: float | None, tag: str = ""
+    name: str,
+    epochs: int,
+    train_rows: int | None,
+    lr: float | None,
+    tag: str = "",
+    checkpoint: bool = False,
 ) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
@@ -78,13 +86,18 @@ def run_one(
         params["lr"] = lr
     if with_context:
         params["context_map"] = str(TITLES)
+    name = f"{name}-{tag}" if tag else name
+    if checkpoint:
+        params.update(checkpoint_dir=str(CHECKPOINTS / name), resume=True)
     load = round(os.getloadavg()[0], 2)
     print(f"{name}: training on {len(train_data):,} rows ({load} load)", flush=True)
     start = time.perf_counter()
     model = train(train_data, kind="pair", params=params)
     train_seconds = time.perf_counter() - start
+    if model.resumed_from_step_:
+        # this process saw only the last part; each epoch's seconds span its resumes
+        train_seconds = sum(h["seconds"] for h in model.history_)
     metrics = evaluate(model, test_data)
-    name = f"{name}-{tag}" if tag else name
     result = {
         "run": name,
         "model": base,
@@ -102,6 +115,7 @@ def run_one(
         "best_epoch": model.best_epoch_,
         "history": model.history_,
         "train_seconds": round(train_seconds, 1),
+        "resumed_from_step": model.resumed_from_step_,
         "pearson": metrics["pearson"],
         "spearman": metrics["spearman"],
         "mse": metrics["mse"],
@@ -157,6 +171,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="save state to runs/pair-checkpoints/<run> every 200 steps and resume from it",
+    )
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     if not args.table_only:
@@ -168,7 +187,7 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name in args.runs:
-            run_one(name, args.epochs, args.train_rows, args.lr, args.tag)
+            run_one(name, args.epochs, args.train_rows, args.lr, args.tag, args.checkpoint)
             update_readme()
     update_readme()
     print(table())

@@ -394,6 +394,10 @@ def train_loop(
     epoch, skip, bad_epochs, loss_sum, loss_count, done = 0, 0, 0, 0.0, 0, False
     best_weights: dict[str, Tensor] | None = None
     folder = settings.checkpoint_dir
+    # seconds already spent in the current epoch by an earlier, interrupted process: history
+    # then reports an epoch's full training time even when it spanned a resume
+    carried_seconds = 0.0
+    started = time.perf_counter()
 
     def save(next_epoch: int, next_batch: int, finished: bool) -> None:
         if folder is None:
@@ -415,6 +419,7 @@ def train_loop(
             "bad_epochs": bad_epochs,
             "loss_sum": loss_sum,
             "loss_count": loss_count,
+            "epoch_seconds": 0.0 if next_batch == 0 else time.perf_counter() - started,
         }
         _save(folder / LAST, state)
 
@@ -439,6 +444,7 @@ def train_loop(
             state["loss_sum"],
             state["loss_count"],
         )
+        carried_seconds = state.get("epoch_seconds", 0.0)
         if (folder / BEST).is_file():
             best = _load(folder / BEST)
             best_weights, result.best_score = best["weights"], best["score"]
@@ -449,7 +455,8 @@ def train_loop(
     with progress_bar("training", total=settings.epochs * per_epoch) as advance:
         advance(result.steps)
         while not done and epoch < settings.epochs:
-            started = time.perf_counter()
+            started = time.perf_counter() - carried_seconds
+            carried_seconds = 0.0
             net.train()
             plan = batches(epoch)
             for b in range(skip, len(plan)):
