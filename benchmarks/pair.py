@@ -140,15 +140,15 @@ def table() -> str:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         rows.append(
-            f"| {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
+            f"| {r['run']} | {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
             f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
             f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
             f"{r['epochs_run']} | {_encoder_lr(r):g} | {r['load_average_1m_at_start']} |"
         )
     header = (
-        "| model | variant | context | loss | Pearson | Spearman | training seconds | "
+        "| run | model | variant | context | loss | Pearson | Spearman | training seconds | "
         "training rows | epochs | encoder lr | load |\n"
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     return header + "\n" + "\n".join(rows)
 

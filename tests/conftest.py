@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,6 +22,34 @@ USPTO_P2P = SHARED_DATA / "uspto-p2p" / "train.csv"
 USPTO_TITLES = SHARED_DATA / "uspto-p2p" / "cpc_titles.csv"
 
 os.environ.setdefault("DOCSORT_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def killed_at_save(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], Any]:
+    """``with killed_at_save(n): model.fit(...)``: the n-th checkpoint write completes, then the
+    run stops as if killed; checkpoint writes are normal again after the block."""
+    from docsort.models import training
+
+    real_save = training._save
+
+    @contextlib.contextmanager
+    def arm(n: int) -> Iterator[None]:
+        saves: list[Path] = []
+
+        def save_then_stop(path: Path, state: dict) -> None:
+            real_save(path, state)
+            saves.append(path)
+            if len(saves) == n:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(training, "_save", save_then_stop)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(training, "_save", real_save)
+
+    return arm
 
 
 @pytest.fixture(scope="session")

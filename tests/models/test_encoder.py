@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -156,23 +155,13 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(arxiv_split, tmp_path) ->
 
 
 @pytest.mark.slow
-def test_resumed_run_matches_an_uninterrupted_one(arxiv_split, tmp_path, monkeypatch) -> None:
+def test_resumed_run_matches_an_uninterrupted_one(arxiv_split, tmp_path, killed_at_save) -> None:
     """Weights, optimizer, scheduler and RNG state all come back: the same model to the bit."""
     train, test = arxiv_split
     whole = create("encoder", FAST).fit(train)
     params = {**FAST, "checkpoint_dir": str(tmp_path / "ckpt"), "checkpoint_every": 3}
-    real_save, saves = training._save, []
-
-    def crash_on_third_save(path: Path, state: dict) -> None:
-        real_save(path, state)
-        saves.append(path)
-        if len(saves) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training, "_save", crash_on_third_save)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_save(3):
         create("encoder", params).fit(train)
-    monkeypatch.setattr(training, "_save", real_save)
     resumed = create("encoder", {**params, "resume": True}).fit(train)
     assert resumed.resumed_from_step_ > 0
     np.testing.assert_array_equal(

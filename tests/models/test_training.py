@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -46,21 +45,13 @@ def _loop(folder: Path, resume: bool) -> training.LoopResult:
     )
 
 
-def test_an_epoch_split_by_a_resume_reports_both_parts_of_its_time(tmp_path, monkeypatch) -> None:
+def test_an_epoch_split_by_a_resume_reports_both_parts_of_its_time(
+    tmp_path, killed_at_save
+) -> None:
     """Ten steps of 50 ms, killed after six: the resumed epoch still reports ~0.5 s, not the
     ~0.2 s of its second part (benchmarks report training time from this history)."""
-    real_save, saves = training._save, []
-
-    def crash_on_sixth_save(path: Path, state: dict) -> None:
-        real_save(path, state)
-        saves.append(path)
-        if len(saves) == 6:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training, "_save", crash_on_sixth_save)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_save(6):
         _loop(tmp_path, resume=False)
-    monkeypatch.setattr(training, "_save", real_save)
     resumed = _loop(tmp_path, resume=True)
     assert resumed.resumed_from_step == 6
     assert resumed.steps == 10
