@@ -46,8 +46,6 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "bi-ctx": ("minilm", {"variant": "bi", "loss": "mse"}, True),
     "bi-noctx": ("minilm", {"variant": "bi", "loss": "mse"}, False),
     "cross-ctx-pearson": ("minilm", {"variant": "cross", "loss": "pearson"}, True),
-    "cross-ctx-bce": ("minilm", {"variant": "cross", "loss": "bce"}, True),
-    "cross-noctx-bce": ("minilm", {"variant": "cross", "loss": "bce"}, False),
     "cross-ctx-ordinal-ntxent": (
         "minilm",
         {"variant": "cross", "loss": "ordinal", "contrastive_weight": 0.1},

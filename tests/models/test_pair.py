@@ -82,7 +82,6 @@ def test_save_and_load_give_identical_scores(cross_model, uspto_rows, tmp_path) 
     "params",
     [
         {"variant": "bi", "loss": "pearson"},
-        {"variant": "cross", "loss": "bce"},
         {"variant": "bi", "loss": "ordinal", "contrastive_weight": 0.2, "lora": True},
         {"variant": "cross", "loss": "ordinal", "contrastive_weight": 0.2},
     ],

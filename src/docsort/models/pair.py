@@ -10,10 +10,8 @@ Two variants share one encoder (``minilm`` by default, fully fine-tuned or with 
 vector to a score (accurate: every token of one side sees the other); ``bi`` embeds
 (title, anchor) and (title, target) apart and scores their cosine (fast: each distinct side is
 embedded once, so a thousand targets of one anchor cost a thousand short passes). Losses:
-``mse``; ``bce`` (binary cross-entropy against the unit score as a soft target: unlike MSE
-through a sigmoid its gradient does not fade on confidently wrong pairs); ``pearson``
-(1 − batch Pearson r, plus the MSE so the scores keep the data's scale, which r alone leaves
-free); ``ordinal`` (a rank-consistent cumulative model over the score
+``mse``; ``pearson`` (1 − batch Pearson r, plus the MSE so the scores keep the data's scale,
+which r alone leaves free); ``ordinal`` (a rank-consistent cumulative model over the score
 levels, e.g. 0, .25, .5, .75, 1); and an optional in-batch NT-Xent term
 (``contrastive_weight``) that pulls the two sides of high-scoring pairs together.
 
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from docsort.models.pair_training import PairNet
 
 VARIANTS = ("cross", "bi")
-LOSSES = ("mse", "bce", "pearson", "ordinal")
+LOSSES = ("mse", "pearson", "ordinal")
 MAX_LEVELS = 20  # the ordinal loss needs a handful of discrete score levels
 CONTEXT_TITLES = "context_titles.json"  # the context map, carried by the saved model
 PAIR_STATE = "pair.json"  # score levels and whether the model reads a context
@@ -284,8 +282,6 @@ class PairScorer(Classifier):
 
         if self.loss == "ordinal":
             return ordinal_loss(z, net.cuts, level_index)
-        if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(z, target)
         predicted = net.unit_score(z)
         mse = F.mse_loss(predicted, target)
         return mse if self.loss == "mse" else pearson_loss(predicted, target) + mse
@@ -316,7 +312,7 @@ class PairScorer(Classifier):
         if self.loss == "ordinal" and len(levels) > MAX_LEVELS:
             raise DocsortError(
                 f"pair loss 'ordinal' needs a few discrete score levels; the data has "
-                f"{len(levels)} (use loss: mse, bce or pearson)"
+                f"{len(levels)} (use loss: mse or pearson)"
             )
         self.levels_ = levels
         self.context_titles_ = read_context_map(self.context_map) if self.context_map else {}
