@@ -47,9 +47,10 @@ def log_interval() -> float:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
+def progress_bar(description: str, total: int, completed: int = 0) -> Iterator[Callable[..., None]]:
     """Yield ``advance(n, description=None)``; draws a bar on an interactive terminal, writes
-    a line at most every ``log_interval()`` seconds elsewhere.
+    a line at most every ``log_interval()`` seconds elsewhere. ``completed`` is work done before
+    (a resumed run): counted in the total, not in the speed the time left is estimated from.
 
     A new ``description`` replaces the old one, so a training loop can show its running loss
     and validation score in the bar instead of printing lines between redraws.
@@ -59,7 +60,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
         yield _silent
         return
     if mode == "lines":
-        yield _LogLines(description, total, log_interval())
+        yield _LogLines(description, total, log_interval(), completed)
         return
     columns = (
         TextColumn("{task.description}"),
@@ -68,7 +69,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(description, total=total, completed=completed)
 
         def advance(n: int = 1, description: str | None = None) -> None:
             if description is None:
@@ -83,9 +84,9 @@ class _LogLines:
     """The bar as occasional log lines: "training epoch 1/3 loss 0.031: 410/2,451 (17%),
     20m elapsed, ~1h40m left"."""
 
-    def __init__(self, description: str, total: int, every: float) -> None:
+    def __init__(self, description: str, total: int, every: float, completed: int = 0) -> None:
         self.description, self.total, self.every = description, total, every
-        self.done = 0
+        self.done = self.before = completed
         self.started = self.last = time.monotonic()
 
     def __call__(self, n: int = 1, description: str | None = None) -> None:
@@ -101,8 +102,9 @@ class _LogLines:
             f"{self.description}: {self.done:,}/{self.total:,} "
             f"({100 * self.done / self.total:.0f}%), {_duration(elapsed)} elapsed"
         )
-        if 0 < self.done < self.total:
-            line += f", ~{_duration(elapsed * (self.total - self.done) / self.done)} left"
+        if self.before < self.done < self.total:
+            rate = (self.done - self.before) / elapsed
+            line += f", ~{_duration((self.total - self.done) / rate)} left"
         print(line, file=sys.stderr, flush=True)
 
 

@@ -452,8 +452,8 @@ def train_loop(
 
     per_epoch = len(batches(0))
     shown = f" {settings.metric} {result.history[-1]['valid_score']:.3f}" if result.history else ""
-    with progress_bar("training", total=settings.epochs * per_epoch) as advance:
-        advance(result.steps)
+    total = settings.epochs * per_epoch
+    with progress_bar("training", total=total, completed=result.steps) as advance:
         while not done and epoch < settings.epochs:
             started = time.perf_counter() - carried_seconds
             carried_seconds = 0.0
