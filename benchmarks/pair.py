@@ -38,6 +38,7 @@ START, END = "<!-- pair:start -->", "<!-- pair:end -->"
 DATA = ROOT.parent / "shared" / "data" / "uspto-p2p"
 TITLES = DATA / "cpc_titles.csv"
 CHECKPOINTS = ROOT / "runs" / "pair-checkpoints"
+MODELS = ROOT / "runs" / "pair-models"
 
 # run name -> (model alias, params, reads the CPC title)
 RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
@@ -86,6 +87,7 @@ def run_one(
     lr: float | None,
     tag: str = "",
     checkpoint: bool = False,
+    save: bool = False,
 ) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
@@ -109,6 +111,8 @@ def run_one(
     if model.resumed_from_step_:
         # this process saw only the last part; each epoch's seconds span its resumes
         train_seconds = sum(h["seconds"] for h in model.history_)
+    if save:
+        model.save(MODELS / name)
     start = time.perf_counter()
     predicted = model.predict_scores(test_data)
     metrics = compute_score_metrics(
@@ -118,7 +122,12 @@ def run_one(
     if model.symmetric:
         # how much of a symmetric run's gain is the averaging at scoring time: read anchor first
         model.symmetric = False
-        one_order = compute_score_metrics(test_data.scores(), model.predict_scores(test_data))
+        start = time.perf_counter()
+        one_order = compute_score_metrics(
+            test_data.scores(),
+            model.predict_scores(test_data),
+            seconds=time.perf_counter() - start,
+        )
         model.symmetric = True
     # the held-out rows' scores, in split order: ensembles and error analysis need no retraining
     with atomic_path(RESULTS / f"{name}.test-scores.npy") as tmp, tmp.open("wb") as handle:
@@ -208,6 +217,9 @@ def main() -> None:
         action="store_true",
         help="save state to runs/pair-checkpoints/<run> every 200 steps and resume from it",
     )
+    parser.add_argument(
+        "--save", action="store_true", help="keep each trained model in runs/pair-models/<run>"
+    )
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     if not args.table_only:
@@ -219,7 +231,9 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name in args.runs:
-            run_one(name, args.epochs, args.train_rows, args.lr, args.tag, args.checkpoint)
+            run_one(
+                name, args.epochs, args.train_rows, args.lr, args.tag, args.checkpoint, args.save
+            )
             update_readme()
     update_readme()
     print(table())
