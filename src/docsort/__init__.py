@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from docsort.api import compare, evaluate, predict, train  # noqa: E402
+from docsort.api import compare, ensemble, evaluate, predict, train  # noqa: E402
 from docsort.data.dataset import Dataset, from_frame, stratified_split  # noqa: E402
 from docsort.data.labels import LabelSet, load_labels_file  # noqa: E402
 from docsort.data.loaders import load_dataset  # noqa: E402
@@ -13,6 +13,7 @@ __all__ = [
     "Dataset",
     "LabelSet",
     "compare",
+    "ensemble",
     "evaluate",
     "from_frame",
     "load",

@@ -23,7 +23,6 @@ from docsort.models.base import (
     Classifier,
     check_labels_known,
     create,
-    get_kind,
     load,
     read_manifest,
 )
@@ -89,6 +88,23 @@ def train(
             "temperature": model.temperature_,
         }
     model.input_spec_ = dict(input_spec or {})
+    if out is not None:
+        model.save(out)
+    return model
+
+
+def ensemble(
+    model_dirs: Sequence[str | Path],
+    *,
+    weights: Sequence[float] | None = None,
+    out: str | Path | None = None,
+) -> Classifier:
+    """Several saved models as one (the ``ensemble`` kind): the weighted mean of their
+    probabilities, or of their scores for pair models. No training rows are needed; with
+    ``out`` the ensemble, its members copied inside, is saved there."""
+    from docsort.models.ensemble import build_ensemble
+
+    model = build_ensemble(model_dirs, weights)
     if out is not None:
         model.save(out)
     return model
@@ -427,12 +443,13 @@ def compare(
 
     rows = []
     for directory in model_dirs:
-        kind = read_manifest(directory)["kind"]
-        if get_kind(kind).output == "scores":
+        model = load(directory)
+        if model.output == "scores":
             raise DocsortError(
-                f"{directory} is a {kind} model: compare ranks classifiers; use eval for it"
+                f"{directory} is a {model.kind} model giving scores: compare ranks classifiers; "
+                "use eval for it"
             )
-        metrics = evaluate(directory, data, cost_model=cost_model)
+        metrics = evaluate(model, data, cost_model=cost_model)
         rows.append(
             {
                 "model": Path(directory).name or str(directory),

@@ -247,7 +247,7 @@ def train(
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
     _cascade_options(kind, params, config, target_accuracy, max_cost_per_1k, max_escalation_rate)
-    scores = get_kind(kind).output == "scores"
+    scores = get_kind(kind).output_of(params) == "scores"
     if not scores and (pair or context or context_map):
         raise DocsortError("--pair, --context and --context-map are options of the pair model")
     if context_map is not None:
@@ -561,6 +561,30 @@ def compare(
     rows = api.compare(model_dirs, dataset, out=out)
     _print_metrics(rows)
     out_console.print(f"comparison: {out / 'comparison.md'}")
+
+
+@app.command()
+def ensemble(
+    model_dirs: list[Path] = typer.Argument(..., help="Saved model directories (two or more)."),
+    out: Path = typer.Option(..., "--out", help="Directory the ensemble is saved to."),
+    weights: str | None = typer.Option(
+        None, "--weights", help="One weight per model, comma-separated (default: equal)."
+    ),
+) -> None:
+    """Serve several saved models as one: the weighted mean of their probabilities, or of their
+    scores for pair models. Each model is copied into the ensemble's directory."""
+    parsed = None
+    if weights is not None:
+        try:
+            parsed = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise DocsortError(f"--weights: numbers separated by commas, not {weights!r}") from None
+    model = api.ensemble(model_dirs, weights=parsed, out=out)
+    weights_of = model.member_weights(len(model.members_))
+    shares = ", ".join(
+        f"{name} {w:.2f}" for name, w in zip(model.member_names_, weights_of, strict=True)
+    )
+    out_console.print(f"ensemble of {len(model.members_)} {model.output} models ({shares}): {out}")
 
 
 @app.command()

@@ -233,6 +233,12 @@ class Classifier:
 
     # -- parameters ---------------------------------------------------------------------
     @classmethod
+    def output_of(cls, params: dict[str, Any]) -> str:
+        """What a model of this kind built with ``params`` gives (``output``), known before it
+        is trained: fixed per kind, except for kinds made of other models (``ensemble``)."""
+        return cls.output
+
+    @classmethod
     def param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
         return [p for p in signature.parameters if p != "self"]
