@@ -247,6 +247,8 @@ def train(
     kind = model or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
     _cascade_options(kind, params, config, target_accuracy, max_cost_per_1k, max_escalation_rate)
+    if kind == "ensemble":
+        _models_beside_config(params.get("members"), config)
     scores = get_kind(kind).output_of(params) == "scores"
     if not scores and (pair or context or context_map):
         raise DocsortError("--pair, --context and --context-map are options of the pair model")
@@ -318,6 +320,23 @@ def train(
         _print_selection(fitted)
 
 
+def _models_beside_config(entries: Any, config: Path | None) -> None:
+    """Saved-model entries of a cascade's ``stages`` or an ensemble's ``members`` (``DIR`` or
+    ``{model: DIR}``) read relative to the config file when they are not found as given."""
+    if config is None or not isinstance(entries, list):
+        return
+    for i, entry in enumerate(entries):
+        given = entry.get("model") if isinstance(entry, dict) else entry
+        if not isinstance(given, str):
+            continue
+        path, beside = Path(given), config.parent / given
+        if not path.is_absolute() and not path.exists() and beside.exists():
+            if isinstance(entry, dict):
+                entry["model"] = str(beside)
+            else:
+                entries[i] = str(beside)
+
+
 def _cascade_options(
     kind: str,
     params: dict[str, Any],
@@ -351,14 +370,7 @@ def _cascade_options(
         )
     if given:
         params["select"] = given
-    stages = params.get("stages")
-    if config is not None and isinstance(stages, list):
-        for entry in stages:
-            if isinstance(entry, dict) and isinstance(entry.get("model"), str):
-                path = Path(entry["model"])
-                beside = config.parent / path
-                if not path.is_absolute() and not path.exists() and beside.exists():
-                    entry["model"] = str(beside)
+    _models_beside_config(params.get("stages"), config)
     from docsort.models.base import create
 
     create(kind, params).check()  # type: ignore[attr-defined]

@@ -130,3 +130,22 @@ def test_the_cli_builds_an_ensemble_that_eval_and_predict_read(
     bad = run_cli("ensemble", *map(str, member_dirs), "--weights", "2,x", "--out", str(out))
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--weights: numbers separated by commas" in bad.stderr
+
+
+def test_the_cli_trains_an_ensemble_from_a_config_with_a_member_beside_it(
+    arxiv_csv, member_dirs, tmp_path
+) -> None:
+    shutil.copytree(member_dirs[0], tmp_path / "configs" / "words")
+    config = tmp_path / "configs" / "ensemble.yaml"
+    config.write_text(
+        "members:\n  - words\n  - {kind: tfidf, classifier: logreg}\nweights: [1, 1]\n"
+    )
+    out = tmp_path / "trained"
+    result = run_cli(
+        "train", str(arxiv_csv), "--text", "title,abstract", "--label", "category",
+        "--model", "ensemble", "--config", str(config), "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = load(out)
+    assert model.member_names_ == ["words", "tfidf"]
+    assert model.members_[1].classifier == "logreg"
