@@ -87,6 +87,11 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         "encoder",
         {"base": "minilm", "lora": True, "epochs": 6, "max_length": 256},
     ),
+    # the mean of the two cheap kinds' probabilities: does it beat both on the same rows?
+    "ensemble-tfidf-embed": (
+        "ensemble",
+        {"members": [{"kind": "tfidf"}, {"kind": "embed", "base": "minilm", "cache": False}]},
+    ),
 }
 ENCODERS = ("embed", "encoder")  # kinds whose distance to the machine's limit is measured
 VALID_SHARE = 0.1  # multi-label sets hold out this share of train to tune thresholds
