@@ -88,6 +88,7 @@ def run_one(
     tag: str = "",
     checkpoint: bool = False,
     save: bool = False,
+    valid_share: float | None = None,
 ) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
@@ -98,6 +99,8 @@ def run_one(
     params = {"max_length": 64, **params, "base": base, "epochs": epochs, "batch_size": 32}
     if lr is not None:
         params["lr"] = lr
+    if valid_share is not None:
+        params["valid_share"] = valid_share
     if with_context:
         params["context_map"] = str(TITLES)
     name = f"{name}-{tag}" if tag else name
@@ -210,6 +213,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=None, help="a seeded sample")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
+    parser.add_argument(
+        "--valid-share",
+        type=float,
+        default=None,
+        help="anchors held back for early stopping (default 0.1; 0: train on all, keep the last)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
     parser.add_argument(
@@ -232,7 +241,14 @@ def main() -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name in args.runs:
             run_one(
-                name, args.epochs, args.train_rows, args.lr, args.tag, args.checkpoint, args.save
+                name,
+                args.epochs,
+                args.train_rows,
+                args.lr,
+                args.tag,
+                args.checkpoint,
+                args.save,
+                args.valid_share,
             )
             update_readme()
     update_readme()

@@ -123,6 +123,15 @@ def test_a_symmetric_model_trains_both_ways_and_scores_either_order_alike(uspto_
         create("pair", {**FAST, "symmetric": True, "variant": "bi"}).fit(uspto_rows)
 
 
+def test_with_no_validation_share_every_epoch_runs_and_the_last_is_kept(uspto_rows) -> None:
+    model = create("pair", {**FAST, "valid_share": 0, "patience": 1, "epochs": 3}).fit(uspto_rows)
+    assert [h["valid_score"] for h in model.history_] == [None, None, None]
+    assert model.best_epoch_ == 3 and model.best_score_ is None
+    assert np.isfinite(model.predict_scores(uspto_rows)).all()
+    with pytest.raises(DocsortError, match="valid_share must be in"):
+        create("pair", {**FAST, "valid_share": 1.0}).fit(uspto_rows)
+
+
 def test_without_a_context_column_the_model_ignores_contexts(uspto_rows) -> None:
     bare = Dataset(uspto_rows.texts, uspto_rows.labels, text_pair=uspto_rows.text_pair)
     model = create("pair", {**FAST, "context_map": None, "epochs": 1}).fit(bare)

@@ -195,7 +195,10 @@ class PairScorer(Classifier):
         need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
         need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        need(0 < self.valid_share < 1, "valid_share must be between 0 and 1")
+        need(
+            0 <= self.valid_share < 1,
+            "valid_share must be in [0, 1) (0: no validation, every epoch runs, the last is kept)",
+        )
         need(self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be at least 2")
         need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
         need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
@@ -302,9 +305,10 @@ class PairScorer(Classifier):
         index: dict[str, int] = {}
         return np.array([index.setdefault(a, len(index)) for a in anchors], dtype=np.int64)
 
-    def _run_id(self, train: Dataset, valid: Dataset) -> str:
+    def _run_id(self, train: Dataset, valid: Dataset | None) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in RUN_INDEPENDENT}
-        text = json.dumps([params, train.fingerprint(), valid.fingerprint()], default=str)
+        valid_print = valid.fingerprint() if valid is not None else None
+        text = json.dumps([params, train.fingerprint(), valid_print], default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     # -- the contract -------------------------------------------------------------------
@@ -334,11 +338,14 @@ class PairScorer(Classifier):
         from docsort.models import training
 
         started = time.perf_counter()
-        if valid is None or valid.labels is None:
+        if (valid is None or valid.labels is None) and self.valid_share > 0:
             # held-out anchors, as the model will meet them: rows of one anchor stay together
             train, valid = grouped_split(train, train.texts, self.valid_share, seed=self.seed)
-        self._sides(valid)
-        y_train, y_valid = train.scores(), valid.scores()
+        elif valid is not None and valid.labels is None:
+            valid = None
+        if valid is not None:
+            self._sides(valid)
+        y_train = train.scores()
         self.labels_ = LabelSet(tuple(_level_name(v) for v in levels))
         self.train_fingerprint_ = train.fingerprint()
         device = self._device()
@@ -349,7 +356,7 @@ class PairScorer(Classifier):
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         contrastive = self.contrastive_weight > 0
         train_inputs = self._inputs(train, contrastive)
-        valid_inputs = self._inputs(valid)
+        valid_inputs = self._inputs(valid) if valid is not None else None
         net = self._build(path)
         folder = Path(self.checkpoint_dir) if self.checkpoint_dir else None
         if self.lora:
@@ -430,7 +437,8 @@ class PairScorer(Classifier):
             return loss
 
         def evaluate() -> float:
-            return _pearson(self._unit(y_valid), self._predict_unit(net, valid_inputs, device))
+            truth = self._unit(valid.scores())
+            return _pearson(truth, self._predict_unit(net, valid_inputs, device))
 
         settings = training.LoopSettings(
             epochs=self.epochs,
@@ -444,7 +452,14 @@ class PairScorer(Classifier):
         )
         scaler = torch.amp.GradScaler("cuda", enabled=False)
         result = training.train_loop(
-            net, optimizer, scheduler, batches, loss_of, evaluate, settings, scaler
+            net,
+            optimizer,
+            scheduler,
+            batches,
+            loss_of,
+            evaluate if valid is not None else None,
+            settings,
+            scaler,
         )
         self.net_ = net.eval()
         self.device_ = device
@@ -452,7 +467,7 @@ class PairScorer(Classifier):
         self.steps_ = result.steps
         self.resumed_from_step_ = result.resumed_from_step
         self.best_epoch_ = result.best_epoch
-        self.best_score_ = result.best_score
+        self.best_score_ = result.best_score if valid is not None else None
         self.train_seconds_ = time.perf_counter() - started
         return self
 

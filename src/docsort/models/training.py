@@ -379,12 +379,13 @@ def train_loop(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     batches: Callable[[int], list[np.ndarray]],
     loss_of: Callable[[np.ndarray], Tensor],
-    evaluate: Callable[[], float],
+    evaluate: Callable[[], float] | None,
     settings: LoopSettings,
     scaler: torch.amp.GradScaler,
 ) -> LoopResult:
     """Epochs of AdamW steps with clipping; validate after each epoch; stop after ``patience``
     epochs without a better score; end with the best epoch's weights loaded into ``net``.
+    Without ``evaluate`` (no validation rows) every epoch runs and the last one is kept.
 
     With a ``checkpoint_dir`` the state is written atomically every ``checkpoint_every`` steps
     and at each epoch end, so a killed run loses at most those steps when resumed.
@@ -451,7 +452,8 @@ def train_loop(
             result.best_epoch = best["epoch"]
 
     per_epoch = len(batches(0))
-    shown = f" {settings.metric} {result.history[-1]['valid_score']:.3f}" if result.history else ""
+    last = result.history[-1]["valid_score"] if result.history else None
+    shown = f" {settings.metric} {last:.3f}" if last is not None else ""
     total = settings.epochs * per_epoch
     with progress_bar("training", total=total, completed=result.steps) as advance:
         while not done and epoch < settings.epochs:
@@ -478,8 +480,8 @@ def train_loop(
                 if every and result.steps % every == 0 and b + 1 < len(plan):
                     save(epoch, b + 1, finished=False)
             skip = 0
-            score = evaluate()
-            shown = f" {settings.metric} {score:.3f}"
+            score = evaluate() if evaluate is not None else None
+            shown = f" {settings.metric} {score:.3f}" if score is not None else ""
             result.history.append(
                 {
                     "epoch": epoch + 1,
@@ -490,7 +492,9 @@ def train_loop(
                 }
             )
             loss_sum, loss_count = 0.0, 0
-            if score > result.best_score:
+            if score is None:  # nothing to choose by: the latest epoch is the model
+                result.best_epoch = epoch + 1
+            elif score > result.best_score:
                 result.best_score, result.best_epoch, bad_epochs = score, epoch + 1, 0
                 best_weights = trainable_state(net)
                 if folder is not None:
