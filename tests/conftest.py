@@ -60,6 +60,18 @@ def arxiv_frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def uspto_rows() -> Any:
+    """42 real USPTO phrase pairs: one target of each score level for each of 10 anchors (where
+    it has one), with their CPC contexts."""
+    from docsort.data.dataset import from_frame
+
+    frame = pd.read_csv(USPTO_P2P)
+    anchors = frame.anchor.drop_duplicates().head(10)
+    frame = frame[frame.anchor.isin(anchors)].groupby(["anchor", "score"]).head(1)
+    return from_frame(frame, text="anchor", label="score", pair="target", context="context")
+
+
+@pytest.fixture(scope="session")
 def arxiv_csv(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "arxiv.csv"
     arxiv_frame.to_csv(path, index=False)

@@ -12,7 +12,7 @@ import docsort
 from docsort.data.dataset import Dataset, from_frame, stratified_split
 from docsort.errors import DocsortError
 from docsort.models import create, load
-from tests.conftest import USPTO_P2P, USPTO_TITLES, run_cli
+from tests.conftest import USPTO_TITLES, run_cli
 
 WORDS = {"kind": "tfidf"}
 CHARS = {"kind": "tfidf", "word_ngrams": None, "char_ngrams": [2, 4], "max_features": 2000}
@@ -80,15 +80,6 @@ def test_members_must_agree_and_weights_must_fit(
         docsort.ensemble([member_dirs[0], other])
     with pytest.raises(DocsortError, match="a saved model takes no parameters"):
         create("ensemble", {"members": [{"model": str(other), "C": 2}, WORDS]}).fit(train)
-
-
-@pytest.fixture(scope="module")
-def uspto_rows() -> Dataset:
-    """One target of each score level for each of 10 anchors (42 rows)."""
-    frame = pd.read_csv(USPTO_P2P)
-    anchors = frame.anchor.drop_duplicates().head(10)
-    frame = frame[frame.anchor.isin(anchors)].groupby(["anchor", "score"]).head(1)
-    return from_frame(frame, text="anchor", label="score", pair="target", context="context")
 
 
 def test_pair_members_are_averaged_as_scores(uspto_rows, tmp_path) -> None:

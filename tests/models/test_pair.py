@@ -25,15 +25,6 @@ FAST = {"max_length": 32, "batch_size": 8, "epochs": 2, "context_map": str(USPTO
 
 
 @pytest.fixture(scope="module")
-def uspto_rows() -> Dataset:
-    """42 rows: one target of each score level for each of 10 anchors (where it has one)."""
-    frame = pd.read_csv(USPTO_P2P)
-    anchors = frame.anchor.drop_duplicates().head(10)
-    frame = frame[frame.anchor.isin(anchors)].groupby(["anchor", "score"]).head(1)
-    return from_frame(frame, text="anchor", label="score", pair="target", context="context")
-
-
-@pytest.fixture(scope="module")
 def cross_model(uspto_rows):
     return create("pair", {**FAST, "epochs": 3, "patience": 3}).fit(uspto_rows)
 

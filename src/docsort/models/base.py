@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import math
 import platform
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -342,6 +343,23 @@ def load(directory: str | Path) -> Classifier:
     """Reopen any saved model, whatever its kind."""
     manifest = read_manifest(directory)
     return get_kind(manifest["kind"]).load(directory)
+
+
+def summed_token_usage(models: Sequence[Classifier]) -> dict[str, int]:
+    """The token counts of models that run together (cascade stages, ensemble members)."""
+    total: dict[str, int] = {}
+    for model in models:
+        for key, value in model.token_usage().items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def numbered_dirs(folder: str, names: Sequence[str]) -> list[str]:
+    """``folder/NN-name`` for each model a composite saves inside itself, in order; the name
+    made safe as a directory name."""
+    return [
+        f"{folder}/{k:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}" for k, name in enumerate(names)
+    ]
 
 
 def is_number(value: Any) -> bool:

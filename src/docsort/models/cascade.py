@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,15 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.evaluation.cost import CostModel
 from docsort.io import write_json
-from docsort.models.base import Classifier, create, is_number, load, register
+from docsort.models.base import (
+    Classifier,
+    create,
+    is_number,
+    load,
+    numbered_dirs,
+    register,
+    summed_token_usage,
+)
 
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
@@ -377,29 +384,22 @@ class CascadeClassifier(Classifier):
         return Routed.concat(traces, len(self.labels_), len(self.stages_))
 
     def token_usage(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for model in getattr(self, "stages_", []):
-            for key, value in model.token_usage().items():
-                total[key] = total.get(key, 0) + value
-        return total
+        return summed_token_usage(getattr(self, "stages_", []))
 
     # -- persistence --------------------------------------------------------------------
     def _stage_dirs(self) -> list[str]:
-        return [
-            f"{k:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
-            for k, name in enumerate(self.stage_names_)
-        ]
+        return numbered_dirs(STAGES_DIR, self.stage_names_)
 
     def _save_weights(self, directory: Path) -> None:
         for model, sub in zip(self.stages_, self._stage_dirs(), strict=True):
-            model.save(directory / STAGES_DIR / sub)
+            model.save(directory / sub)
         write_json(
             directory / STATE,
             {
                 "stages": [
                     {
                         "name": name,
-                        "dir": f"{STAGES_DIR}/{sub}",
+                        "dir": sub,
                         "kind": model.kind,
                         "threshold": self.stage_thresholds_[k]
                         if k < len(self.stage_thresholds_)

@@ -20,7 +20,6 @@ as a cascade saves its stages, so it can be copied or served after the sources a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,10 @@ from docsort.models.base import (
     get_kind,
     is_number,
     load,
+    numbered_dirs,
     read_manifest,
     register,
+    summed_token_usage,
 )
 
 MEMBERS_DIR = "members"
@@ -220,18 +221,11 @@ class Ensemble(Classifier):
         return sum(w * s for w, s in zip(weights, scores, strict=True)).tolist()
 
     def token_usage(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for model in getattr(self, "members_", []):
-            for key, value in model.token_usage().items():
-                total[key] = total.get(key, 0) + value
-        return total
+        return summed_token_usage(getattr(self, "members_", []))
 
     # -- persistence --------------------------------------------------------------------
     def _member_dirs(self) -> list[str]:
-        return [
-            f"{MEMBERS_DIR}/{k:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
-            for k, name in enumerate(self.member_names_)
-        ]
+        return numbered_dirs(MEMBERS_DIR, self.member_names_)
 
     def _save_weights(self, directory: Path) -> None:
         weights = self.member_weights(len(self.members_)).tolist()
