@@ -53,19 +53,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
         True,
     ),
     "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
-    "cross-noctx-symmetric": (
-        "minilm",
-        {"variant": "cross", "loss": "mse", "symmetric": True},
-        False,
-    ),
     "cross-noctx-pearson": ("minilm", {"variant": "cross", "loss": "pearson"}, False),
     "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
     "mpnet-cross-noctx": ("mpnet", {"variant": "cross", "loss": "mse"}, False),
-    "mpnet-cross-noctx-symmetric": (
-        "mpnet",
-        {"variant": "cross", "loss": "mse", "symmetric": True},
-        False,
-    ),
 }
 
 
@@ -121,17 +111,6 @@ def run_one(
     metrics = compute_score_metrics(
         test_data.scores(), predicted, seconds=time.perf_counter() - start
     )
-    one_order = None
-    if model.symmetric:
-        # how much of a symmetric run's gain is the averaging at scoring time: read anchor first
-        model.symmetric = False
-        start = time.perf_counter()
-        one_order = compute_score_metrics(
-            test_data.scores(),
-            model.predict_scores(test_data),
-            seconds=time.perf_counter() - start,
-        )
-        model.symmetric = True
     # the held-out rows' scores, in split order: ensembles and error analysis need no retraining
     with atomic_path(RESULTS / f"{name}.test-scores.npy") as tmp, tmp.open("wb") as handle:
         np.save(handle, predicted.astype(np.float32))
@@ -142,7 +121,6 @@ def run_one(
         "context": with_context,
         "loss": params["loss"] + (" + NT-Xent" if params.get("contrastive_weight") else ""),
         "lora": bool(params.get("lora")),
-        "symmetric": bool(params.get("symmetric")),
         "params": model.get_params(),
         "train_rows": len(train_data),
         "train_rows_available": full_rows,
@@ -156,7 +134,6 @@ def run_one(
         "resumed_from_step": model.resumed_from_step_,
         "pearson": metrics["pearson"],
         "spearman": metrics["spearman"],
-        "pearson_anchor_first_only": one_order and one_order["pearson"],
         "mse": metrics["mse"],
         "eval_seconds": round(metrics["seconds"], 1),
         "pairs_per_second": metrics["docs_per_second"],
@@ -177,7 +154,7 @@ def table() -> str:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         rows.append(
-            f"| {r['run']} | {r['model']} | {_variant(r)} | "
+            f"| {r['run']} | {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
             f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
             f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
             f"{r['epochs_run']} | {_encoder_lr(r):g} | {r['load_average_1m_at_start']} |"
@@ -188,11 +165,6 @@ def table() -> str:
         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     return header + "\n" + "\n".join(rows)
-
-
-def _variant(r: dict[str, Any]) -> str:
-    extras = [name for name, on in (("LoRA", r["lora"]), ("symmetric", r.get("symmetric"))) if on]
-    return " ".join([r["variant"], *extras])
 
 
 def _encoder_lr(r: dict[str, Any]) -> float:

@@ -93,27 +93,6 @@ def test_the_bi_encoder_embeds_each_distinct_phrase_once(uspto_rows) -> None:
     np.testing.assert_allclose(scores[:42], scores[42:], atol=1e-6)
 
 
-def test_a_symmetric_model_trains_both_ways_and_scores_either_order_alike(uspto_rows, tmp_path):
-    model = create("pair", {**FAST, "symmetric": True, "epochs": 1}).fit(uspto_rows)
-    swapped = Dataset(
-        uspto_rows.text_pair,
-        uspto_rows.labels,
-        text_pair=uspto_rows.texts,
-        context=uspto_rows.context,
-    )
-    scores = model.predict_scores(uspto_rows)
-    assert scores.std() > 0
-    np.testing.assert_allclose(model.predict_scores(swapped), scores, atol=1e-6)
-    # the order-specific scores differ, so the mean of the two is not a no-op
-    one_way = create("pair", {**FAST, "epochs": 1}).fit(uspto_rows)
-    assert not np.allclose(one_way.predict_scores(swapped), one_way.predict_scores(uspto_rows))
-    again = load(model.save(tmp_path / "sym"))
-    assert again.symmetric
-    np.testing.assert_allclose(again.predict_scores(swapped), scores, atol=1e-5)
-    with pytest.raises(DocsortError, match="symmetric applies to the cross variant"):
-        create("pair", {**FAST, "symmetric": True, "variant": "bi"}).fit(uspto_rows)
-
-
 def test_with_no_validation_share_every_epoch_runs_and_the_last_is_kept(uspto_rows) -> None:
     model = create("pair", {**FAST, "valid_share": 0, "patience": 1, "epochs": 3}).fit(uspto_rows)
     assert [h["valid_score"] for h in model.history_] == [None, None, None]

@@ -9,9 +9,7 @@ Two variants share one encoder (``minilm`` by default, fully fine-tuned or with 
 ``cross`` reads "anchor [SEP] target [SEP] context title" as one sequence and maps its pooled
 vector to a score (accurate: every token of one side sees the other); ``bi`` embeds
 (title, anchor) and (title, target) apart and scores their cosine (fast: each distinct side is
-embedded once, so a thousand targets of one anchor cost a thousand short passes). A
-``symmetric`` cross-encoder reads each training pair in a random order per epoch and scores
-the mean of both orders, for tasks where the two sides play the same role. Losses:
+embedded once, so a thousand targets of one anchor cost a thousand short passes). Losses:
 ``mse``; ``pearson`` (1 − batch Pearson r, plus the MSE so the scores keep the data's scale,
 which r alone leaves free); ``ordinal`` (a rank-consistent cumulative model over the score
 levels, e.g. 0, .25, .5, .75, 1); and an optional in-batch NT-Xent term
@@ -116,7 +114,6 @@ class PairScorer(Classifier):
         variant: str = "cross",
         loss: str = "mse",
         context_map: str | None = None,
-        symmetric: bool = False,
         contrastive_weight: float = 0.0,
         contrastive_temperature: float = 0.05,
         contrastive_min_score: float = 0.75,
@@ -149,7 +146,6 @@ class PairScorer(Classifier):
         self.variant = variant
         self.loss = loss
         self.context_map = context_map
-        self.symmetric = symmetric
         self.contrastive_weight = contrastive_weight
         self.contrastive_temperature = contrastive_temperature
         self.contrastive_min_score = contrastive_min_score
@@ -187,10 +183,6 @@ class PairScorer(Classifier):
         need = check_finetune_params(self, "pair")
         need(self.variant in VARIANTS, f"variant must be one of {VARIANTS}, not {self.variant!r}")
         need(self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}")
-        need(
-            not self.symmetric or self.variant == "cross",
-            "symmetric applies to the cross variant (a bi-encoder's cosine is symmetric already)",
-        )
         need(self.contrastive_weight >= 0, "contrastive_weight must be 0 (off) or more")
         need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
         need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
@@ -253,8 +245,6 @@ class PairScorer(Classifier):
         inputs: dict[str, Any] = {}
         if self.variant == "cross":
             inputs["cross"] = self._cross_tokens(anchors, targets, titles)
-            if self.symmetric:
-                inputs["cross_swapped"] = self._cross_tokens(targets, anchors, titles)
         if self.variant == "bi" or contrastive:
             inputs["first"] = self._side_tokens(anchors, titles)
             inputs["second"] = self._side_tokens(targets, titles)
@@ -379,19 +369,9 @@ class PairScorer(Classifier):
         lengths = next(iter(train_inputs.values())).lengths
         if self.variant == "bi":
             lengths = train_inputs["first"].lengths + train_inputs["second"].lengths
-        n_train = len(train)
-        if self.symmetric:
-            # rows n..2n-1 are the same pairs read target first; each epoch reads every pair
-            # once, in an order drawn per row, so the data is seen both ways at no extra cost
-            both = _concat_tokens(train_inputs.pop("cross"), train_inputs.pop("cross_swapped"))
-            train_inputs["cross"] = both
 
         def batches(epoch: int) -> list[np.ndarray]:
-            rows = training.epoch_batches(lengths, self.batch_size, self.seed, epoch, True)
-            if not self.symmetric:
-                return rows
-            swapped = np.random.default_rng([self.seed, epoch, 1]).random(n_train) < 0.5
-            return [batch + n_train * swapped[batch] for batch in rows]
+            return training.epoch_batches(lengths, self.batch_size, self.seed, epoch, True)
 
         per_epoch = len(batches(0))
         optimizer, scheduler = training.adamw_with_warmup(
@@ -410,16 +390,15 @@ class PairScorer(Classifier):
         positive = targets >= self.contrastive_min_score - 1e-9
 
         def loss_of(rows: np.ndarray) -> torch.Tensor:
-            pairs = rows % n_train  # the pair behind each row, whichever order it is read in
             first = second = None
             if self.variant == "bi" or contrastive:
-                first = net.embed(train_inputs["first"].batch(pairs, device))
-                second = net.embed(train_inputs["second"].batch(pairs, device))
+                first = net.embed(train_inputs["first"].batch(rows, device))
+                second = net.embed(train_inputs["second"].batch(rows, device))
             if self.variant == "cross":
                 z = net.cross_logit(train_inputs["cross"].batch(rows, device))
             else:
                 z = net.from_cosine(first, second)
-            picked = torch.from_numpy(pairs)
+            picked = torch.from_numpy(rows)
             loss = self._score_loss(
                 net, z, targets[picked].to(device), level_index[picked].to(device)
             )
@@ -485,11 +464,6 @@ class PairScorer(Classifier):
             rows = inputs["cross"]
             description = "scoring pairs" if len(rows) >= 1000 else ""
             z = predict_logits(net, rows, self.eval_batch_size, device, description)[:, 0]
-            if "cross_swapped" in inputs:  # symmetric: the mean of both reading orders
-                swapped = inputs["cross_swapped"]
-                description = "scoring pairs, target first" if description else ""
-                back = predict_logits(net, swapped, self.eval_batch_size, device, description)
-                return (self._unit_of(net, z, device) + self._unit_of(net, back[:, 0], device)) / 2
         else:
             sides = []
             for side in (inputs["first"], inputs["second"]):
@@ -502,13 +476,6 @@ class PairScorer(Classifier):
                 sides.append(torch.from_numpy(vectors[owner]))
             with torch.no_grad():
                 z = net.from_cosine(sides[0].to(device), sides[1].to(device)).cpu().numpy()
-        return self._unit_of(net, z, device)
-
-    @staticmethod
-    def _unit_of(net: PairNet, z: Any, device: Any) -> np.ndarray:
-        """The network's scores on [0, 1] for its raw outputs ``z``."""
-        import torch
-
         with torch.no_grad():
             unit = net.unit_score(torch.from_numpy(np.asarray(z, dtype=np.float32)).to(device))
         return unit.cpu().numpy().astype(np.float64)
@@ -617,15 +584,6 @@ def _subset_tokens(tokens: Any, rows: np.ndarray) -> Any:
     part.encoding = {key: [values[i] for i in rows] for key, values in tokens.encoding.items()}
     part.lengths = tokens.lengths[rows]
     return part
-
-
-def _concat_tokens(first: Any, second: Any) -> Any:
-    """The rows of ``first`` followed by those of ``second`` (no tokenizing again)."""
-    both = object.__new__(type(first))
-    both.tokenizer = first.tokenizer
-    both.encoding = {key: first.encoding[key] + second.encoding[key] for key in first.encoding}
-    both.lengths = np.concatenate([first.lengths, second.lengths])
-    return both
 
 
 def _pearson(truth: np.ndarray, predicted: np.ndarray) -> float:
