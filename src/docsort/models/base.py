@@ -15,6 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -343,6 +344,17 @@ def load(directory: str | Path) -> Classifier:
     """Reopen any saved model, whatever its kind."""
     manifest = read_manifest(directory)
     return get_kind(manifest["kind"]).load(directory)
+
+
+@dataclass
+class ModelSpec:
+    """One entry of a composite model's list (cascade stages, ensemble members): a saved model
+    directory, or a kind and its parameters to train."""
+
+    name: str
+    model_dir: str | None = None
+    kind: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def summed_token_usage(models: Sequence[Classifier]) -> dict[str, int]:

@@ -33,7 +33,7 @@ import itertools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from docsort.evaluation.cost import CostModel
 from docsort.io import write_json
 from docsort.models.base import (
     Classifier,
+    ModelSpec,
     create,
     is_number,
     load,
@@ -64,13 +65,9 @@ STATE = "cascade.json"
 
 
 @dataclass
-class StageSpec:
+class StageSpec(ModelSpec):
     """One parsed ``stages:`` entry."""
 
-    name: str
-    model_dir: str | None = None
-    kind: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
     cost: dict[str, float] | None = None  # prices of this stage, over the cascade's
     threshold: float | None = None
     calibrate: bool = False

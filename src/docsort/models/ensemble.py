@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import (
     Classifier,
+    ModelSpec,
     create,
     get_kind,
     is_number,
@@ -47,16 +47,6 @@ MEMBERS_DIR = "members"
 STATE = "ensemble.json"
 
 
-@dataclass
-class MemberSpec:
-    """One parsed ``members:`` entry."""
-
-    name: str
-    model_dir: str | None = None
-    kind: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-
-
 @register("ensemble")
 class Ensemble(Classifier):
     """The weighted mean of its members' probabilities (label models) or scores (pair models)."""
@@ -68,7 +58,7 @@ class Ensemble(Classifier):
         self.weights = weights
 
     # -- configuration ------------------------------------------------------------------
-    def member_specs(self) -> list[MemberSpec]:
+    def member_specs(self) -> list[ModelSpec]:
         """The ``members`` parameter checked and parsed; a bad entry is a one-line error."""
         if not isinstance(self.members, list) or len(self.members) < 2:
             raise DocsortError(
@@ -91,7 +81,7 @@ class Ensemble(Classifier):
                 Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
             )
             specs.append(
-                MemberSpec(
+                ModelSpec(
                     name=str(name),
                     model_dir=str(entry["model"]) if "model" in entry else None,
                     kind=str(entry["kind"]) if "kind" in entry else None,
