@@ -357,6 +357,36 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_model_entry(entry: dict[str, Any], where: str, own_keys: Sequence[str]) -> ModelSpec:
+    """One ``{model: DIR}`` or ``{kind: KIND, ...params}`` entry of a composite's list, checked;
+    ``own_keys`` are the composite's settings for the entry, not the kind's parameters."""
+    if ("model" in entry) == ("kind" in entry):
+        raise DocsortError(f"{where}: give either `model: DIR` or `kind: KIND`, not both")
+    rest = {k: v for k, v in entry.items() if k not in ("model", "kind", *own_keys)}
+    if "model" in entry and rest:
+        raise DocsortError(
+            f"{where}: a saved model takes no parameters (got {sorted(rest)[0]!r}); "
+            f"allowed: model, {', '.join(own_keys)}"
+        )
+    name = entry.get("name") or (
+        Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
+    )
+    return ModelSpec(
+        name=str(name),
+        model_dir=str(entry["model"]) if "model" in entry else None,
+        kind=str(entry["kind"]) if "kind" in entry else None,
+        params=rest,
+    )
+
+
+def make_names_unique(specs: Sequence[ModelSpec]) -> None:
+    """Entries sharing a name get their position appended: names identify them in reports."""
+    names = [s.name for s in specs]
+    for k, spec in enumerate(specs):
+        if names.count(spec.name) > 1:
+            spec.name = f"{spec.name}-{k + 1}"
+
+
 def summed_token_usage(models: Sequence[Classifier]) -> dict[str, int]:
     """The token counts of models that run together (cascade stages, ensemble members)."""
     total: dict[str, int] = {}

@@ -49,7 +49,9 @@ from docsort.models.base import (
     create,
     is_number,
     load,
+    make_names_unique,
     numbered_dirs,
+    parse_model_entry,
     register,
     summed_token_usage,
 )
@@ -147,23 +149,13 @@ class CascadeClassifier(Classifier):
             where = f"cascade stage {i + 1}"
             if not isinstance(entry, dict):
                 raise DocsortError(f"{where}: expected a mapping such as {{kind: tfidf}}")
-            if ("model" in entry) == ("kind" in entry):
-                raise DocsortError(f"{where}: give either `model: DIR` or `kind: KIND`, not both")
-            rest = {k: v for k, v in entry.items() if k not in ("model", "kind", *STAGE_KEYS)}
-            if "model" in entry and rest:
-                raise DocsortError(
-                    f"{where}: a saved model takes no parameters (got {sorted(rest)[0]!r}); "
-                    f"allowed: model, {', '.join(STAGE_KEYS)}"
-                )
+            spec = parse_model_entry(entry, where, STAGE_KEYS)
             threshold = entry.get("threshold")
             if threshold is not None:
                 if i == len(self.stages) - 1:
                     raise DocsortError(f"{where}: the last stage answers everything: no threshold")
                 if not is_number(threshold) or not 0 <= threshold <= 1:
                     raise DocsortError(f"{where}: threshold must be a number in [0, 1]")
-            name = entry.get("name") or (
-                Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
-            )
             cost = entry.get("cost")
             try:
                 CostModel.from_dict(cost)
@@ -171,19 +163,13 @@ class CascadeClassifier(Classifier):
                 raise DocsortError(f"{where}: {exc}") from None
             specs.append(
                 StageSpec(
-                    name=str(name),
-                    model_dir=str(entry["model"]) if "model" in entry else None,
-                    kind=str(entry["kind"]) if "kind" in entry else None,
-                    params=rest,
+                    **vars(spec),
                     cost=cost,
                     threshold=None if threshold is None else float(threshold),
                     calibrate=bool(entry.get("calibrate", False)),
                 )
             )
-        names = [s.name for s in specs]
-        for s in specs:  # names identify stages in predictions: make them unique
-            if names.count(s.name) > 1:
-                s.name = f"{s.name}-{specs.index(s) + 1}"
+        make_names_unique(specs)
         return specs
 
     def selection_target(self) -> tuple[str, float]:

@@ -37,7 +37,9 @@ from docsort.models.base import (
     get_kind,
     is_number,
     load,
+    make_names_unique,
     numbered_dirs,
+    parse_model_entry,
     read_manifest,
     register,
     summed_token_usage,
@@ -70,28 +72,10 @@ class Ensemble(Classifier):
             where = f"ensemble member {i + 1}"
             if isinstance(entry, str | Path):
                 entry = {"model": str(entry)}
-            if not isinstance(entry, dict) or ("model" in entry) == ("kind" in entry):
-                raise DocsortError(f"{where}: give either a model directory or `kind: KIND`")
-            rest = {k: v for k, v in entry.items() if k not in ("model", "kind", "name")}
-            if "model" in entry and rest:
-                raise DocsortError(
-                    f"{where}: a saved model takes no parameters (got {sorted(rest)[0]!r})"
-                )
-            name = entry.get("name") or (
-                Path(str(entry["model"])).name if "model" in entry else str(entry["kind"])
-            )
-            specs.append(
-                ModelSpec(
-                    name=str(name),
-                    model_dir=str(entry["model"]) if "model" in entry else None,
-                    kind=str(entry["kind"]) if "kind" in entry else None,
-                    params=rest,
-                )
-            )
-        names = [s.name for s in specs]
-        for k, s in enumerate(specs):  # names label members in reports: make them unique
-            if names.count(s.name) > 1:
-                s.name = f"{s.name}-{k + 1}"
+            if not isinstance(entry, dict):
+                raise DocsortError(f"{where}: expected a model directory or {{kind: KIND, ...}}")
+            specs.append(parse_model_entry(entry, where, ("name",)))
+        make_names_unique(specs)
         return specs
 
     def member_weights(self, n: int) -> np.ndarray:
