@@ -79,6 +79,7 @@ def run_one(
     checkpoint: bool = False,
     save: bool = False,
     valid_share: float | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     base, params, with_context = RUNS[name]
     train_data, test_data = split(with_context)
@@ -91,6 +92,8 @@ def run_one(
         params["lr"] = lr
     if valid_share is not None:
         params["valid_share"] = valid_share
+    if seed:
+        params["seed"] = seed  # the model's: initialisation, batch order, validation anchors
     if with_context:
         params["context_map"] = str(TITLES)
     name = f"{name}-{tag}" if tag else name
@@ -191,6 +194,9 @@ def main() -> None:
         default=None,
         help="anchors held back for early stopping (default 0.1; 0: train on all, keep the last)",
     )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the model's seed (the test split stays seed 0)"
+    )
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
     parser.add_argument(
@@ -221,6 +227,7 @@ def main() -> None:
                 args.checkpoint,
                 args.save,
                 args.valid_share,
+                args.seed,
             )
             update_readme()
     update_readme()

@@ -457,27 +457,18 @@ class DualEncoderClassifier(Classifier):
     def _optimizer(self, net: Any, steps: int) -> tuple[Any, Any]:
         """AdamW: the encoder with and without weight decay, scale and bias at their own rate;
         warm-up then linear or cosine decay."""
-        import torch
-        from transformers import get_scheduler
+        from docsort.models.training import adamw_with_warmup
 
-        decay, no_decay = [], []
-        for p in net.encoder.parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 else decay).append(p)
-        own = [p for p in (net.log_scale, net.bias) if p.requires_grad]
-        groups = [
-            {"params": decay, "lr": self.encoder_lr, "weight_decay": self.weight_decay},
-            {"params": no_decay, "lr": self.encoder_lr, "weight_decay": 0.0},
-            {"params": own, "lr": self.scale_lr, "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-        scheduler = get_scheduler(
-            self.schedule,
-            optimizer,
-            num_warmup_steps=int(self.warmup_ratio * steps),
-            num_training_steps=steps,
+        return adamw_with_warmup(
+            net.encoder,
+            [net.log_scale, net.bias],
+            lr=self.encoder_lr,
+            head_lr=self.scale_lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            warmup_ratio=self.warmup_ratio,
+            steps=steps,
         )
-        return optimizer, scheduler
 
     def _soft_targets(self, data: Dataset, hard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Soft targets from the ``soft_column`` of the rows, where given: a number in [0, 1]
