@@ -102,7 +102,11 @@ def run_one(
     load = round(os.getloadavg()[0], 2)
     print(f"{name}: training on {len(train_data):,} rows ({load} load)", flush=True)
     start = time.perf_counter()
-    model = train(train_data, kind="pair", params=params)
+    # the CSV's columns, saved with a kept model: `docsort eval`/`predict` then need no options
+    columns = {"text": "anchor", "pair": "target", "label": "score"}
+    if with_context:
+        columns["context"] = "context"
+    model = train(train_data, kind="pair", params=params, input_spec=columns)
     train_seconds = time.perf_counter() - start
     if model.resumed_from_step_:
         # this process saw only the last part; each epoch's seconds span its resumes
