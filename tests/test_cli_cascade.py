@@ -104,6 +104,11 @@ def test_saved_stage_found_beside_the_config_and_target_option(
             ["--target-accuracy", "0.9", "--max-cost-per-1k", "1"],
             ["give one of"],
         ),  # fmt: skip
+        (
+            "stages: [{kind: tfidf}, {kind: tfidf}]\nbudget_confidence: 0.9\n",
+            ["--target-accuracy", "0.9"],
+            ["budget_confidence", "select a budget"],
+        ),  # fmt: skip
     ],
 )
 def test_bad_cascade_configs_fail_in_one_line(
@@ -115,6 +120,18 @@ def test_bad_cascade_configs_fail_in_one_line(
                          *options)  # fmt: skip
     assert_user_error(result, *fragments)
     assert not (tmp_path / "m").exists()
+
+
+def test_a_budget_with_confidence_prints_its_bound(arxiv_csv: Path, tmp_path: Path) -> None:
+    config = tmp_path / "cascade.yaml"
+    config.write_text(CASCADE_YAML.replace("static", "tfidf") + "budget_confidence: 0.9\n")
+    out = tmp_path / "model"
+    result = train_arxiv(arxiv_csv, out, "--model", "cascade", "--config", str(config),
+                         "--valid-split", "0.25")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "with 90% confidence: at most" in result.stdout
+    bound = json.loads((out / "cascade.json").read_text())["selection"]["bound"]
+    assert bound["confidence"] == 0.9 and bound["escalated_to_last"] <= 0.5
 
 
 def test_target_options_need_a_cascade(arxiv_csv: Path, tmp_path: Path) -> None:

@@ -394,6 +394,12 @@ def _print_selection(model: Any) -> None:
         f"rows ({s['validation_source']}): accuracy {s['accuracy']:.4f}, "
         f"{s['escalated_to_last']:.1%} sent to the last stage, ${s['cost_per_1k']:.6f} per 1k"
     )
+    if "bound" in s:
+        b = s["bound"]
+        out_console.print(
+            f"on new rows, with {b['confidence']:.0%} confidence: at most "
+            f"{b['escalated_to_last']:.1%} sent to the last stage, ${b['cost_per_1k']:.6f} per 1k"
+        )
 
 
 @app.command("eval")

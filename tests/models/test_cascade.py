@@ -17,7 +17,12 @@ from docsort.errors import DocsortError
 from docsort.evaluation import CostModel
 from docsort.models import create, load, register
 from docsort.models.base import REGISTRY
-from docsort.models.cascade import CascadeClassifier, select_thresholds
+from docsort.models.cascade import (
+    CascadeClassifier,
+    candidate_grid,
+    select_thresholds,
+    upper_share,
+)
 from docsort.models.tfidf import TfidfClassifier
 
 # a weak first stage (character 2-3 grams of a small vocabulary) and a stronger second one
@@ -216,6 +221,44 @@ def test_a_budget_is_spent_when_validation_accuracy_cannot_tell_settings_apart()
     assert met and chosen["accuracy"] == 0.75 and chosen["escalated_to_last"] == 0.0
 
 
+def test_upper_share_is_the_exact_one_sided_binomial_bound() -> None:
+    # none of 10 rows seen: the share p with (1 - p)^10 = 5 %; all of them: 1
+    bounds = upper_share(np.array([0.0, 0.3, 1.0]), 10, 0.95)
+    assert bounds[0] == pytest.approx(1 - 0.05 ** (1 / 10))
+    assert 0.3 < bounds[1] < 1 and bounds[2] == 1.0
+    assert upper_share(np.array([0.3]), 10_000, 0.95)[0] < 0.31  # more rows, a tighter bound
+
+
+def test_an_escalation_budget_with_confidence_holds_on_new_rows() -> None:
+    # stage 0's confidence is uniform, so the share of *new* rows a threshold t escalates is t;
+    # stage 1 is always right, so the most accurate setting spends the whole budget
+    rng = np.random.default_rng(0)
+    budget, n, draws = 0.3, 400, 200
+    over = {None: 0, 0.95: 0}
+    for _ in range(draws):
+        confidence = rng.random(n)
+        correct = [rng.random(n) < confidence, np.ones(n, dtype=bool)]
+        grid = candidate_grid([confidence], [None], 140)
+        for level in over:
+            picked, chosen, met = select_thresholds(
+                [confidence], correct, np.zeros(2), grid, "max_escalation_rate", budget, level
+            )
+            assert met and chosen["escalated_to_last"] <= budget
+            over[level] += picked[0] > budget  # the share escalated on new rows
+    assert over[None] / draws > 0.3  # met on validation, often missed on new rows
+    assert over[0.95] / draws <= 0.05
+
+
+def test_a_cascade_with_budget_confidence_records_its_bound(splits) -> None:
+    plain = fitted(splits, {"max_escalation_rate": 0.4})
+    bounded = fitted(splits, {"max_escalation_rate": 0.4}, budget_confidence=0.9)
+    bound = bounded.selection_["bound"]
+    assert bound["confidence"] == 0.9 and bound["escalated_to_last"] <= 0.4
+    assert bounded.selection_["escalated_to_last"] < bound["escalated_to_last"]
+    assert bounded.selection_["escalated_to_last"] <= plain.selection_["escalated_to_last"]
+    assert "bound" not in plain.selection_
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -227,6 +270,11 @@ def test_a_budget_is_spent_when_validation_accuracy_cannot_tell_settings_apart()
         ({"stages": [WEAK, STRONG], "select": {"accuracy": 0.9}}, "unknown 'accuracy'"),
         ({"stages": [WEAK, STRONG], "select": {"max_escalation_rate": 3}}, "share in [0, 1]"),
         ({"stages": [WEAK, STRONG], "confidence": "entropy"}, "confidence must be one of"),
+        ({"stages": [WEAK, STRONG], "budget_confidence": 0.9}, "select has max_accuracy_drop"),
+        (
+            {"stages": [WEAK, STRONG], "select": {"max_cost_per_1k": 1}, "budget_confidence": 1},
+            "between 0 and 1",
+        ),
     ],
 )
 def test_bad_configs_are_one_line_errors(params, message) -> None:

@@ -12,7 +12,11 @@ one reaching an accuracy (``target_accuracy``, or ``max_accuracy_drop`` below th
 alone, the default: 0.5 points), or the most accurate one under a budget (``max_cost_per_1k``
 USD, or ``max_escalation_rate``: the share of documents that reach the last stage; settings tied
 on validation accuracy are broken toward using more of the budget when the last stage is the
-most accurate alone, toward using less otherwise). With three
+most accurate alone, toward using less otherwise). A budget met exactly on the validation rows
+is missed on about half of all new samples; ``budget_confidence`` (e.g. 0.95) asks instead that
+the budget hold with that confidence on new rows from the same source: a setting counts as
+within budget only if the one-sided Clopper-Pearson upper bound of its share escalated (or, for
+cost, of each stage's share reached, priced) is. With three
 stages the grid is up to 140 x 140 settings, each a vectorised pass over the validation rows, so
 an exhaustive search is cheap and, unlike a greedy stage-by-stage choice, it sees that a looser
 first stage can be paid for by a stricter second one. Beyond that the grid gets coarser so it
@@ -58,6 +62,7 @@ from docsort.models.base import (
 
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
+BUDGET_KEYS = ("max_escalation_rate", "max_cost_per_1k")
 DEFAULT_SELECT = {"max_accuracy_drop": 0.005}
 STAGE_KEYS = ("name", "cost", "threshold", "calibrate")  # besides model / kind + kind params
 ESCALATE_ALL = 2.0  # above any confidence (probabilities are <= 1): the stage answers nothing
@@ -127,6 +132,7 @@ class CascadeClassifier(Classifier):
         candidates: int = 140,
         cost: dict[str, float] | None = None,
         seed: int = 0,
+        budget_confidence: float | None = None,
     ) -> None:
         self.stages = stages
         self.select = select
@@ -135,6 +141,7 @@ class CascadeClassifier(Classifier):
         self.candidates = candidates
         self.cost = cost
         self.seed = seed
+        self.budget_confidence = budget_confidence
 
     # -- configuration ------------------------------------------------------------------
     def stage_specs(self) -> list[StageSpec]:
@@ -199,7 +206,17 @@ class CascadeClassifier(Classifier):
             raise DocsortError("cascade valid_split must be a share between 0 and 1")
         if not isinstance(self.candidates, int) or self.candidates < 2:
             raise DocsortError("cascade candidates must be an integer >= 2")
-        self.selection_target()
+        key, _ = self.selection_target()
+        if self.budget_confidence is not None:
+            if not is_number(self.budget_confidence) or not 0 < self.budget_confidence < 1:
+                raise DocsortError(
+                    "cascade budget_confidence must be a probability between 0 and 1, e.g. 0.95"
+                )
+            if key not in BUDGET_KEYS:
+                raise DocsortError(
+                    f"cascade budget_confidence bounds a budget ({' or '.join(BUDGET_KEYS)}); "
+                    f"select has {key}: drop budget_confidence or select a budget"
+                )
         self.cost_model()
 
     def check(self) -> None:
@@ -287,7 +304,7 @@ class CascadeClassifier(Classifier):
         key, value = self.selection_target()
         grids = candidate_grid(confidences, fixed, self.candidates)
         thresholds, chosen, met = select_thresholds(
-            confidences, correct, usd_per_doc, grids, key, value
+            confidences, correct, usd_per_doc, grids, key, value, self.budget_confidence
         )
         self.stage_thresholds_ = [float(t) for t in thresholds]
         self.selection_ = {
@@ -497,6 +514,17 @@ def evaluation_breakdown(
 # -- threshold search (pure functions: confidences and correctness in, settings out) --------
 
 
+def upper_share(shares: np.ndarray, n: int, confidence: float) -> np.ndarray:
+    """One-sided Clopper-Pearson upper bounds of shares seen as k of ``n`` rows: the true share
+    is at most this with probability ``confidence`` (exact for a binomial count)."""
+    from scipy.stats import beta
+
+    k = np.rint(np.asarray(shares, dtype=float) * n)
+    with np.errstate(invalid="ignore"):
+        upper = beta.ppf(confidence, k + 1, np.maximum(n - k, 1e-12))
+    return np.where(k >= n, 1.0, upper)
+
+
 def candidate_grid(
     confidences: Sequence[np.ndarray], fixed: Sequence[float | None], per_stage: int
 ) -> list[np.ndarray]:
@@ -554,13 +582,28 @@ def select_thresholds(
     grids: Sequence[np.ndarray],
     criterion: str,
     value: float,
+    budget_confidence: float | None = None,
 ) -> tuple[list[float], dict[str, Any], bool]:
     """Search every threshold combination; return the chosen thresholds, what they do on the
-    validation rows, and whether the target was met (if not: the closest setting)."""
+    validation rows, and whether the target was met (if not: the closest setting). With
+    ``budget_confidence`` a budget is checked against upper bounds for new rows, not against
+    the validation shares themselves."""
     settings = [simulate(t, confidences, correct, usd_per_doc) for t in itertools.product(*grids)]
     accuracy = np.array([s["accuracy"] for s in settings])
     cost = np.array([s["cost_per_1k"] for s in settings])
     to_last = np.array([s["escalated_to_last"] for s in settings])
+    bounded = budget_confidence is not None and criterion in BUDGET_KEYS
+    if bounded:
+        n = len(correct[0])
+        reached = np.array([s["share_reached"] for s in settings])
+        upper = upper_share(reached, n, budget_confidence)
+        upper_cost = upper @ usd_per_doc * 1000
+        for s, last, price in zip(settings, upper[:, -1], upper_cost, strict=True):
+            s["bound"] = {
+                "confidence": budget_confidence,
+                "escalated_to_last": float(last),
+                "cost_per_1k": float(price),
+            }
     eps = 1e-12
     if criterion in ("target_accuracy", "max_accuracy_drop"):
         target = value if criterion == "target_accuracy" else float(correct[-1].mean()) - value
@@ -570,6 +613,9 @@ def select_thresholds(
         fallback = np.lexsort((cost, -accuracy))  # unreachable: the most accurate there is
     else:
         limit = to_last if criterion == "max_escalation_rate" else cost
+        if bounded:
+            bound_key = "escalated_to_last" if criterion == "max_escalation_rate" else "cost_per_1k"
+            limit = np.array([s["bound"][bound_key] for s in settings])
         feasible = limit <= value + eps
         # the most accurate within budget. A few hundred validation rows often tie several
         # settings; then, if the last stage alone is the most accurate on validation, spend more
