@@ -70,6 +70,17 @@ def test_eval_writes_metrics_report_and_plots(
     assert metrics["n"] == 240 and metrics["accuracy"] > 0.9  # rows it was trained on
     for name in ["report.md", "confusion_matrix.png", "reliability.png", "per_class_f1.png"]:
         assert (tmp_path / "ev" / name).stat().st_size > 0
+    # every row's prediction, for error analysis without rerunning the model
+    lines = (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["row"] for r in rows] == list(range(240))
+    assert [r["true"] for r in rows] == pd.read_csv(arxiv_csv)["category"].tolist()
+    assert all(r["correct"] == (r["label"] == r["true"]) for r in rows)
+    assert sum(r["correct"] for r in rows) / 240 == pytest.approx(metrics["accuracy"])
+    assert all(len(r["probabilities"]) <= 5 and r["label"] in r["probabilities"] for r in rows)
+    wrong = [r for r in rows if not r["correct"]]
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert ("## Most confident mistakes" in report) == bool(wrong)
 
 
 def test_predict_from_csv_stdin_and_folder(
@@ -162,6 +173,13 @@ def test_multi_label_train_and_eval(tmp_path: Path) -> None:
     result = run_cli("eval", str(model), str(tmp_path / "ml.csv"), "--out", str(tmp_path / "ev"))
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["multi_label"] and {"hamming_loss", "subset_accuracy"} <= set(metrics)
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").open()]
+    assert len(rows) == 300 and all(isinstance(r["true"], list) for r in rows)
+    assert all(r["correct"] == (set(r["true"]) == set(r["labels"])) for r in rows)
+    assert sum(r["correct"] for r in rows) / 300 == pytest.approx(metrics["subset_accuracy"])
+    report = (tmp_path / "ev" / "report.md").read_text()
+    surest_wrong = max(r["confidence"] for r in rows if not r["correct"])
+    assert "## Most confident mistakes" in report and f"{surest_wrong:.4f}" in report
 
 
 def test_demo_runs_on_built_in_defaults(tmp_path: Path) -> None:

@@ -55,6 +55,10 @@ def test_eval_reports_each_stage_and_writes_the_sweep(
     assert (out / "threshold_sweep.png").stat().st_size > 0
     report = (out / "report.md").read_text()
     assert "## Cascade stages" in report and "threshold_sweep.png" in report
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").open()]
+    answered = {s["name"]: s["share"] for s in stages}
+    for name, share in answered.items():  # each row names the stage that answered it
+        assert sum(r["stage"] == name for r in rows) / len(rows) == pytest.approx(share)
 
 
 def test_predict_records_the_answering_stage(

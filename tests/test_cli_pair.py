@@ -56,7 +56,15 @@ def test_eval_reports_pearson_and_spearman(pair_model, uspto_csv, tmp_path) -> N
     assert set(metrics["per_level"]) == {"0", "0.25", "0.5", "0.75", "1"}
     assert "Pearson r" in result.stdout
     assert (tmp_path / "ev" / "scores.png").stat().st_size > 0
-    assert "Pearson r" in (tmp_path / "ev" / "report.md").read_text()
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert "Pearson r" in report
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").open()]
+    assert len(rows) == 42
+    assert all(r["error"] == pytest.approx(r["score"] - r["true"], abs=2e-6) for r in rows)
+    mse = sum(r["error"] ** 2 for r in rows) / 42
+    assert mse == pytest.approx(metrics["mse"], rel=1e-4)
+    worst = max(rows, key=lambda r: abs(r["error"]))
+    assert "## Largest errors" in report and f"| {worst['row']} |" in report
 
 
 def test_predict_writes_one_score_per_pair(pair_model, uspto_csv, tmp_path) -> None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from docsort.models.cascade import Routed
 
 PRICED_TOKENS = ("prompt_tokens", "completion_tokens")  # what CostModel prices
+PREDICTIONS = "predictions.jsonl"  # written by evaluate beside metrics.json
+TOP_PROBABILITIES = 5  # most probable labels kept per row of predictions.jsonl
+MISTAKE_CHARS = 160  # characters of each text shown in the report's mistakes table
 
 
 def train(
@@ -224,9 +227,74 @@ def evaluate(
     metrics["model_info"] = model_summary(model)
     metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
     if out is not None:
+        stages = None
+        if run.routed is not None:
+            stages = [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
+        rows = evaluation_rows(model, data, run.proba, stages)
+        write_jsonl(Path(out) / PREDICTIONS, rows)
         title = title or f"{model.kind} on {data.name}"
-        write_report(metrics, out, title=title, model_info=metrics["model_info"])
+        write_report(
+            metrics,
+            out,
+            title=title,
+            model_info=metrics["model_info"],
+            mistakes=confident_mistakes(rows, data.texts),
+        )
     return metrics
+
+
+def evaluation_rows(
+    model: Classifier, data: Dataset, proba: np.ndarray, stages: Sequence[str] | None = None
+) -> list[dict]:
+    """Per evaluated row: its index, true label(s), the prediction (as ``predict`` gives it, with
+    the ``TOP_PROBABILITIES`` most probable labels) and whether it was right, for error
+    analysis without rerunning the model."""
+    assert data.labels is not None
+    rows = []
+    for i, (row, true) in enumerate(
+        zip(prediction_rows(model, proba, stages=stages), data.labels, strict=True)
+    ):
+        if model.labels_.multi_label:
+            true = sorted(true)
+            correct = set(true) == set(row["labels"])
+        else:
+            correct = true == row["label"]
+        top = dict(list(row["probabilities"].items())[:TOP_PROBABILITIES])
+        rows.append({"row": i, "true": true, **row, "probabilities": top, "correct": correct})
+    return rows
+
+
+def confident_mistakes(rows: Sequence[dict], texts: Sequence[str], n: int = 10) -> list[dict]:
+    """The ``n`` wrong predictions the model was surest of, with the start of each text: often
+    label noise or two labels that overlap, the first things to look at."""
+    wrong = sorted((r for r in rows if not r["correct"]), key=lambda r: -r["confidence"])
+    return [
+        {
+            "row": r["row"],
+            "true": _joined(r["true"]),
+            "predicted": _joined(r.get("label", r.get("labels"))),
+            "confidence": r["confidence"],
+            "text": texts[r["row"]][:MISTAKE_CHARS],
+        }
+        for r in wrong[:n]
+    ]
+
+
+def _joined(labels: Any) -> str:
+    return ", ".join(labels) if isinstance(labels, list | tuple) else str(labels)
+
+
+def largest_errors(data: Dataset, rows: Sequence[dict], n: int = 10) -> list[dict]:
+    """The ``n`` pairs scored furthest from the truth, with their texts."""
+    worst = sorted(rows, key=lambda r: -abs(r["error"]))[:n]
+    out = []
+    for r in worst:
+        i = r["row"]
+        pair = f"{data.texts[i]} → {data.text_pair[i] if data.text_pair else ''}"
+        if data.context is not None:
+            pair += f" ({data.context[i]})"
+        out.append({"row": i, "true": r["true"], "score": r["score"], "pair": pair})
+    return out
 
 
 def _add_cascade_metrics(
@@ -277,6 +345,16 @@ def _evaluate_scores(
     metrics["model_info"] = model_summary(model)
     metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
     if out is not None:
+        rows = [
+            {
+                "row": i,
+                "true": float(t),
+                "score": round(float(s), 6),
+                "error": round(float(s - t), 6),
+            }
+            for i, (t, s) in enumerate(zip(truth, predicted, strict=True))
+        ]
+        write_jsonl(Path(out) / PREDICTIONS, rows)
         write_score_report(
             metrics,
             out,
@@ -284,6 +362,7 @@ def _evaluate_scores(
             model_info=metrics["model_info"],
             y_true=truth,
             y_pred=predicted,
+            mistakes=largest_errors(data, rows),
         )
     return metrics
 

@@ -117,8 +117,10 @@ def write_report(
     *,
     title: str = "docsort evaluation",
     model_info: dict[str, Any] | None = None,
+    mistakes: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Write metrics.json, report.md and the plots into ``out_dir``; return the paths by name."""
+    """Write metrics.json, report.md and the plots into ``out_dir``; return the paths by name.
+    ``mistakes`` (wrong predictions, surest first) get a table in the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / "metrics.json"}
@@ -136,8 +138,23 @@ def write_report(
     paths["per_class_f1"] = _save(_per_class_figure(metrics), out / "per_class_f1.png")
     paths["report"] = out / "report.md"
     plots = [name for name in paths if name not in ("metrics", "report", "sweep_csv")]
-    write_text(paths["report"], _report_markdown(metrics, title, model_info, paths, plots))
+    markdown = _report_markdown(metrics, title, model_info, paths, plots)
+    if mistakes:
+        markdown += "\n" + _mistakes_section(mistakes, "Most confident mistakes")
+    write_text(paths["report"], markdown)
     return paths
+
+
+def _mistakes_section(mistakes: Sequence[dict[str, Any]], heading: str) -> str:
+    """A table of the worst rows (each a dict: its keys are the columns)."""
+    return "\n".join(
+        [
+            f"## {heading}\n",
+            "Every row's prediction is in `predictions.jsonl` (`row` is its position in the "
+            "evaluated data).\n",
+            markdown_table(list(mistakes[0]), [list(m.values()) for m in mistakes]),
+        ]
+    )
 
 
 def _report_markdown(
@@ -652,9 +669,11 @@ def write_score_report(
     model_info: dict[str, Any] | None = None,
     y_true: np.ndarray | None = None,
     y_pred: np.ndarray | None = None,
+    mistakes: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """metrics.json, report.md and, given the scores, ``scores.png``: the predicted scores of
-    each true level (a box each), or true against predicted for continuous truth."""
+    each true level (a box each), or true against predicted for continuous truth; ``mistakes``
+    (the largest errors) get a table."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / "metrics.json", "report": out / "report.md"}
@@ -686,6 +705,8 @@ def write_score_report(
         ]
     if "scores" in paths:
         parts += ["## Plots\n", f"![scores]({paths['scores'].name})\n"]
+    if mistakes:
+        parts.append(_mistakes_section(mistakes, "Largest errors"))
     write_text(paths["report"], "\n".join(parts))
     return paths
 
