@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/pair.py --runs cross-ctx bi-ctx  # some of them
     .venv/bin/python benchmarks/pair.py --train-rows 8000        # a training budget
     .venv/bin/python benchmarks/pair.py --table-only             # rebuild the README table
+    .venv/bin/python benchmarks/pair.py --context-check          # is the title used at all?
     .venv/bin/python benchmarks/pair.py --runs mpnet-cross-ctx --epochs 3 --checkpoint
                                       # hours long: rerun the same line after a kill to resume
 
@@ -182,6 +183,46 @@ def _encoder_lr(r: dict[str, Any]) -> float:
     return r["params"]["lr"] or (5e-4 if r["lora"] else 5e-5)
 
 
+def context_check() -> list[dict[str, Any]]:
+    """Do models that read the title use it? Held-out rows with the same anchor and target
+    under two classes, scored differently: the share of those row pairs each saved run puts in
+    the right order (a run without the title scores both rows alike: none). Writes
+    benchmarks/results/pair-context-check.json."""
+    _, test = split(True)
+    truth = test.scores()
+    rows: dict[tuple[str, str], list[int]] = {}
+    assert test.text_pair is not None
+    for i, key in enumerate(zip(test.texts, test.text_pair, strict=True)):
+        rows.setdefault(key, []).append(i)
+    pairs = [
+        (i, j)
+        for group in rows.values()
+        for k, i in enumerate(group)
+        for j in group[k + 1 :]
+        if truth[i] != truth[j]
+    ]
+    first, second = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    results = []
+    for path in sorted(RESULTS.glob("*.test-scores.npy")):
+        run = json.loads(path.with_name(path.name.replace(".test-scores.npy", ".json")).read_text())
+        predicted = np.load(path)
+        right = np.sign(truth[first] - truth[second]) == np.sign(
+            predicted[first] - predicted[second]
+        )
+        results.append(
+            {
+                "run": run["run"],
+                "context": run["context"],
+                "pearson": run["pearson"],
+                "row_pairs": len(pairs),
+                "ordered_right": int(right.sum()),
+            }
+        )
+        print(f"{run['run']}: {right.sum()} of {len(pairs)} row pairs in the right order")
+    write_json(RESULTS.parent / "pair-context-check.json", results)
+    return results
+
+
 def update_readme() -> None:
     replace_readme_section(START, END, table())
 
@@ -212,7 +253,15 @@ def main() -> None:
         "--save", action="store_true", help="keep each trained model in runs/pair-models/<run>"
     )
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument(
+        "--context-check",
+        action="store_true",
+        help="how often saved runs order rows that differ only by their class (no training)",
+    )
     args = parser.parse_args()
+    if args.context_check:
+        context_check()
+        return
     if not args.table_only:
         import torch
 
