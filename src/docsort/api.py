@@ -159,6 +159,13 @@ def run_batched(
     return Run(proba, raw, seconds, tokens, routed)
 
 
+def answering_stages(model: Classifier, run: Run) -> list[str] | None:
+    """A cascade's run: the name of the stage that answered each row; else ``None``."""
+    if run.routed is None:
+        return None
+    return [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
+
+
 def predict_proba_batched(
     model: Classifier, texts: Sequence[str], batch_size: int = 2048, description: str = "predicting"
 ) -> tuple[np.ndarray, float]:
@@ -227,10 +234,7 @@ def evaluate(
     metrics["model_info"] = model_summary(model)
     metrics["data"] = {"source": data.name, "n": len(data), "skipped": data.skipped}
     if out is not None:
-        stages = None
-        if run.routed is not None:
-            stages = [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
-        rows = evaluation_rows(model, data, run.proba, stages)
+        rows = evaluation_rows(model, data, run.proba, answering_stages(model, run))
         write_jsonl(Path(out) / PREDICTIONS, rows)
         title = title or f"{model.kind} on {data.name}"
         write_report(
@@ -458,10 +462,7 @@ def predict(
             )
         model = model.adapt(texts)
     run = run_batched(model, texts)
-    stages = None
-    if run.routed is not None:
-        stages = [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
-    rows = prediction_rows(model, run.proba, top_k, at_least_one, stages)
+    rows = prediction_rows(model, run.proba, top_k, at_least_one, answering_stages(model, run))
     if windows:
         for row, pieces in zip(rows, model.window_scores(texts), strict=True):
             row["windows"] = pieces

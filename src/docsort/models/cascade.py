@@ -594,16 +594,9 @@ def select_thresholds(
     to_last = np.array([s["escalated_to_last"] for s in settings])
     bounded = budget_confidence is not None and criterion in BUDGET_KEYS
     if bounded:
-        n = len(correct[0])
         reached = np.array([s["share_reached"] for s in settings])
-        upper = upper_share(reached, n, budget_confidence)
-        upper_cost = upper @ usd_per_doc * 1000
-        for s, last, price in zip(settings, upper[:, -1], upper_cost, strict=True):
-            s["bound"] = {
-                "confidence": budget_confidence,
-                "escalated_to_last": float(last),
-                "cost_per_1k": float(price),
-            }
+        upper = upper_share(reached, len(correct[0]), budget_confidence)
+        upper_to_last, upper_cost = upper[:, -1], upper @ usd_per_doc * 1000
     eps = 1e-12
     if criterion in ("target_accuracy", "max_accuracy_drop"):
         target = value if criterion == "target_accuracy" else float(correct[-1].mean()) - value
@@ -612,10 +605,10 @@ def select_thresholds(
         order = np.lexsort((to_last, -accuracy, cost))
         fallback = np.lexsort((cost, -accuracy))  # unreachable: the most accurate there is
     else:
-        limit = to_last if criterion == "max_escalation_rate" else cost
-        if bounded:
-            bound_key = "escalated_to_last" if criterion == "max_escalation_rate" else "cost_per_1k"
-            limit = np.array([s["bound"][bound_key] for s in settings])
+        if criterion == "max_escalation_rate":
+            limit = upper_to_last if bounded else to_last
+        else:
+            limit = upper_cost if bounded else cost
         feasible = limit <= value + eps
         # the most accurate within budget. A few hundred validation rows often tie several
         # settings; then, if the last stage alone is the most accurate on validation, spend more
@@ -626,6 +619,12 @@ def select_thresholds(
     met = bool(feasible.any())
     best = next(int(i) for i in order if feasible[i]) if met else int(fallback[0])
     chosen = dict(settings[best])
+    if bounded:
+        chosen["bound"] = {
+            "confidence": budget_confidence,
+            "escalated_to_last": float(upper_to_last[best]),
+            "cost_per_1k": float(upper_cost[best]),
+        }
     if criterion == "max_accuracy_drop":
         chosen["target_accuracy"] = float(correct[-1].mean()) - value
     return chosen["thresholds"], chosen, met
