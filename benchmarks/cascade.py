@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cascade.py                          # banking77 and arxiv8
     .venv/bin/python benchmarks/cascade.py --datasets banking77 --stages-only
-    .venv/bin/python benchmarks/cascade.py --table-only             # rebuild the README table
+    .venv/bin/python benchmarks/cascade.py --table-only             # rebuild the table only
 
 Per dataset: 10 % of the training rows (stratified, seed 0) are held out as the cascade's
 validation rows; every stage (tfidf, embed, encoder, llm) is trained on the other 90 % and saved
@@ -12,8 +12,8 @@ Each cascade chooses its thresholds on the validation rows
 (by default the most accurate setting sending at most 30 % to the last stage) and is scored on
 the test rows: the cascade as it runs (later stages only on the escalated rows, timed), and every
 stage alone on the very same rows (the rest of each stage's rows are scored after the timed pass).
-Results go to benchmarks/results/cascade/<cascade>-<dataset>.json; the README table between the
-``<!-- cascade -->`` markers is built from those files.
+Results go to benchmarks/results/cascade/<cascade>-<dataset>.json; the table between the
+``<!-- cascade -->`` markers of docs/benchmarks.md is built from those files.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from docsort.api import evaluate, train
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.io import write_json
 from docsort.models.base import read_manifest
-from run import machine, replace_readme_section, train_test
+from run import DOCS, add_docs_option, machine, replace_docs_section, train_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cascade"
@@ -218,8 +218,8 @@ def _rate(value: float | None) -> str:
     return "–" if not value else f"{value:,.0f}"
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, build_table())
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, build_table(), docs)
 
 
 def main() -> None:
@@ -238,7 +238,8 @@ def main() -> None:
         default=None,
         help="Hold the budget with this confidence on new rows (e.g. 0.95).",
     )
-    parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
+    add_docs_option(parser)
     args = parser.parse_args()
     key, _, value = args.select.partition("=")
     select = {key: float(value)}
@@ -286,7 +287,7 @@ def main() -> None:
                         flush=True,
                     )
     if args.table_only or not args.stages_only:
-        update_readme()
+        update_docs(args.docs)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@
     .venv/bin/python benchmarks/dual.py few-shot --shots 8 --seeds 0 1 2 3 4
     .venv/bin/python benchmarks/dual.py full                 # banking77, all training rows
     .venv/bin/python benchmarks/dual.py multi-label --datasets arxiv-multilabel reuters
-    .venv/bin/python benchmarks/dual.py table                # rebuild the README section
+    .venv/bin/python benchmarks/dual.py table                # rebuild the section only
 
-Results go to benchmarks/results/dual/*.json; the README section between the
-``<!-- dual:start -->`` markers is rebuilt from those files only. Test rows are the same as in
+Results go to benchmarks/results/dual/*.json; the section between the
+``<!-- dual:start -->`` markers of docs/benchmarks.md is rebuilt from those files only.
+Test rows are the same as in
 benchmarks/run.py (official test splits, else a seeded 20 %). Label descriptions live in
 benchmarks/descriptions/*.yaml; they were written from general knowledge of each category
 before any run and were not tuned on test rows. Patent sections are described by their CPC
@@ -33,7 +34,7 @@ from docsort.data.labels import LabelSet
 from docsort.evaluation import CostModel, compute_metrics
 from docsort.io import write_json
 from docsort.models.dual import zero_shot
-from run import SHARED, machine, replace_readme_section, train_test
+from run import DOCS, SHARED, add_docs_option, machine, replace_docs_section, train_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dual"
@@ -240,7 +241,7 @@ def run_multi_label(base: str, dataset: str) -> list[dict[str, Any]]:
     return out
 
 
-# -- the README section ---------------------------------------------------------------------
+# -- the docs section -----------------------------------------------------------------------
 def build_section() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     lines: list[str] = []
@@ -335,8 +336,8 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, build_section())
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, build_section(), docs)
 
 
 # LoRA, few epochs and one thread: the 2 cores were shared with a load of 12-15 during these
@@ -351,8 +352,6 @@ FULL = {"epochs": 5, "batch_size": 32, "lr": 5e-5}
 
 
 def main() -> None:
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "what",
@@ -367,8 +366,12 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (busy machine: 1)")
+    add_docs_option(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.what != "table":  # rebuilding the section needs no torch
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.datasets is None:
         multi = args.what == "multi-label"
         args.datasets = ["arxiv-multilabel", "reuters"] if multi else ["bbc", "arxiv8", "patents9"]
@@ -399,7 +402,7 @@ def main() -> None:
         for dataset in args.datasets:
             for i, result in enumerate(run_multi_label(args.base, dataset)):
                 write_json(RESULTS / f"multi-label-{args.base}-{dataset}-{i}.json", result)
-    update_readme()
+    update_docs(args.docs)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,15 @@
 
     .venv/bin/python benchmarks/llm.py                           # every config on bbc and arxiv8
     .venv/bin/python benchmarks/llm.py --sets bbc --rows 100     # a subset
-    .venv/bin/python benchmarks/llm.py --table-only              # rebuild the README table
+    .venv/bin/python benchmarks/llm.py --table-only              # rebuild the table only
 
 An LLM on this 2-core CPU reads ~1-2 documents a second, so each run scores a seeded random
 sample of the test split (``--rows``, default 200), not all of it; the sample size is in every
 result. Label descriptions come from ``benchmarks/descriptions/<set>.yaml`` (written from
 general knowledge, not tuned on test rows). Bias calibration, where a config uses it, reads a
 seeded sample of *training* rows held out from the k-shot pool. Results go to
-``benchmarks/results/llm/<config>-<set>.json``; the README table between the
-``<!-- llm:start -->`` markers is built from those files.
+``benchmarks/results/llm/<config>-<set>.json``; the table between the
+``<!-- llm:start -->`` markers of docs/benchmarks.md is built from those files.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from docsort.data.dataset import Dataset
 from docsort.evaluation import compute_metrics
 from docsort.io import write_json
 from run import (  # beside this file: the same sets and splits as run.py
+    DOCS,
+    add_docs_option,
     machine,
-    replace_readme_section,
+    replace_docs_section,
     train_test,
 )
 
@@ -184,8 +186,8 @@ def build_table() -> str:
     return "\n".join(lines)
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, build_table())
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, build_table(), docs)
 
 
 def main() -> None:
@@ -207,7 +209,8 @@ def main() -> None:
     )
     parser.add_argument("--model", default="qwen-0.5b")
     parser.add_argument("--backend", default="llamacpp", choices=["llamacpp", "transformers"])
-    parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
+    add_docs_option(parser)
     args = parser.parse_args()
     if not args.table_only:
         for dataset in args.sets:
@@ -227,7 +230,7 @@ def main() -> None:
                 for result in results:
                     write_json(RESULTS / f"{result['config']}-{dataset}.json", result)
                     print(json.dumps({k: result[k] for k in keys}), flush=True)
-    update_readme()
+    update_docs(args.docs)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/long_docs.py                    # every set
     .venv/bin/python benchmarks/long_docs.py --datasets sotu    # a subset
-    .venv/bin/python benchmarks/long_docs.py --table-only       # rebuild the README table
+    .venv/bin/python benchmarks/long_docs.py --table-only       # rebuild the table only
 
 The model is the ``embed`` kind (frozen ``minilm``, 256 tokens, + logistic regression), trained
 on the windows of the training texts (each window labelled as its document). On the same test
 rows it then reads each text truncated to its head, its tail, or both ends, and in overlapping
 windows whose probabilities are combined four ways. All four aggregations share one pass over
-the windows, so they share its seconds. Results: ``benchmarks/results/long/<set>.json``.
+the windows, so they share its seconds. Results: ``benchmarks/results/long/<set>.json``; the
+table between the ``<!-- long:start -->`` markers of docs/benchmarks.md is built from them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ from docsort.data.loaders import load_dataset
 from docsort.evaluation.metrics import compute_metrics
 from docsort.io import write_json
 from docsort.text.chunking import AGGREGATES, LongDoc, aggregate, split_texts
-from run import ROOT, SHARED, machine, replace_readme_section
+from run import DOCS, ROOT, SHARED, add_docs_option, machine, replace_docs_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "long"
 START, END = "<!-- long:start -->", "<!-- long:end -->"
@@ -129,15 +131,16 @@ def build_table() -> str:
     return "\n".join(lines)
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, build_table())
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, build_table(), docs)
 
 
 def main() -> None:
     names = ("imdb", "20ng", "patent-claims", "sotu")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(names), choices=names)
-    parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
+    add_docs_option(parser)
     args = parser.parse_args()
     if not args.table_only:
         sets = _sets()
@@ -147,7 +150,7 @@ def main() -> None:
             write_json(RESULTS / f"{name}.json", result)
             for x in result["results"]:
                 print(json.dumps(x), flush=True)
-    update_readme()
+    update_docs(args.docs)
 
 
 if __name__ == "__main__":

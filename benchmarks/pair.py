@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pair.py                          # every variant
     .venv/bin/python benchmarks/pair.py --runs cross-ctx bi-ctx  # some of them
     .venv/bin/python benchmarks/pair.py --train-rows 8000        # a training budget
-    .venv/bin/python benchmarks/pair.py --table-only             # rebuild the README table
+    .venv/bin/python benchmarks/pair.py --table-only             # rebuild the table only
     .venv/bin/python benchmarks/pair.py --context-check          # is the title used at all?
     .venv/bin/python benchmarks/pair.py --runs mpnet-cross-ctx --epochs 3 --checkpoint
                                       # hours long: rerun the same line after a kill to resume
@@ -11,8 +11,8 @@
 ../shared/data/uspto-p2p/train.csv is split 80/20 by anchor (seed 0: no anchor is on both
 sides); a run trains on the 80 % (or a seeded sample of ``--train-rows`` of it), keeps 10 % of
 its anchors for early stopping, and is scored on the held-out 20 %. Each run writes
-benchmarks/results/pair/<run>.json and its held-out scores (<run>.test-scores.npy); the README
-table between the pair markers is built from the JSON files only.
+benchmarks/results/pair/<run>.json and its held-out scores (<run>.test-scores.npy); the table
+between the pair markers of docs/benchmarks.md is built from the JSON files only.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.loaders import load_dataset
 from docsort.evaluation import compute_score_metrics
 from docsort.io import atomic_path, write_json
-from run import machine, replace_readme_section
+from run import DOCS, add_docs_option, machine, replace_docs_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pair"
+# analyses of the saved runs, in a sub-folder: every JSON directly in RESULTS is one run
+CONTEXT_CHECK = RESULTS / "checks" / "context-check.json"
 START, END = "<!-- pair:start -->", "<!-- pair:end -->"
 DATA = ROOT.parent / "shared" / "data" / "uspto-p2p"
 TITLES = DATA / "cpc_titles.csv"
@@ -187,7 +189,7 @@ def context_check() -> list[dict[str, Any]]:
     """Do models that read the title use it? Held-out rows with the same anchor and target
     under two classes, scored differently: the share of those row pairs each saved run puts in
     the right order (a run without the title scores both rows alike: none). Writes
-    benchmarks/results/pair-context-check.json."""
+    benchmarks/results/pair/checks/context-check.json."""
     _, test = split(True)
     truth = test.scores()
     rows: dict[tuple[str, str], list[int]] = {}
@@ -219,12 +221,12 @@ def context_check() -> list[dict[str, Any]]:
             }
         )
         print(f"{run['run']}: {right.sum()} of {len(pairs)} row pairs in the right order")
-    write_json(RESULTS.parent / "pair-context-check.json", results)
+    write_json(CONTEXT_CHECK, results)
     return results
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, table())
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, table(), docs)
 
 
 def main() -> None:
@@ -252,7 +254,8 @@ def main() -> None:
     parser.add_argument(
         "--save", action="store_true", help="keep each trained model in runs/pair-models/<run>"
     )
-    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
+    add_docs_option(parser)
     parser.add_argument(
         "--context-check",
         action="store_true",
@@ -282,8 +285,8 @@ def main() -> None:
                 args.valid_share,
                 args.seed,
             )
-            update_readme()
-    update_readme()
+            update_docs(args.docs)
+    update_docs(args.docs)
     print(table())
 
 

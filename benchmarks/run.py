@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/run.py                      # every model on every set
     .venv/bin/python benchmarks/run.py --datasets bbc r8    # a subset
-    .venv/bin/python benchmarks/run.py --table-only         # rebuild the README table
+    .venv/bin/python benchmarks/run.py --table-only         # rebuild the table only
 
-Results go to benchmarks/results/<model>-<dataset>.json; the README table between the
-``<!-- results -->`` markers is rebuilt from those files, so it only shows measured numbers.
+Results go to benchmarks/results/<model>-<dataset>.json; the table between the
+``<!-- results -->`` markers of docs/benchmarks.md is rebuilt from those files, so it only
+shows measured numbers. Every benchmark script rebuilds its own table on that page
+(``DOCS``); ``--docs PATH`` writes to another copy of the page instead.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from efficiency import efficiency
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-README = ROOT / "README.md"
+DOCS = ROOT / "docs" / "benchmarks.md"  # the page holding every benchmark script's table
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -195,7 +197,13 @@ def run_one(model_name: str, dataset: str) -> dict[str, Any]:
 
 
 def build_table() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    rows = []
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        # every JSON directly in results/ is one run; other benchmarks use sub-folders
+        if not isinstance(r, dict) or not {"model", "dataset"} <= r.keys():
+            raise SystemExit(f"{path} is not a run result: keep it in a sub-folder")
+        rows.append(r)
     lines = [
         "| model | dataset | test rows | accuracy | macro-F1 | micro-F1 | ECE | train s "
         "| docs/s | of CPU limit | $ per 1k docs | load |",
@@ -227,26 +235,38 @@ def _share(value: float | None) -> str:
     return "" if value is None else f"{value:.0%}"
 
 
-def replace_readme_section(start: str, end: str, body: str) -> None:
-    """Put ``body`` between the ``start`` and ``end`` markers of README.md (an atomic write):
-    every benchmark script rebuilds its own table this way."""
-    text = README.read_text(encoding="utf-8")
+def replace_docs_section(start: str, end: str, body: str, docs: Path = DOCS) -> None:
+    """Put ``body`` between the ``start`` and ``end`` markers of ``docs`` (by default
+    docs/benchmarks.md; an atomic write): every benchmark script rebuilds its own table this
+    way."""
+    text = docs.read_text(encoding="utf-8")
     if start not in text or end not in text:
-        raise SystemExit(f"README.md lacks the {start} … {end} markers")
+        raise SystemExit(f"{docs} lacks the {start} … {end} markers")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    write_text(README, f"{head}{start}\n{body}\n{end}{tail}")
+    write_text(docs, f"{head}{start}\n{body}\n{end}{tail}")
 
 
-def update_readme() -> None:
-    replace_readme_section(START, END, build_table())
+def add_docs_option(parser: argparse.ArgumentParser) -> None:
+    """``--docs PATH``: the page whose table a script rebuilds (a copy, e.g. in the tests)."""
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=DOCS,
+        help="Page holding the tables (default: docs/benchmarks.md).",
+    )
+
+
+def update_docs(docs: Path = DOCS) -> None:
+    replace_docs_section(START, END, build_table(), docs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--table-only", action="store_true", help="Only rebuild the README table.")
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
+    add_docs_option(parser)
     args = parser.parse_args()
     if not args.table_only:
         for model_name in args.models:
@@ -269,7 +289,7 @@ def main() -> None:
                     ),
                     flush=True,
                 )
-    update_readme()
+    update_docs(args.docs)
 
 
 if __name__ == "__main__":
