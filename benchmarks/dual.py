@@ -33,7 +33,7 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.evaluation import CostModel, compute_metrics
 from docsort.io import write_json
-from docsort.models.dual import zero_shot
+from docsort.models.kinds.dual import zero_shot
 from run import DOCS, SHARED, add_docs_option, machine, replace_docs_section, train_test
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ os.environ.setdefault("DOCSORT_NO_PROGRESS", "1")
 def killed_at_save(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], Any]:
     """``with killed_at_save(n): model.fit(...)``: the n-th checkpoint write completes, then the
     run stops as if killed; checkpoint writes are normal again after the block."""
-    from docsort.models import training
+    from docsort.models.nn import training
 
     real_save = training._save
 

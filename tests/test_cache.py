@@ -59,7 +59,7 @@ def test_embed_training_keeps_the_cache_under_its_bound(tmp_path, monkeypatch) -
     """Each new training set's vectors push out the oldest; the newest is always kept
     while it fits."""
     from docsort.data.dataset import Dataset
-    from docsort.models.embedding import EmbedClassifier
+    from docsort.models.kinds.embedding import EmbedClassifier
 
     monkeypatch.setenv("DOCSORT_CACHE", str(tmp_path))
     monkeypatch.setenv("DOCSORT_EMBED_CACHE_MB", "0.02")  # 20 kB: one set of 8 × 384 floats

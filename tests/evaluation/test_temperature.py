@@ -8,7 +8,7 @@ import pytest
 import docsort
 from docsort.data.dataset import stratified_split
 from docsort.data.loaders import load_dataset
-from docsort.evaluation.calibration import (
+from docsort.models.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,

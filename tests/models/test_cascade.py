@@ -17,13 +17,13 @@ from docsort.errors import DocsortError
 from docsort.evaluation import CostModel
 from docsort.models import create, load, register
 from docsort.models.base import REGISTRY
-from docsort.models.cascade import (
+from docsort.models.kinds.cascade import (
     CascadeClassifier,
     candidate_grid,
     select_thresholds,
     upper_share,
 )
-from docsort.models.tfidf import TfidfClassifier
+from docsort.models.kinds.tfidf import TfidfClassifier
 
 # a weak first stage (character 2-3 grams of a small vocabulary) and a stronger second one
 WEAK = {"kind": "tfidf", "word_ngrams": None, "char_ngrams": [2, 3], "max_features": 300}

@@ -14,7 +14,7 @@ from docsort.data.dataset import Dataset, from_frame
 from docsort.data.labels import LabelSet, load_labels_file
 from docsort.errors import DocsortError
 from docsort.models import create, load
-from docsort.models.dual import DualEncoderClassifier, _unit, zero_shot
+from docsort.models.kinds.dual import DualEncoderClassifier, _unit, zero_shot
 from tests.conftest import ARXIV_8CAT, ARXIV_MULTI
 
 pytest.importorskip("torch")

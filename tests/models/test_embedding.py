@@ -10,7 +10,7 @@ import pytest
 
 from docsort.data.dataset import Dataset, from_frame, stratified_split
 from docsort.models import create, load
-from docsort.models.embedding import EmbedClassifier, StaticClassifier
+from docsort.models.kinds.embedding import EmbedClassifier, StaticClassifier
 from tests.conftest import ARXIV_MULTI
 
 

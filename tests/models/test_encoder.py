@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import docsort.models.encoder  # noqa: F401  (registers the kind)
+import docsort.models.kinds.encoder  # noqa: F401  (registers the kind)
 from docsort.data.dataset import Dataset, from_frame
 from docsort.errors import DocsortError
 from docsort.models import create, load, training
-from docsort.models.training import checkpoint_step
+from docsort.models.nn.training import checkpoint_step
 from tests.conftest import ARXIV_8CAT, ARXIV_MULTI
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -112,7 +112,7 @@ def test_freezing_and_class_weights(arxiv_split) -> None:
 CHILD = """
 import json, sys
 from docsort.data.dataset import Dataset
-import docsort.models.encoder
+import docsort.models.kinds.encoder
 from docsort.models import create
 rows = json.load(open(sys.argv[1]))
 create("encoder", json.loads(sys.argv[2])).fit(Dataset(rows["texts"], rows["labels"]))

@@ -19,8 +19,8 @@ from docsort.data.dataset import Dataset
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
 from docsort.models.base import create, load
-from docsort.models.llm import LLMClassifier
-from docsort.models.llm.llamacpp_backend import LlamaCppBackend
+from docsort.models.kinds.llm import LLMClassifier
+from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
 
 pytest.importorskip("llama_cpp")
 

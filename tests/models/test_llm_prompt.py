@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from docsort.errors import DocsortError
-from docsort.models.llm.openai_backend import choice_scores
-from docsort.models.llm.prompt import PromptBuilder, Shot, letter_aliases
+from docsort.models.kinds.llm.openai_backend import choice_scores
+from docsort.models.kinds.llm.prompt import PromptBuilder, Shot, letter_aliases
 
 NAMES = ("business", "entertainment", "politics", "sport", "tech")
 

@@ -19,7 +19,7 @@ from docsort.data.dataset import Dataset
 from docsort.data.loaders import load_dataset
 from docsort.models.base import create
 from docsort.models.hub import resolve
-from docsort.models.llm import LLMClassifier
+from docsort.models.kinds.llm import LLMClassifier
 
 pytest.importorskip("llama_cpp.server.app")  # the llm-server extra (fastapi, uvicorn, ...)
 # starting the server loads the model in a second process; a row takes seconds on 1 thread

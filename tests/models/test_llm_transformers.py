@@ -10,10 +10,10 @@ import pytest
 
 from docsort.data.loaders import load_dataset
 from docsort.models.base import create
-from docsort.models.llm.backend import common_prefix
-from docsort.models.llm.hf_backend import TransformersBackend
-from docsort.models.llm.llamacpp_backend import LlamaCppBackend
-from docsort.models.llm.prompt import PromptBuilder
+from docsort.models.kinds.llm.backend import common_prefix
+from docsort.models.kinds.llm.hf_backend import TransformersBackend
+from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
+from docsort.models.kinds.llm.prompt import PromptBuilder
 
 # transformers dequantises the GGUF into fp32 torch weights (minutes on this CPU; the first test
 # took 139 s under load): run with -m slow

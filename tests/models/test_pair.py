@@ -15,7 +15,7 @@ import docsort
 from docsort.data.dataset import Dataset, from_frame, grouped_split
 from docsort.errors import DocsortError
 from docsort.models import create, load
-from docsort.models.pair import context_title, read_context_map
+from docsort.models.kinds.pair import context_title, read_context_map
 from tests.conftest import USPTO_P2P, USPTO_TITLES
 
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -11,7 +11,7 @@ import docsort
 from docsort.data.dataset import Dataset, from_frame, stratified_split
 from docsort.errors import DocsortError
 from docsort.models import REGISTRY, Classifier, create, get_kind, load, register
-from docsort.models.tfidf import TfidfClassifier
+from docsort.models.kinds.tfidf import TfidfClassifier
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from docsort.models import training
+from docsort.models.nn import training
 
 
 def _loop(folder: Path, resume: bool) -> training.LoopResult:

@@ -1,7 +1,5 @@
 """Evaluation: metrics, calibration, cost, and the reports that put them side by side."""
 
-from docsort.evaluation.calibration import expected_calibration_error, reliability_bins
-from docsort.evaluation.cost import CostModel
 from docsort.evaluation.metrics import compute_metrics, compute_score_metrics
 from docsort.evaluation.report import (
     markdown_table,
@@ -9,6 +7,8 @@ from docsort.evaluation.report import (
     write_report,
     write_score_report,
 )
+from docsort.models.calibration import expected_calibration_error, reliability_bins
+from docsort.models.cost import CostModel
 
 __all__ = [
     "CostModel",

@@ -24,8 +24,8 @@ from sklearn.metrics import (
 
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
-from docsort.evaluation.calibration import expected_calibration_error, reliability_bins
-from docsort.evaluation.cost import CostModel
+from docsort.models.calibration import expected_calibration_error, reliability_bins
+from docsort.models.cost import CostModel
 
 EXTRA_COST_KEYS = ("prompt_tokens", "completion_tokens", "usd")
 _PROBA_TOLERANCE = 1e-6

@@ -1,15 +1,7 @@
-"""Model kinds. Importing this package registers every built-in kind."""
+"""Models: the contract and registry (``base``), the kinds (``kinds/``) and the networks and
+training loop they share (``nn/``). Importing this package registers every built-in kind."""
 
-from docsort.models import (  # noqa: F401
-    cascade,
-    dual,
-    embedding,
-    encoder,
-    ensemble,
-    llm,
-    pair,
-    tfidf,
-)
+from docsort.models import kinds  # noqa: F401  (registers the built-in kinds)
 from docsort.models.base import REGISTRY, Classifier, create, get_kind, load, register
 
 __all__ = ["REGISTRY", "Classifier", "create", "get_kind", "load", "register"]

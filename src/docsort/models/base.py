@@ -12,6 +12,7 @@ import inspect
 import math
 import platform
 import re
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,52 @@ if TYPE_CHECKING:
 MANIFEST = "docsort.yaml"
 REGISTRY: dict[str, type[Classifier]] = {}
 C = TypeVar("C", bound="type[Classifier]")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a kind can do, declared in one place (scikit-learn's tags are the model): callers
+    ask these, never a kind's name."""
+
+    output: str = "labels"  # "labels": label probabilities; "scores": one number per text pair
+    multi_label: bool = True  # can learn multi-label data
+    scores_new_labels: bool = False  # predict with a labels file may name labels never trained
+    adapts: bool = False  # ``adapt(texts)``: re-aims itself on the texts it is about to sort
+    long_documents: bool = True  # reads long texts in windows or truncated (``long_doc_``)
+    composite: bool = False  # made of other models (their settings, e.g. long_doc, are theirs)
+    trains_without_rows: bool = False  # can be built from labels and descriptions alone
+    selects_thresholds: bool = False  # chooses routing thresholds on validation rows (cascade)
+
+    @property
+    def scores(self) -> bool:
+        """A pair scorer: judged by correlation, predicting ``{"score": s}`` rows."""
+        return self.output == "scores"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How to run a model on this machine, given at load or run time and never saved: a model
+    trained on a GPU must load on a CPU server (model2vec reads the device off the weights, not
+    the config; SetFit passes the batch size to ``predict_proba``)."""
+
+    device: str | None = None  # "auto", "cpu", "cuda", "cuda:1"; None: the kind's default
+    threads: int | None = None  # torch / llama.cpp threads; None: the library's default
+    eval_batch_size: int | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int | None = None
+    resume: bool | None = None
+
+    def __post_init__(self) -> None:
+        device = self.device
+        if device is not None and device not in ("auto", "cpu") and not device.startswith("cuda"):
+            raise DocsortError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {device!r}")
+        for name in ("threads", "eval_batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise DocsortError(f"{name} must be a whole number of at least 1, not {value!r}")
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 def register(name: str) -> Callable[[C], C]:
@@ -76,9 +123,10 @@ class Classifier:
     """Base class: subclasses implement ``fit``, ``predict_proba`` and the two weight hooks."""
 
     kind: ClassVar[str] = ""
-    # "labels": predict_proba gives label probabilities; "scores": predict gives one number per
-    # row (the pair kind), and evaluation reports correlations instead of accuracy
-    output: ClassVar[str] = "labels"
+    tags: ClassVar[Capabilities] = Capabilities()
+    # run-time settings the kind takes as parameters: Runtime field -> parameter name. They are
+    # accepted in a config for training but never saved; ``load(dir, runtime)`` sets them
+    runtime_params: ClassVar[dict[str, str]] = {}
 
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
@@ -87,6 +135,40 @@ class Classifier:
     long_doc_: LongDoc | None = None  # how texts longer than the model reads are windowed
     train_fingerprint_: str | None = None
     input_spec_: dict[str, Any]  # text/label columns used in training: defaults for eval
+
+    def capabilities(self) -> Capabilities:
+        """What this model can do: its kind's tags, unless what it is made of decides."""
+        return self.tags
+
+    @property
+    def output(self) -> str:
+        return self.capabilities().output
+
+    def tokens_read(self) -> int | None:
+        """How many tokens of a text the model reads at once (None: no fixed limit), so that
+        long-document windows can be checked against it."""
+        return None
+
+    def selection_summary(self) -> dict[str, Any] | None:
+        """How validation rows chose the model's routing thresholds (a cascade), else None."""
+        return None
+
+    def apply_runtime(self, runtime: Runtime | None) -> None:
+        """Take the run-time settings this kind understands; the rest do not apply to it."""
+        if runtime is None:
+            return
+        for field_name, value in runtime.given().items():
+            param = self.runtime_params.get(field_name)
+            if param is not None:
+                setattr(self, param, value)
+
+    def check(self) -> None:
+        """Every parameter checked before any data is read or any model trained, so a wrong
+        value costs a second, not a training run."""
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """The kind's own checks of its parameters; raise ``DocsortError`` naming the one."""
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> Classifier:
@@ -106,7 +188,7 @@ class Classifier:
         the one place a model's calibration is applied, whoever computed ``raw``."""
         if self.temperature_ is None:
             return raw
-        from docsort.evaluation.calibration import apply_temperature
+        from docsort.models.calibration import apply_temperature
 
         return apply_temperature(raw, self.temperature_, self.labels_.multi_label)
 
@@ -193,7 +275,7 @@ class Classifier:
 
         Decisions do not change: argmax is kept, and multi-label thresholds are moved with the
         probabilities. Returns ``self``."""
-        from docsort.evaluation.calibration import fit_temperature
+        from docsort.models.calibration import fit_temperature
 
         self._check_fitted()
         if valid.labels is None or len(valid) == 0:
@@ -205,7 +287,7 @@ class Classifier:
         proba = self._raw_proba(valid.texts)
         temperature = fit_temperature(proba, valid.targets(self.labels_), multi)
         if multi and self.thresholds_ is not None:
-            from docsort.evaluation.calibration import apply_temperature
+            from docsort.models.calibration import apply_temperature
 
             # a threshold is a probability too: map it through the same change of temperature
             moved = apply_temperature(np.atleast_2d(self.thresholds_), temperature / old, True)
@@ -235,18 +317,14 @@ class Classifier:
 
     # -- parameters ---------------------------------------------------------------------
     @classmethod
-    def output_of(cls, params: dict[str, Any]) -> str:
-        """What a model of this kind built with ``params`` gives (``output``), known before it
-        is trained: fixed per kind, except for kinds made of other models (``ensemble``)."""
-        return cls.output
-
-    @classmethod
     def param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
         return [p for p in signature.parameters if p != "self"]
 
-    def get_params(self) -> dict[str, Any]:
-        return {name: _plain(getattr(self, name)) for name in self.param_names()}
+    def get_params(self, runtime: bool = False) -> dict[str, Any]:
+        """The model's parameters, as saved; ``runtime`` adds the run-time settings."""
+        skip = set() if runtime else set(self.runtime_params.values())
+        return {n: _plain(getattr(self, n)) for n in self.param_names() if n not in skip}
 
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:
@@ -271,7 +349,10 @@ class Classifier:
         self.train_fingerprint_ = train.fingerprint()
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model to ``directory`` atomically: an existing model is replaced at the end."""
+        """Write the model to ``directory`` atomically: an existing model is replaced at the end.
+
+        Only a model or an empty folder is replaced: any other existing path (a project
+        folder, the training data file) is a mistyped ``--out`` and a ``DocsortError``."""
         self._check_fitted()
         from docsort import __version__
 
@@ -290,15 +371,23 @@ class Classifier:
             "input": getattr(self, "input_spec_", {}),
             **self.labels_.to_dict(),
         }
-        with atomic_dir(directory) as tmp:
+        with atomic_dir(directory, replaces=is_model_dir, what="a docsort model") as tmp:
             self._save_weights(tmp)
             write_yaml(tmp / MANIFEST, manifest)
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Classifier:
+    def load(cls, directory: str | Path, runtime: Runtime | None = None) -> Classifier:
         manifest = read_manifest(directory)
-        model = create(manifest["kind"], manifest.get("params") or {})
+        kind = get_kind(manifest["kind"])
+        # run-time settings saved by older versions (a device: cuda) are not the model's
+        saved = {
+            k: v
+            for k, v in (manifest.get("params") or {}).items()
+            if k not in kind.runtime_params.values()
+        }
+        model = create(manifest["kind"], saved)
+        model.apply_runtime(runtime)
         if not isinstance(model, cls):
             raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
         model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
@@ -340,10 +429,14 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load(directory: str | Path) -> Classifier:
-    """Reopen any saved model, whatever its kind."""
+def load(directory: str | Path, runtime: Runtime | None = None) -> Classifier:
+    """Reopen any saved model, whatever its kind, to run with ``runtime`` (device, threads,
+    batch size: this machine's, not the training machine's)."""
     manifest = read_manifest(directory)
-    return get_kind(manifest["kind"]).load(directory)
+    model = get_kind(manifest["kind"]).load(directory, runtime=runtime)
+    if runtime is not None and runtime.threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(runtime.threads)
+    return model
 
 
 @dataclass
@@ -443,3 +536,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """A saved docsort model (it has a manifest): what ``save`` may overwrite."""
+    return (Path(path) / MANIFEST).is_file()

@@ -36,8 +36,8 @@ from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import Classifier, register
-from docsort.models.llm.backend import Backend, Reply
-from docsort.models.llm.prompt import (
+from docsort.models.kinds.llm.backend import Backend, Reply
+from docsort.models.kinds.llm.prompt import (
     ANSWERS,
     SYSTEM,
     TEMPLATE,
@@ -151,11 +151,11 @@ class LLMClassifier(Classifier):
         if backend is not None:
             return backend
         if self.backend == "llamacpp":
-            from docsort.models.llm.llamacpp_backend import LlamaCppBackend
+            from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
 
             backend = LlamaCppBackend(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads)
         elif self.backend == "openai":
-            from docsort.models.llm.openai_backend import OpenAIBackend
+            from docsort.models.kinds.llm.openai_backend import OpenAIBackend
 
             backend = OpenAIBackend(
                 self.base_url or "",
@@ -167,7 +167,7 @@ class LLMClassifier(Classifier):
                 concurrency=self.concurrency,
             )
         else:
-            from docsort.models.llm.hf_backend import TransformersBackend
+            from docsort.models.kinds.llm.hf_backend import TransformersBackend
 
             backend = TransformersBackend(self.model, n_threads=self.n_threads)
         self.__dict__["backend_"] = backend
@@ -260,8 +260,8 @@ class LLMClassifier(Classifier):
         self.pool_vectors_ = self._embed([s.text for s in self.pool_])
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        from docsort.models.embedding import _load_sentence_transformer
         from docsort.models.hub import resolve
+        from docsort.models.kinds.embedding import _load_sentence_transformer
 
         encoder = self.__dict__.get("shot_encoder_")
         if encoder is None:
@@ -427,7 +427,7 @@ class LLMClassifier(Classifier):
     ) -> list[Reply]:
         scoring = self.scoring
         if scoring in ("auto", "logprobs"):
-            from docsort.models.llm.openai_backend import NoLogprobs
+            from docsort.models.kinds.llm.openai_backend import NoLogprobs
 
             try:
                 return backend.score(conversations, prompts.choices, advance)

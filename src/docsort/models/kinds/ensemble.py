@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,10 +32,10 @@ from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import (
+    Capabilities,
     Classifier,
     ModelSpec,
     create,
-    get_kind,
     is_number,
     load,
     make_names_unique,
@@ -51,6 +52,9 @@ STATE = "ensemble.json"
 
 @register("ensemble")
 class Ensemble(Classifier):
+    tags: ClassVar[Capabilities] = Capabilities(
+        multi_label=False, long_documents=False, composite=True
+    )
     """The weighted mean of its members' probabilities (label models) or scores (pair models)."""
 
     def __init__(
@@ -96,11 +100,23 @@ class Ensemble(Classifier):
         array = np.asarray(weights, dtype=np.float64)
         return array / array.sum()
 
-    @property
-    def output(self) -> str:  # type: ignore[override]
-        """What the members give: known from the fitted members, else from the configuration
-        (a saved member's manifest or an inline member's kind), so the CLI can read the data
-        the right way before training."""
+    def check(self) -> None:
+        specs = self.member_specs()
+        self.member_weights(len(specs))
+        for i, spec in enumerate(specs):
+            if spec.kind is not None:
+                try:
+                    create(spec.kind, spec.params).check()
+                except DocsortError as exc:
+                    raise DocsortError(f"ensemble member {i + 1} ({spec.name}): {exc}") from None
+
+    def capabilities(self) -> Capabilities:
+        """A label ensemble's or a pair ensemble's, as its members give: known from the fitted
+        members, else from the configuration (a saved member's manifest or an inline member's
+        kind), so the data can be read the right way before training."""
+        return replace(self.tags, output=self._members_output())
+
+    def _members_output(self) -> str:
         if hasattr(self, "members_"):
             return self.members_[0].output
         try:
@@ -109,12 +125,8 @@ class Ensemble(Classifier):
             return "labels"  # fit will report the bad configuration
         if spec.model_dir is not None:
             manifest = read_manifest(spec.model_dir)
-            return get_kind(manifest["kind"]).output_of(manifest.get("params") or {})
-        return get_kind(spec.kind or "").output_of(spec.params)
-
-    @classmethod
-    def output_of(cls, params: dict[str, Any]) -> str:
-        return create(cls.kind, params).output
+            return create(manifest["kind"], manifest.get("params") or {}).output
+        return create(spec.kind or "", spec.params).output
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> Ensemble:

@@ -40,15 +40,15 @@ import pandas as pd
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, register
-from docsort.models.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
-from docsort.models.finetune import check_finetune_params, default_lr
+from docsort.models.base import Capabilities, Classifier, register
 from docsort.models.hub import resolve
+from docsort.models.kinds.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
+from docsort.models.nn.arguments import check_finetune_params, default_lr
 
 if TYPE_CHECKING:
     import torch
 
-    from docsort.models.pair_training import PairNet
+    from docsort.models.nn.pair_training import PairNet
 
 VARIANTS = ("cross", "bi")
 LOSSES = ("mse", "pearson", "ordinal")
@@ -106,7 +106,13 @@ def _level_name(value: float) -> str:
 class PairScorer(Classifier):
     """Scores (anchor, target) pairs in a context with a fine-tuned cross- or bi-encoder."""
 
-    output: ClassVar[str] = "scores"
+    tags: ClassVar[Capabilities] = Capabilities(
+        output="scores", multi_label=False, long_documents=False
+    )
+    runtime_params: ClassVar[dict[str, str]] = {
+        name: name
+        for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
+    }
 
     def __init__(
         self,
@@ -197,7 +203,7 @@ class PairScorer(Classifier):
         need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
 
     def _device(self) -> torch.device:
-        from docsort.models.training import resolve_device
+        from docsort.models.nn.training import resolve_device
 
         return resolve_device(self.device)
 
@@ -223,7 +229,7 @@ class PairScorer(Classifier):
     def _cross_tokens(self, anchors: list[str], targets: list[str], titles: list[str] | None):
         """Cross-encoder input: "anchor [SEP] target [SEP] title", cut at ``max_length`` from
         the end, so a long title is what gets shortened."""
-        from docsort.models.training import Tokenized
+        from docsort.models.nn.training import Tokenized
 
         sep = f" {self.tokenizer_.sep_token} "
         joined = [a + sep + t for a, t in zip(anchors, targets, strict=True)]
@@ -233,8 +239,8 @@ class PairScorer(Classifier):
 
     def _side_tokens(self, phrases: list[str], titles: list[str] | None):
         """One bi-encoder side: the phrase after its context title (a text pair), or alone."""
-        from docsort.models.pair_training import PairTokens
-        from docsort.models.training import Tokenized
+        from docsort.models.nn.pair_training import PairTokens
+        from docsort.models.nn.training import Tokenized
 
         if titles is None:
             return Tokenized(self.tokenizer_, phrases, self.max_length)
@@ -252,8 +258,8 @@ class PairScorer(Classifier):
 
     # -- building blocks ----------------------------------------------------------------
     def _build(self, encoder_path: str) -> PairNet:
-        from docsort.models.pair_training import PairNet
-        from docsort.models.training import load_encoder
+        from docsort.models.nn.pair_training import PairNet
+        from docsort.models.nn.training import load_encoder
 
         try:
             encoder = load_encoder(encoder_path)
@@ -281,7 +287,7 @@ class PairScorer(Classifier):
     def _score_loss(self, net: PairNet, z: Any, target: Any, level_index: Any) -> Any:
         import torch.nn.functional as F
 
-        from docsort.models.pair_training import ordinal_loss, pearson_loss
+        from docsort.models.nn.pair_training import ordinal_loss, pearson_loss
 
         if self.loss == "ordinal":
             return ordinal_loss(z, net.cuts, level_index)
@@ -325,7 +331,7 @@ class PairScorer(Classifier):
         import torch
         from transformers import AutoTokenizer
 
-        from docsort.models import training
+        from docsort.models.nn import training
 
         started = time.perf_counter()
         if (valid is None or valid.labels is None) and self.valid_share > 0:
@@ -403,7 +409,7 @@ class PairScorer(Classifier):
                 net, z, targets[picked].to(device), level_index[picked].to(device)
             )
             if contrastive:
-                from docsort.models.pair_training import nt_xent
+                from docsort.models.nn.pair_training import nt_xent
 
                 term = nt_xent(
                     first,
@@ -458,7 +464,7 @@ class PairScorer(Classifier):
         """Scores on [0, 1] for tokenized rows; the bi-encoder embeds each distinct side once."""
         import torch
 
-        from docsort.models.training import predict_logits
+        from docsort.models.nn.training import predict_logits
 
         if "cross" in inputs:
             rows = inputs["cross"]
@@ -525,7 +531,7 @@ class PairScorer(Classifier):
         from safetensors.torch import save_file
 
         from docsort.io import write_json
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         encoder = self.net_.encoder
         with quiet_transformers():
@@ -551,7 +557,7 @@ class PairScorer(Classifier):
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         folder = directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)
         needed = [folder, directory / HEAD, directory / PAIR_STATE, directory / CONTEXT_TITLES]

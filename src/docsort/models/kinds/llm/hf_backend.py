@@ -20,14 +20,14 @@ import numpy as np
 
 from docsort.errors import DocsortError
 from docsort.models.hub import resolve
-from docsort.models.llm.backend import (
+from docsort.models.kinds.llm.backend import (
     Advance,
     LocalBackend,
     Reply,
     common_prefix,
     default_threads,
 )
-from docsort.models.llm.prompt import Conversation
+from docsort.models.kinds.llm.prompt import Conversation
 
 
 class TransformersBackend(LocalBackend):

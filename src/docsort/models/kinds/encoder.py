@@ -14,21 +14,21 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
-from docsort.models.finetune import check_finetune_params, default_lr
 from docsort.models.hub import resolve
+from docsort.models.nn.arguments import check_finetune_params, default_lr
 from docsort.models.thresholds import tune_thresholds
 
 if TYPE_CHECKING:
     import torch
 
-    from docsort.models.training import EncoderNet
+    from docsort.models.nn.training import EncoderNet
 
 HEAD_INITS = ("probe", "random")
 HEAD = "head.safetensors"
@@ -41,6 +41,11 @@ RUN_INDEPENDENT = ("device", "checkpoint_dir", "checkpoint_every", "resume", "ev
 @register("encoder")
 class EncoderClassifier(Classifier):
     """Fine-tuned transformer encoder (full or LoRA) with a linear head on pooled tokens."""
+
+    runtime_params: ClassVar[dict[str, str]] = {
+        name: name
+        for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
+    }
 
     def __init__(
         self,
@@ -110,6 +115,9 @@ class EncoderClassifier(Classifier):
 
     # -- parameters ---------------------------------------------------------------------
     @property
+    def tokens_read(self) -> int | None:
+        return self.max_length - 2  # [CLS] and [SEP] take two of max_length
+
     def encoder_lr(self) -> float:
         return default_lr(self.lr, self.lora)
 
@@ -143,13 +151,13 @@ class EncoderClassifier(Classifier):
             )
 
     def _device(self) -> torch.device:
-        from docsort.models.training import resolve_device
+        from docsort.models.nn.training import resolve_device
 
         return resolve_device(self.device)
 
     # -- building blocks ----------------------------------------------------------------
     def _build(self, encoder_path: str, n_labels: int) -> EncoderNet:
-        from docsort.models.training import EncoderNet, load_encoder
+        from docsort.models.nn.training import EncoderNet, load_encoder
 
         try:
             encoder = load_encoder(encoder_path)
@@ -161,7 +169,7 @@ class EncoderClassifier(Classifier):
         return EncoderNet(encoder, encoder.config.hidden_size, n_labels, self.pooling, self.dropout)
 
     def _add_lora(self, net: EncoderNet) -> None:
-        from docsort.models.training import add_lora
+        from docsort.models.nn.training import add_lora
 
         # default: every linear layer of the transformer blocks, whatever the family names them
         net.encoder = add_lora(
@@ -175,7 +183,7 @@ class EncoderClassifier(Classifier):
         )
 
     def _freeze(self, net: EncoderNet) -> None:
-        from docsort.models.training import embeddings_module, transformer_layers
+        from docsort.models.nn.training import embeddings_module, transformer_layers
 
         frozen = []
         if self.freeze_embeddings:
@@ -200,7 +208,7 @@ class EncoderClassifier(Classifier):
         import torch
         from sklearn.linear_model import LogisticRegression
 
-        from docsort.models.training import predict_logits
+        from docsort.models.nn.training import predict_logits
 
         x = predict_logits(net, data, self.eval_batch_size, device, "probe", embed=True)
         head = net.head
@@ -247,7 +255,7 @@ class EncoderClassifier(Classifier):
 
     def _optimizer(self, net: EncoderNet, steps: int) -> tuple[Any, Any]:
         """AdamW: the head at its own, larger rate; warm-up then decay over all epochs."""
-        from docsort.models.training import adamw_with_warmup
+        from docsort.models.nn.training import adamw_with_warmup
 
         return adamw_with_warmup(
             net.encoder,
@@ -261,7 +269,7 @@ class EncoderClassifier(Classifier):
         )
 
     def _tokenized(self, texts: Sequence[str]) -> Any:
-        from docsort.models.training import Tokenized
+        from docsort.models.nn.training import Tokenized
 
         return Tokenized(self.tokenizer_, texts, self.max_length, self.pair_separator)
 
@@ -295,7 +303,7 @@ class EncoderClassifier(Classifier):
         import torch
         from transformers import AutoTokenizer
 
-        from docsort.models import training
+        from docsort.models.nn import training
 
         started = time.perf_counter()
         if valid is None or valid.labels is None:
@@ -383,7 +391,7 @@ class EncoderClassifier(Classifier):
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
-        from docsort.models.training import predict_logits
+        from docsort.models.nn.training import predict_logits
 
         rows = self._tokenized(texts)
         description = "predicting" if len(texts) >= 1000 else ""
@@ -394,7 +402,7 @@ class EncoderClassifier(Classifier):
     def _save_weights(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         encoder = self.net_.encoder
         with quiet_transformers():
@@ -411,7 +419,7 @@ class EncoderClassifier(Classifier):
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         folder = directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)
         if not folder.is_dir() or not (directory / HEAD).is_file():

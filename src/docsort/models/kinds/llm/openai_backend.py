@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from docsort.errors import DocsortError
-from docsort.models.llm.backend import Advance, Backend, Reply
-from docsort.models.llm.prompt import Conversation
+from docsort.models.kinds.llm.backend import Advance, Backend, Reply
+from docsort.models.kinds.llm.prompt import Conversation
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF = 30.0

@@ -18,14 +18,14 @@ import numpy as np
 
 from docsort.errors import DocsortError
 from docsort.models.hub import resolve
-from docsort.models.llm.backend import (
+from docsort.models.kinds.llm.backend import (
     Advance,
     LocalBackend,
     Reply,
     common_prefix,
     default_threads,
 )
-from docsort.models.llm.prompt import Conversation
+from docsort.models.kinds.llm.prompt import Conversation
 
 # no square brackets: the CLI prints errors through rich, which reads them as markup
 INSTALL = "pip install llama-cpp-python==0.3.36 (compiles llama.cpp once, ~10 min on 2 cores)"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from docsort.models.training import EncoderNet, Tokenized
+from docsort.models.nn.training import EncoderNet, Tokenized
 
 
 class PairNet(EncoderNet):

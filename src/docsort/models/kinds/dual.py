@@ -28,10 +28,10 @@ import numpy as np
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, check_labels_known, is_number, register
-from docsort.models.encoder import EncoderClassifier
-from docsort.models.finetune import check_finetune_params, default_lr
+from docsort.models.base import Capabilities, Classifier, check_labels_known, is_number, register
 from docsort.models.hub import resolve
+from docsort.models.kinds.encoder import EncoderClassifier
+from docsort.models.nn.arguments import check_finetune_params, default_lr
 from docsort.models.thresholds import limit_decisions, tune_thresholds
 
 if TYPE_CHECKING:
@@ -55,7 +55,14 @@ class DualEncoderClassifier(Classifier):
     of a document to its label's description sit near 0.17, to the others near 0.03. Training
     learns both, and validation rows refit them (``refit_scale``)."""
 
-    scores_new_labels: ClassVar[bool] = True  # ``with_labels`` scores labels never trained on
+    # ``with_labels`` scores labels never trained on; ``adapt`` re-aims labels on the input
+    tags: ClassVar[Capabilities] = Capabilities(
+        scores_new_labels=True, adapts=True, trains_without_rows=True
+    )
+    runtime_params: ClassVar[dict[str, str]] = {
+        "device": "device",
+        "eval_batch_size": "eval_batch_size",
+    }
 
     def __init__(
         self,
@@ -144,6 +151,9 @@ class DualEncoderClassifier(Classifier):
     _add_lora = EncoderClassifier._add_lora
 
     @property
+    def tokens_read(self) -> int | None:
+        return self.max_length - 2  # [CLS] and [SEP] take two of max_length
+
     def encoder_lr(self) -> float:
         return default_lr(self.lr, self.lora, full=3e-5)
 
@@ -193,7 +203,7 @@ class DualEncoderClassifier(Classifier):
 
     # -- building blocks ----------------------------------------------------------------
     def _build(self, path: str) -> Any:
-        from docsort.models.training import load_encoder
+        from docsort.models.nn.training import load_encoder
 
         try:
             encoder = load_encoder(path)
@@ -207,19 +217,19 @@ class DualEncoderClassifier(Classifier):
     def _open(self, path: str) -> None:
         from transformers import AutoTokenizer
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         with quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
 
     def _tokenized(self, texts: Sequence[str], max_length: int) -> Any:
-        from docsort.models.training import Tokenized
+        from docsort.models.nn.training import Tokenized
 
         return Tokenized(self.tokenizer_, texts, max_length)
 
     def _embed(self, texts: Sequence[str], max_length: int, description: str = "") -> np.ndarray:
         """Unit vectors of ``texts`` with the current encoder (inference, longest first)."""
-        from docsort.models.training import predict_logits
+        from docsort.models.nn.training import predict_logits
 
         if len(texts) == 0:
             return np.zeros((0, self.net_.encoder.config.hidden_size), dtype=np.float32)
@@ -321,7 +331,7 @@ class DualEncoderClassifier(Classifier):
         returns the rows it trained on (without any split off for early stopping)."""
         import torch
 
-        from docsort.models import training
+        from docsort.models.nn import training
 
         few_shot = valid is None and self._few_shot(train)
         if valid is None and not few_shot:
@@ -457,7 +467,7 @@ class DualEncoderClassifier(Classifier):
     def _optimizer(self, net: Any, steps: int) -> tuple[Any, Any]:
         """AdamW: the encoder with and without weight decay, scale and bias at their own rate;
         warm-up then linear or cosine decay."""
-        from docsort.models.training import adamw_with_warmup
+        from docsort.models.nn.training import adamw_with_warmup
 
         return adamw_with_warmup(
             net.encoder,
@@ -585,7 +595,7 @@ class DualEncoderClassifier(Classifier):
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:
         from docsort.io import write_json
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         if self.trained_:
             with quiet_transformers():
@@ -609,7 +619,7 @@ class DualEncoderClassifier(Classifier):
     def _load_weights(self, directory: Path) -> None:
         from peft import PeftModel
 
-        from docsort.models.training import quiet_transformers
+        from docsort.models.nn.training import quiet_transformers
 
         if not (directory / STATE).is_file() or not (directory / VECTORS).is_file():
             raise DocsortError(f"{directory}: {STATE} or {VECTORS} is missing; save again")
@@ -650,7 +660,7 @@ def _dual_net(encoder: Any, pooling: str, scale: float, bias: float, learn: bool
     import torch
     from torch import nn
 
-    from docsort.models.training import pooled
+    from docsort.models.nn.training import pooled
 
     class DualNet(nn.Module):
         def __init__(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from docsort.models.llm.prompt import Conversation
+from docsort.models.kinds.llm.prompt import Conversation
 
 Advance = Callable[[int], None]
 

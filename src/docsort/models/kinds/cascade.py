@@ -39,15 +39,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
-from docsort.evaluation.cost import CostModel
 from docsort.io import write_json
 from docsort.models.base import (
+    Capabilities,
     Classifier,
     ModelSpec,
     create,
@@ -59,6 +59,7 @@ from docsort.models.base import (
     register,
     summed_token_usage,
 )
+from docsort.models.cost import CostModel
 
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
@@ -123,6 +124,10 @@ class Routed:
 class CascadeClassifier(Classifier):
     """Ordered stages of any kinds; each but the last answers only when confident enough."""
 
+    tags: ClassVar[Capabilities] = Capabilities(
+        multi_label=False, long_documents=False, composite=True, selects_thresholds=True
+    )
+
     def __init__(
         self,
         stages: list[dict[str, Any]] | None = None,
@@ -144,6 +149,23 @@ class CascadeClassifier(Classifier):
         self.budget_confidence = budget_confidence
 
     # -- configuration ------------------------------------------------------------------
+
+    def selection_summary(self) -> dict[str, Any] | None:
+        """The validation selection with one row per stage: its threshold, its accuracy alone
+        and the share it answered on the validation rows."""
+        s = self.selection_
+        stages = [
+            {
+                "name": name,
+                "threshold": (
+                    self.stage_thresholds_[k] if k < len(self.stage_thresholds_) else None
+                ),
+                "alone_accuracy": s["stage_alone_accuracy"][k],
+                "share_answered": s["share_answered"][k],
+            }
+            for k, name in enumerate(self.stage_names_)
+        ]
+        return {**s, "stages": stages}
     def stage_specs(self) -> list[StageSpec]:
         """The ``stages`` parameter checked and parsed; a bad entry is a one-line error."""
         if not isinstance(self.stages, list) or len(self.stages) < 2:
@@ -225,7 +247,7 @@ class CascadeClassifier(Classifier):
         for i, spec in enumerate(self.stage_specs()):
             if spec.kind is not None:  # a kind's parameters are checked when it is built
                 try:
-                    create(spec.kind, spec.params)
+                    create(spec.kind, spec.params).check()
                 except DocsortError as exc:
                     raise DocsortError(f"cascade stage {i + 1} ({spec.name}): {exc}") from None
 
@@ -439,76 +461,6 @@ class CascadeClassifier(Classifier):
         self.selection_ = state.get("selection") or {}
         self.validation_source_ = self.selection_.get("validation_source", "")
         self.validation_sweep_ = state.get("validation_sweep") or []
-
-
-# -- evaluation ----------------------------------------------------------------------------
-
-
-def evaluation_breakdown(
-    model: CascadeClassifier,
-    routed: Routed,
-    texts: Sequence[str],
-    y_true: np.ndarray,
-    cost_model: CostModel | None = None,
-    complete: bool = True,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
-    """Per stage: the share it answered, its accuracy on those rows, its seconds and cost; the
-    threshold sweep; the cascade's total USD. With ``complete``, each stage also scores the rows
-    it was not sent (after the timed pass, which the cascade's own numbers come from), giving
-    every stage's accuracy and speed alone on the same rows and the sweep over them."""
-    n, n_stages = len(texts), len(model.stages_)
-    prices = model.stage_cost_models(cost_model)
-    usd = [prices[k].usage(float(routed.seconds[k]), routed.tokens[k]) for k in range(n_stages)]
-    stages = []
-    full_probas, alone_usd = [], []
-    for k in range(n_stages):
-        answered = routed.stage == k
-        hits = routed.proba[answered].argmax(axis=1) == y_true[answered]
-        row: dict[str, Any] = {
-            "name": model.stage_names_[k],
-            "kind": model.stages_[k].kind,
-            "threshold": model.stage_thresholds_[k] if k < n_stages - 1 else None,
-            "share": float(answered.mean()) if n else 0.0,
-            "reached": len(routed.seen[k]) / n if n else 0.0,
-            "n_answered": int(answered.sum()),
-            "n_reached": len(routed.seen[k]),
-            "accuracy": float(hits.mean()) if answered.any() else None,
-            "seconds": float(routed.seconds[k]),
-            "tokens": routed.tokens[k],
-            "cost_per_1k": float(usd[k] * 1000 / n) if n else 0.0,
-        }
-        if complete:
-            rest = np.setdiff1d(np.arange(n), routed.seen[k])
-            proba, seconds, tokens = model._run_stage(k, [texts[i] for i in rest])
-            full = np.zeros((n, len(model.labels_)))
-            full[routed.seen[k]] = routed.stage_proba[k]
-            full[rest] = proba
-            full_probas.append(full)
-            seconds += float(routed.seconds[k])
-            tokens = {
-                key: tokens.get(key, 0) + routed.tokens[k].get(key, 0)
-                for key in {*tokens, *routed.tokens[k]}
-            }
-            alone_usd.append(prices[k].usage(seconds, tokens))
-            row.update(
-                {
-                    "alone_accuracy": float((full.argmax(axis=1) == y_true).mean()),
-                    "alone_seconds": seconds,
-                    "alone_docs_per_second": n / seconds if seconds > 0 else None,
-                    "alone_cost_per_1k": alone_usd[-1] * 1000 / n if n else 0.0,
-                }
-            )
-        stages.append(row)
-    sweep: list[dict[str, Any]] = []
-    if complete and n:
-        sweep = threshold_sweep(
-            [model.confidence_of(p) for p in full_probas[:-1]],
-            [p.argmax(axis=1) == y_true for p in full_probas],
-            np.array(alone_usd) / n,
-            model.stage_thresholds_,
-            model.stage_names_,
-        )
-    return stages, sweep, float(sum(usd))
 
 
 # -- threshold search (pure functions: confidences and correctness in, settings out) --------

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import joblib
 import numpy as np
@@ -100,6 +101,9 @@ class StaticClassifier(EmbeddingHeadClassifier):
         self.class_weight = class_weight
         self.max_iter = max_iter
 
+    def tokens_read(self) -> int | None:
+        return self.max_length
+
     def _encoder(self):
         if getattr(self, "encoder_", None) is None:
             self.encoder_ = _load_static(resolve(self.base))
@@ -127,6 +131,8 @@ class EmbedClassifier(EmbeddingHeadClassifier):
     another head or C costs seconds. The saved model refers to ``base`` rather than copying it.
     """
 
+    runtime_params: ClassVar[dict[str, str]] = {"device": "device", "eval_batch_size": "batch_size"}
+
     def __init__(
         self,
         base: str = "minilm",
@@ -146,6 +152,9 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         self.max_iter = max_iter
         self.device = device
         self.cache = cache
+
+    def tokens_read(self) -> int | None:
+        return self.max_length - 2  # the encoder adds two special tokens
 
     def _encoder(self):
         if getattr(self, "encoder_", None) is None:
@@ -213,7 +222,7 @@ def _load_sentence_transformer(path: str, device: str):
 
     hf_logging.disable_progress_bar()  # docsort draws its own progress; keep stderr clean
 
-    from docsort.models.training import resolve_device
+    from docsort.models.nn.training import resolve_device
 
     try:
         return SentenceTransformer(path, device=str(resolve_device(device)))

@@ -1,0 +1,88 @@
+"""The one way in: every entry point (the CLI, the service, batch engines) and every notebook
+calls these. Requests are validated once, here; models and data never import this package.
+
+- ``train`` / ``TrainRequest`` → ``prepare_train`` (checked, rows read) → ``fit``
+- ``evaluate`` / ``EvalRequest`` → ``run_evaluate``; ``compare`` / ``CompareRequest``
+- ``predict`` / ``PredictRequest`` → ``run_predict`` (the lean path: no report code)
+- ``ensemble``; admin: data sets, model aliases, the cache, the demo
+"""
+
+from docsort.api.admin import (
+    builtin_datasets,
+    cache_usage,
+    clear_cache,
+    dataset_summary,
+    fetch_models,
+    models_table,
+    run_demo,
+)
+from docsort.api.common import open_model, read_config, zero_shot_model
+from docsort.api.ensemble import ensemble
+from docsort.api.evaluation import (
+    CompareRequest,
+    EvalRequest,
+    EvalResult,
+    compare,
+    evaluate,
+    evaluation_rows,
+    model_summary,
+    run_compare,
+    run_evaluate,
+)
+from docsort.api.prediction import (
+    PredictRequest,
+    PredictResult,
+    Run,
+    predict,
+    predict_proba_batched,
+    run_batched,
+    run_predict,
+    with_labels,
+)
+from docsort.api.rows import Columns, jsonl_lines, prediction_rows, read_rows, write_jsonl
+from docsort.api.training import TrainPlan, TrainRequest, fit, prepare_train, train
+from docsort.errors import DocsortError
+from docsort.models.base import Runtime
+
+__all__ = [
+    "Columns",
+    "CompareRequest",
+    "DocsortError",
+    "EvalRequest",
+    "EvalResult",
+    "PredictRequest",
+    "PredictResult",
+    "Run",
+    "Runtime",
+    "TrainPlan",
+    "TrainRequest",
+    "builtin_datasets",
+    "cache_usage",
+    "clear_cache",
+    "compare",
+    "dataset_summary",
+    "ensemble",
+    "evaluate",
+    "evaluation_rows",
+    "fetch_models",
+    "fit",
+    "jsonl_lines",
+    "model_summary",
+    "models_table",
+    "open_model",
+    "predict",
+    "predict_proba_batched",
+    "prepare_train",
+    "prediction_rows",
+    "read_config",
+    "read_rows",
+    "run_batched",
+    "run_compare",
+    "run_demo",
+    "run_evaluate",
+    "run_predict",
+    "train",
+    "with_labels",
+    "write_jsonl",
+    "zero_shot_model",
+]

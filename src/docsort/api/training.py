@@ -1,0 +1,201 @@
+"""Training, as every entry point asks for it: one request, checked once, then fitted.
+
+``prepare_train`` reads the data, the labels file and the config, builds the model once and
+checks everything that can be checked before training (unknown parameters and bad values,
+options that do not apply to the kind, long-document windows against what the model reads);
+``fit`` then trains and saves. A notebook calls ``docsort.train`` with rows in memory; the CLI
+and the service build a ``TrainRequest``; both run the code below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from docsort.api.common import long_doc_for, models_beside, read_config
+from docsort.api.rows import Columns, Source, read_labels, read_rows
+from docsort.data.dataset import Dataset, stratified_split
+from docsort.data.labels import LabelSet
+from docsort.errors import DocsortError
+from docsort.io import check_replaceable
+from docsort.models.base import Classifier, Runtime, create, get_kind, is_model_dir
+from docsort.text.chunking import LongDoc, training_pieces
+
+SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate")
+
+
+@dataclass
+class TrainRequest:
+    """Everything a training run needs, as plain values (a REST body or CLI options map onto
+    it one to one). ``kind`` defaults to the config's ``kind:``, then ``tfidf``."""
+
+    data: Source
+    out: str | Path | None = None
+    kind: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    config: str | Path | None = None  # YAML of parameters; ``params`` override it
+    columns: Columns = field(default_factory=Columns)
+    valid: Source | None = None
+    valid_split: float | None = None
+    labels: str | Path | LabelSet | None = None
+    seed: int = 0
+    long_doc: dict[str, Any] | LongDoc | None = None
+    calibrate: bool = False
+    calibration_split: float = 0.1
+    select: dict[str, float] = field(default_factory=dict)  # a composite's threshold target
+    zero_shot: bool = False
+    soft: str | None = None  # column of soft targets (kinds that read them)
+    context_map: str | Path | None = None  # pair models: code,title CSV
+    runtime: Runtime | None = None
+    input_spec: dict[str, Any] | None = None  # columns to record; default: from ``columns``
+
+
+@dataclass
+class TrainPlan:
+    """A checked request: the unfitted model and the rows it will be fitted on."""
+
+    request: TrainRequest
+    model: Classifier
+    train: Dataset
+    valid: Dataset | None
+    long_doc: LongDoc | None
+    input_spec: dict[str, Any]
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Rows left out for empty text or no label, by data set."""
+        rows = {"training": self.train.skipped}
+        if self.valid is not None:
+            rows["validation"] = self.valid.skipped
+        return {k: v for k, v in rows.items() if v}
+
+
+def prepare_train(request: TrainRequest) -> TrainPlan:
+    """Check ``request`` and read its rows; nothing is trained or written yet."""
+    params = {**read_config(request.config), **request.params}
+    kind = request.kind or params.pop("kind", None) or "tfidf"
+    params.pop("kind", None)
+    for key in ("stages", "members"):
+        models_beside(params.get(key), request.config)
+    _fold_options(kind, request, params)
+    model = create(kind, params)
+    caps = model.capabilities()
+    model.check()
+    columns = request.columns
+    if not caps.scores and (columns.pair or columns.context or request.context_map):
+        raise DocsortError("--pair, --context and --context-map are options of the pair model")
+    if caps.scores and request.labels is not None:
+        raise DocsortError("a pair model learns numeric scores: --labels does not apply")
+    long_doc = long_doc_for(model, request.long_doc)
+    if request.out is not None:  # before any training: a wrong --out costs a second
+        check_replaceable(request.out, is_model_dir, "a docsort model")
+    labels = read_labels(request.labels)
+    if request.soft:
+        columns = replace(columns, keep=(*columns.keep, request.soft))
+    train = read_rows(request.data, columns, labels=labels)
+    valid = None
+    if request.valid is not None:
+        valid = read_rows(request.valid, columns, labels=None if caps.scores else train.label_set)
+    spec = request.input_spec if request.input_spec is not None else columns.spec(caps.scores)
+    return TrainPlan(request, model, train, valid, long_doc, spec)
+
+
+def _fold_options(kind: str, request: TrainRequest, params: dict[str, Any]) -> None:
+    """Options that are parameters of some kinds only (``--zero-shot``, ``--soft``,
+    ``--context-map``, a cascade's target, run-time settings) put into ``params``; the kind's
+    own check then judges their values."""
+    cls = get_kind(kind)
+    if request.select:
+        if not cls.tags.selects_thresholds:
+            raise DocsortError(
+                f"--{next(iter(request.select)).replace('_', '-')} chooses a cascade's "
+                "thresholds: use it with --model cascade"
+            )
+        if len(request.select) > 1:
+            options = ", ".join("--" + k.replace("_", "-") for k in SELECT_KEYS)
+            raise DocsortError(f"give one of {options}")
+        params["select"] = dict(request.select)
+    accepted = cls.param_names()
+    for flag, param, value in (
+        ("--zero-shot", "zero_shot", request.zero_shot),
+        ("--soft", "soft_column", request.soft),
+    ):
+        if value and param not in accepted:
+            raise DocsortError(f"{flag} needs a kind that reads it (dual), not {kind!r}")
+        if value:
+            params[param] = value
+    if request.context_map is not None:
+        if not request.columns.context:
+            raise DocsortError("--context-map maps the codes of a --context column: name it")
+        params["context_map"] = str(request.context_map)
+    for name, value in (request.runtime.given() if request.runtime else {}).items():
+        if name in cls.runtime_params:
+            params[cls.runtime_params[name]] = value
+
+
+def fit(plan: TrainPlan) -> Classifier:
+    """Train the planned model; saved to the request's ``out`` (atomically) when given.
+
+    ``long_doc`` makes the model read long texts in windows or truncated, in training (windows
+    inherit their document's label) and later. ``calibrate`` fits a temperature on the
+    validation rows (``valid`` or ``valid_split``); with neither, on a stratified
+    ``calibration_split`` of the training rows held out for it (the model is then trained on
+    the rest). ``model.calibration_`` records which."""
+    request, model = plan.request, plan.model
+    train, valid = plan.train, plan.valid
+    if valid is None and request.valid_split:
+        train, valid = stratified_split(train, request.valid_split, request.seed)
+    calibration_rows, calibration_source = valid, "validation rows"
+    if request.calibrate and valid is None:
+        train, calibration_rows = stratified_split(train, request.calibration_split, request.seed)
+        calibration_source = f"training rows held out ({request.calibration_split:.0%})"
+    if plan.long_doc is not None:
+        train = training_pieces(train, plan.long_doc, model.token_spans())
+        model.long_doc_ = plan.long_doc
+    model.fit(train, valid)
+    if request.calibrate and calibration_rows is not None:
+        model.calibrate(calibration_rows)
+        model.calibration_ = {
+            "source": calibration_source,
+            "rows": len(calibration_rows),
+            "temperature": model.temperature_,
+        }
+    model.input_spec_ = dict(plan.input_spec)
+    if request.out is not None:
+        model.save(request.out)
+    return model
+
+
+def train(
+    train_data: Dataset,
+    *,
+    kind: str = "tfidf",
+    params: dict[str, Any] | None = None,
+    valid_data: Dataset | None = None,
+    valid_split: float | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    input_spec: dict[str, Any] | None = None,
+    long_doc: LongDoc | dict[str, Any] | None = None,
+    calibrate: bool = False,
+    calibration_split: float = 0.1,
+    runtime: Runtime | None = None,
+) -> Classifier:
+    """Fit a model of ``kind`` on rows in memory; with ``out`` it is saved there (atomically).
+    The same checks and steps as ``docsort train`` (see ``fit``)."""
+    request = TrainRequest(
+        data=train_data,
+        out=out,
+        kind=kind,
+        params=dict(params or {}),
+        valid=valid_data,
+        valid_split=valid_split,
+        seed=seed,
+        long_doc=long_doc,
+        calibrate=calibrate,
+        calibration_split=calibration_split,
+        runtime=runtime,
+        input_spec=dict(input_spec or {}),
+    )
+    return fit(prepare_train(request))

@@ -1,0 +1,36 @@
+"""The ``docsort`` command line: train, eval, predict, compare, ensemble, demo, datasets,
+models, cache. One module per command group; each command parses its options into a
+``docsort.api`` request, runs it and prints. Errors the user can fix print one line and exit
+with status 2; no traceback."""
+
+from __future__ import annotations
+
+import sys
+
+from docsort.cli import admin, evaluate, predict, train
+from docsort.cli.app import app, err_console
+from docsort.errors import DocsortError
+from docsort.io import install_termination_handler
+
+__all__ = ["app", "main"]
+
+# the top-level commands, in the order --help lists them (the groups register in admin)
+app.command()(train.train)
+app.command("eval")(evaluate.eval_command)
+app.command()(evaluate.compare)
+app.command()(predict.predict)
+app.command()(train.ensemble)
+app.command()(admin.demo)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    install_termination_handler()  # SIGTERM cleans up half-written files as Ctrl-C does
+    try:
+        app()
+    except DocsortError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
