@@ -332,7 +332,7 @@ def test_a_fifo_is_written_into(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
     reader.start()
     write_text(fifo, "through the pipe\n")
     reader.join(timeout=10)
