@@ -8,12 +8,12 @@ import pytest
 import docsort
 from docsort.data.dataset import stratified_split
 from docsort.data.loaders import load_dataset
+from docsort.models.base import create
 from docsort.models.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
 )
-from docsort.models.base import create
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

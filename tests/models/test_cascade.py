@@ -250,13 +250,33 @@ def test_an_escalation_budget_with_confidence_holds_on_new_rows() -> None:
 
 
 def test_a_cascade_with_budget_confidence_records_its_bound(splits) -> None:
-    plain = fitted(splits, {"max_escalation_rate": 0.4})
+    plain = fitted(splits, {"max_escalation_rate": 0.4}, budget_confidence=None)
     bounded = fitted(splits, {"max_escalation_rate": 0.4}, budget_confidence=0.9)
     bound = bounded.selection_["bound"]
     assert bound["confidence"] == 0.9 and bound["escalated_to_last"] <= 0.4
     assert bounded.selection_["escalated_to_last"] < bound["escalated_to_last"]
     assert bounded.selection_["escalated_to_last"] <= plain.selection_["escalated_to_last"]
     assert "bound" not in plain.selection_
+
+
+def test_a_budget_is_held_on_new_rows_with_90_percent_confidence_by_default(splits) -> None:
+    default = fitted(splits, {"max_escalation_rate": 0.4})
+    assert default.selection_["bound"]["confidence"] == 0.9
+    assert default.selection_["bound"]["escalated_to_last"] <= 0.4
+    accuracy_target = fitted(splits, {"max_accuracy_drop": 0.01})
+    assert "bound" not in accuracy_target.selection_  # the bound is a budget's
+
+
+def test_saved_stages_choose_thresholds_on_every_given_row(splits, tmp_path) -> None:
+    train, valid, _ = splits
+    for name, stage in (("weak", WEAK), ("strong", STRONG)):
+        create(stage["kind"], {k: v for k, v in stage.items() if k != "kind"}).fit(train).save(
+            tmp_path / name
+        )
+    stages = [{"model": str(tmp_path / "weak")}, {"model": str(tmp_path / "strong")}]
+    model = create("cascade", {"stages": stages}).fit(valid)
+    assert model.selection_["validation_rows"] == len(valid)
+    assert "every stage pre-trained" in model.selection_["validation_source"]
 
 
 @pytest.mark.parametrize(
@@ -270,7 +290,7 @@ def test_a_cascade_with_budget_confidence_records_its_bound(splits) -> None:
         ({"stages": [WEAK, STRONG], "select": {"accuracy": 0.9}}, "unknown 'accuracy'"),
         ({"stages": [WEAK, STRONG], "select": {"max_escalation_rate": 3}}, "share in [0, 1]"),
         ({"stages": [WEAK, STRONG], "confidence": "entropy"}, "confidence must be one of"),
-        ({"stages": [WEAK, STRONG], "budget_confidence": 0.9}, "select has max_accuracy_drop"),
+        ({"stages": [WEAK, STRONG], "budget_confidence": 0.95}, "select has max_accuracy_drop"),
         (
             {"stages": [WEAK, STRONG], "select": {"max_cost_per_1k": 1}, "budget_confidence": 1},
             "between 0 and 1",

@@ -19,7 +19,8 @@ import pytest
 import docsort.models.kinds.encoder  # noqa: F401  (registers the kind)
 from docsort.data.dataset import Dataset, from_frame
 from docsort.errors import DocsortError
-from docsort.models import create, load, training
+from docsort.models import create, load
+from docsort.models.nn import training
 from docsort.models.nn.training import checkpoint_step
 from tests.conftest import ARXIV_8CAT, ARXIV_MULTI
 

@@ -42,6 +42,7 @@ from docsort.api.prediction import (
 from docsort.api.rows import Columns, jsonl_lines, prediction_rows, read_rows, write_jsonl
 from docsort.api.training import TrainPlan, TrainRequest, fit, prepare_train, train
 from docsort.errors import DocsortError
+from docsort.io import install_termination_handler
 from docsort.models.base import Runtime
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "evaluation_rows",
     "fetch_models",
     "fit",
+    "install_termination_handler",
     "jsonl_lines",
     "model_summary",
     "models_table",

@@ -17,7 +17,7 @@ import numpy as np
 
 from docsort.api.common import long_doc_for, open_model
 from docsort.api.prediction import Run, answering_stages, run_batched
-from docsort.api.rows import Columns, Source, prediction_rows, read_rows, write_jsonl
+from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_rows, write_jsonl
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
@@ -56,6 +56,7 @@ class EvalResult:
     model: Classifier
     data: Dataset
     metrics: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def scores(self) -> bool:
@@ -78,7 +79,7 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
         title=request.title,
         sweep=request.sweep,
     )
-    return EvalResult(model, data, metrics)
+    return EvalResult(model, data, metrics, notes_on(data, str(request.data)))
 
 
 def evaluate(

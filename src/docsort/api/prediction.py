@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from docsort.api.common import long_doc_for, open_model, zero_shot_model, zero_shot_spec
-from docsort.api.rows import Columns, Source, prediction_rows, read_labels, read_rows
+from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_labels, read_rows
 from docsort.data.dataset import Dataset
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
@@ -49,7 +49,7 @@ class PredictRequest:
 class PredictResult:
     rows: list[dict]
     extra: dict[str, list]  # input columns carried into each output row (``--keep``)
-    skipped: int = 0
+    notes: list[str] = field(default_factory=list)  # rows skipped, texts cut
 
 
 def run_predict(request: PredictRequest) -> PredictResult:
@@ -80,7 +80,7 @@ def run_predict(request: PredictRequest) -> PredictResult:
         adapt=request.adapt,
         windows=request.windows,
     )
-    return PredictResult(rows, data.extra, data.skipped)
+    return PredictResult(rows, data.extra, notes_on(data, str(request.data), labelled=False))
 
 
 def _model_of(

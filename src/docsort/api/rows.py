@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from docsort.data.dataset import Dataset
+from docsort.data.dataset import MAX_TEXT_CHARS, Dataset
 from docsort.data.labels import LabelSet, load_labels_file
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
@@ -117,6 +117,20 @@ def read_rows(
         pair=columns.pair,
         context=columns.context,
     )
+
+
+def notes_on(data: Dataset, source: str, labelled: bool = True) -> list[str]:
+    """What reading ``source`` left out or cut, as lines to show the user."""
+    notes = []
+    if data.skipped:
+        why = "with empty text or no label (--strict to fail instead)" if labelled else "empty"
+        notes.append(f"skipped {data.skipped:,} row(s) of {source} {why}")
+    if data.truncated:
+        notes.append(
+            f"cut {data.truncated:,} text(s) of {source} to their first {MAX_TEXT_CHARS:,} "
+            "characters"
+        )
+    return notes
 
 
 def read_labels(labels: str | Path | LabelSet | None) -> LabelSet | None:

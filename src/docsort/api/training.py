@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from docsort.api.common import long_doc_for, models_beside, read_config
-from docsort.api.rows import Columns, Source, read_labels, read_rows
+from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
@@ -62,13 +62,7 @@ class TrainPlan:
     long_doc: LongDoc | None
     input_spec: dict[str, Any]
 
-    @property
-    def skipped(self) -> dict[str, int]:
-        """Rows left out for empty text or no label, by data set."""
-        rows = {"training": self.train.skipped}
-        if self.valid is not None:
-            rows["validation"] = self.valid.skipped
-        return {k: v for k, v in rows.items() if v}
+    notes: list[str] = field(default_factory=list)  # what the user should know before training
 
 
 def prepare_train(request: TrainRequest) -> TrainPlan:
@@ -98,7 +92,21 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
     if request.valid is not None:
         valid = read_rows(request.valid, columns, labels=None if caps.scores else train.label_set)
     spec = request.input_spec if request.input_spec is not None else columns.spec(caps.scores)
-    return TrainPlan(request, model, train, valid, long_doc, spec)
+    notes = notes_on(train, _name(request.data))
+    if valid is not None:
+        notes += notes_on(valid, _name(request.valid))
+    if labels is not None and not caps.trains_without_rows:
+        absent = [n for n in labels.names if n not in train.label_counts()]
+        if absent:
+            notes.append(
+                f"the labels file lists {len(absent)} label(s) no training row has (first: "
+                f"{absent[0]!r}); the model will never predict them"
+            )
+    return TrainPlan(request, model, train, valid, long_doc, spec, notes)
+
+
+def _name(source: Source | None) -> str:
+    return source.name or "the rows" if isinstance(source, Dataset) else str(source)
 
 
 def _fold_options(kind: str, request: TrainRequest, params: dict[str, Any]) -> None:

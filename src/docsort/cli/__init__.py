@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import sys
 
+from docsort.api import install_termination_handler
 from docsort.cli import admin, evaluate, predict, train
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
-from docsort.io import install_termination_handler
 
 __all__ = ["app", "main"]
 

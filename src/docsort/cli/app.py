@@ -89,11 +89,10 @@ def runtime_options(device: str | None, threads: int | None) -> Runtime | None:
     return Runtime(device=device, threads=threads)
 
 
-def warn_skipped(skipped: int, source: str, labelled: bool = True) -> None:
-    if not skipped:
-        return
-    why = "with empty text or no label (--strict to fail instead)" if labelled else "empty"
-    err_console.print(f"[yellow]skipped {skipped} row(s) of {source} {why}[/yellow]")
+def warn(notes: list[str]) -> None:
+    """What the API noted on the user's input (rows skipped, texts cut), in yellow on stderr."""
+    for note in notes:
+        err_console.print(f"[yellow]{note}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def parse_weights(weights: str | None) -> list[float] | None:

@@ -26,7 +26,7 @@ from docsort.cli.app import (
     long_doc_options,
     out_console,
     runtime_options,
-    warn_skipped,
+    warn,
 )
 from docsort.progress import status
 
@@ -78,7 +78,7 @@ def eval_command(
     )
     with status(f"evaluating {model_dir} on {data}"):
         result = api.run_evaluate(request)
-    warn_skipped(result.data.skipped, data)
+    warn(result.notes)
     if result.scores:
         render.score_metrics_table(model_dir.name, result.metrics)
     else:

@@ -23,7 +23,7 @@ from docsort.cli.app import (
     err_console,
     long_doc_options,
     runtime_options,
-    warn_skipped,
+    warn,
 )
 from docsort.progress import status
 
@@ -91,7 +91,7 @@ def predict(
     )
     with status(f"predicting {input}"):
         result = api.run_predict(request)
-    warn_skipped(result.skipped, input, labelled=False)
+    warn(result.notes)
     if out == "-":
         sys.stdout.writelines(api.jsonl_lines(result.rows, result.extra))
         return

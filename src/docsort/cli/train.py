@@ -28,7 +28,7 @@ from docsort.cli.app import (
     out_console,
     parse_weights,
     runtime_options,
-    warn_skipped,
+    warn,
 )
 from docsort.progress import status
 
@@ -132,8 +132,7 @@ def train(
     )
     with status(f"reading {data}"):
         plan = api.prepare_train(request)
-    for what, skipped in plan.skipped.items():
-        warn_skipped(skipped, data if what == "training" else str(valid))
+    warn(plan.notes)
     kind = plan.model.kind
     with status(f"training {kind} on {len(plan.train):,} documents"):
         fitted = api.fit(plan)

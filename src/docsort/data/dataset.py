@@ -36,6 +36,7 @@ class Dataset:
     label_set: LabelSet | None = None
     name: str = ""
     skipped: int = 0
+    truncated: int = 0  # texts cut to MAX_TEXT_CHARS
     extra: dict[str, list] = field(default_factory=dict)
     text_pair: list[str] | None = None
     context: list[str] | None = None
@@ -121,6 +122,9 @@ class Dataset:
         return counts
 
 
+MAX_TEXT_CHARS = 1_000_000  # longer texts are cut (and counted): a 50 MB cell would exhaust memory
+
+
 def _as_tuple(value: Label) -> tuple[str, ...]:
     return value if isinstance(value, tuple) else (value,)
 
@@ -167,8 +171,12 @@ def from_frame(
     parsed: list[Label] = []
     kept_rows: list[int] = []
     bad_rows: list[int] = []
+    has_text = truncated = 0
     for row, values in enumerate(frame[fields].itertuples(index=False, name=None)):
         joined = _join_fields(dict(zip(fields, values, strict=True)), fields, template)
+        has_text += bool(joined)
+        if len(joined) > MAX_TEXT_CHARS:
+            joined, truncated = joined[:MAX_TEXT_CHARS], truncated + 1
         value = frame[label].iat[row] if label else None
         parsed_label = _parse_label(value, bool(multi), label_sep) if label else None
         if pair and not _clean(frame[pair].iat[row]):
@@ -186,6 +194,8 @@ def from_frame(
             f"(first: row {bad_rows[0] + 1}); fix them or drop --strict to skip them"
         )
     if not texts:
+        if label and has_text:
+            raise DocsortError(f"{name or 'data'}: no row has a label in column {label!r}")
         raise DocsortError(f"{name or 'data'}: no rows with text in column(s) {fields}")
 
     if label and labels is not None:
@@ -205,6 +215,7 @@ def from_frame(
         label_set=label_set,
         name=name,
         skipped=len(bad_rows),
+        truncated=truncated,
         extra=extra,
         text_pair=[_clean(frame[pair].iat[r]) for r in kept_rows] if pair else None,
         context=[_clean(frame[context].iat[r]) for r in kept_rows] if context else None,
@@ -212,7 +223,18 @@ def from_frame(
 
 
 def _template_fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    """The columns a template names; a malformed template is a one-line error."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise DocsortError(f"--template {template!r} is malformed ({exc})") from None
+    for _, field_name, spec, _ in parts:
+        if field_name is not None and not field_name.isidentifier() or "{" in (spec or ""):
+            raise DocsortError(
+                f'--template {template!r}: use plain {{column}} names, e.g. "{{title}}. '
+                f'{{abstract}}" (not {field_name!r} with {spec!r})'
+            )
+    return [f for _, f, _, _ in parts if f]
 
 
 def _clean(value: object) -> str:
@@ -229,7 +251,10 @@ def _join_fields(values: dict[str, object], fields: list[str], template: str | N
         return ""
     if template is None:
         return "\n".join(v for v in cleaned.values() if v)
-    return template.format(**cleaned).strip()
+    try:
+        return template.format(**cleaned).strip()
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise DocsortError(f"--template {template!r} cannot be filled ({exc!r})") from None
 
 
 def _looks_multi_label(column: pd.Series, sep: str | None) -> bool:

@@ -39,10 +39,11 @@ def read_table(source: str | Path) -> pd.DataFrame:
         return _read_folder(path)
     suffix = path.suffix.lower()
     try:
+        # only an empty cell is missing: a label that reads "NA", "None" or "null" is a label
         if suffix == ".csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, keep_default_na=False, na_values=[""])
         if suffix in {".tsv", ".tab"}:
-            return pd.read_csv(path, sep="\t")
+            return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
         if suffix in {".jsonl", ".ndjson"}:
             return _read_jsonl(path)
         if suffix == ".json":

@@ -13,10 +13,12 @@ alone, the default: 0.5 points), or the most accurate one under a budget (``max_
 USD, or ``max_escalation_rate``: the share of documents that reach the last stage; settings tied
 on validation accuracy are broken toward using more of the budget when the last stage is the
 most accurate alone, toward using less otherwise). A budget met exactly on the validation rows
-is missed on about half of all new samples; ``budget_confidence`` (e.g. 0.95) asks instead that
-the budget hold with that confidence on new rows from the same source: a setting counts as
+is missed on about half of all new samples, so by default (``budget_confidence`` 0.9) the
+budget must hold with that confidence on new rows from the same source: a setting counts as
 within budget only if the one-sided Clopper-Pearson upper bound of its share escalated (or, for
-cost, of each stage's share reached, priced) is. With three
+cost, of each stage's share reached, priced) is; ``budget_confidence: null`` meets the budget on
+the validation rows only. When every stage is a saved model, every given row serves threshold
+selection (nothing needs holding out for training). With three
 stages the grid is up to 140 x 140 settings, each a vectorised pass over the validation rows, so
 an exhaustive search is cheap and, unlike a greedy stage-by-stage choice, it sees that a looser
 first stage can be paid for by a stricter second one. Beyond that the grid gets coarser so it
@@ -64,6 +66,9 @@ from docsort.models.cost import CostModel
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
 BUDGET_KEYS = ("max_escalation_rate", "max_cost_per_1k")
+# a budget is held on new rows with this confidence unless ``budget_confidence: null`` says
+# "on the validation rows only" (met there, it is missed on about half of new samples)
+DEFAULT_BUDGET_CONFIDENCE = 0.9
 DEFAULT_SELECT = {"max_accuracy_drop": 0.005}
 STAGE_KEYS = ("name", "cost", "threshold", "calibrate")  # besides model / kind + kind params
 ESCALATE_ALL = 2.0  # above any confidence (probabilities are <= 1): the stage answers nothing
@@ -137,7 +142,7 @@ class CascadeClassifier(Classifier):
         candidates: int = 140,
         cost: dict[str, float] | None = None,
         seed: int = 0,
-        budget_confidence: float | None = None,
+        budget_confidence: float | None = DEFAULT_BUDGET_CONFIDENCE,
     ) -> None:
         self.stages = stages
         self.select = select
@@ -166,6 +171,7 @@ class CascadeClassifier(Classifier):
             for k, name in enumerate(self.stage_names_)
         ]
         return {**s, "stages": stages}
+
     def stage_specs(self) -> list[StageSpec]:
         """The ``stages`` parameter checked and parsed; a bad entry is a one-line error."""
         if not isinstance(self.stages, list) or len(self.stages) < 2:
@@ -234,7 +240,7 @@ class CascadeClassifier(Classifier):
                 raise DocsortError(
                     "cascade budget_confidence must be a probability between 0 and 1, e.g. 0.95"
                 )
-            if key not in BUDGET_KEYS:
+            if key not in BUDGET_KEYS and self.budget_confidence != DEFAULT_BUDGET_CONFIDENCE:
                 raise DocsortError(
                     f"cascade budget_confidence bounds a budget ({' or '.join(BUDGET_KEYS)}); "
                     f"select has {key}: drop budget_confidence or select a budget"
@@ -261,7 +267,11 @@ class CascadeClassifier(Classifier):
         if train.multi_label:
             raise DocsortError("a cascade needs single-label data; multi-label is not supported")
         self._remember_training(train)
-        if valid is None or valid.labels is None:
+        if (valid is None or valid.labels is None) and all(s.model_dir for s in specs):
+            # every stage is trained already: every given row can serve threshold selection
+            valid = train
+            self.validation_source_ = f"all {len(train):,} given rows (every stage pre-trained)"
+        elif valid is None or valid.labels is None:
             train, valid = stratified_split(train, self.valid_split, self.seed)
             self.validation_source_ = f"held-out {self.valid_split:.0%} of the training rows"
         else:

@@ -150,10 +150,10 @@ class DualEncoderClassifier(Classifier):
     _device = EncoderClassifier._device
     _add_lora = EncoderClassifier._add_lora
 
-    @property
     def tokens_read(self) -> int | None:
         return self.max_length - 2  # [CLS] and [SEP] take two of max_length
 
+    @property
     def encoder_lr(self) -> float:
         return default_lr(self.lr, self.lora, full=3e-5)
 

@@ -114,10 +114,10 @@ class EncoderClassifier(Classifier):
         self.seed = seed
 
     # -- parameters ---------------------------------------------------------------------
-    @property
     def tokens_read(self) -> int | None:
         return self.max_length - 2  # [CLS] and [SEP] take two of max_length
 
+    @property
     def encoder_lr(self) -> float:
         return default_lr(self.lr, self.lora)
 
