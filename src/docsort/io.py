@@ -59,9 +59,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(target)
         mode = target.stat().st_mode if target.exists() else None
-        tmp = _new_temp(
-            target, lambda p: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        )
+        tmp = _new_temp(target, _create_file)
         if mode is not None:
             os.chmod(tmp, stat.S_IMODE(mode))
     try:
@@ -119,7 +117,7 @@ def atomic_dir(
         _restore_moved_aside(target)
         _remove_stale(target)
         check_replaceable(path, replaces, what)
-        tmp = _new_temp(target, lambda p: os.mkdir(p, 0o777))
+        tmp = _new_temp(target, _create_dir)
     try:
         yield tmp
         with _user_errors(path):
@@ -210,6 +208,16 @@ def _temp_name(target: Path, suffix: str = ".tmp") -> Path:
     name stays within the file system's 255 bytes when ``target``'s own name does."""
     name = os.fsdecode(os.fsencode(target.name)[:200])
     return target.with_name(f".{name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def _create_file(path: Path) -> None:
+    """A new empty file with the umask's permissions (mkstemp's would be owner-only)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def _create_dir(path: Path) -> None:
+    """A new directory with the umask's permissions (mkdtemp's would be owner-only)."""
+    os.mkdir(path, 0o777)
 
 
 def _new_temp(target: Path, create: Callable[[Path], None]) -> Path:
