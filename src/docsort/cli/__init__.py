@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from docsort.api import install_termination_handler
 from docsort.cli import admin, evaluate, predict, train
 from docsort.cli.app import app, err_console
@@ -29,7 +31,8 @@ def main() -> None:
     try:
         app()
     except DocsortError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # escaped: a path such as 'a[b]' is text, not rich markup
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

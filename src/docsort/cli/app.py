@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from docsort.api import Runtime
 from docsort.errors import DocsortError
@@ -92,7 +93,7 @@ def runtime_options(device: str | None, threads: int | None) -> Runtime | None:
 def warn(notes: list[str]) -> None:
     """What the API noted on the user's input (rows skipped, texts cut), in yellow on stderr."""
     for note in notes:
-        err_console.print(f"[yellow]{note}[/yellow]", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def parse_weights(weights: str | None) -> list[float] | None:

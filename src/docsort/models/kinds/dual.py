@@ -20,6 +20,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +32,12 @@ from docsort.errors import DocsortError
 from docsort.models.base import Capabilities, Classifier, check_labels_known, is_number, register
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import EncoderClassifier
-from docsort.models.nn.arguments import check_finetune_params, default_lr
+from docsort.models.nn.arguments import (
+    ArgumentsInit,
+    FineTuneArgs,
+    check_finetune_params,
+    default_lr,
+)
 from docsort.models.thresholds import limit_decisions, tune_thresholds
 
 if TYPE_CHECKING:
@@ -46,14 +52,44 @@ AUTO_PROTOTYPE_WEIGHT = 2.0  # few-shot default (see README: dual few-shot)
 FEW_SHOT_ROWS = 64  # "auto": at most this many rows per label (median) is few-shot
 
 
+@dataclass
+class DualArgs(FineTuneArgs):
+    """The ``dual`` kind's parameters: the shared fine-tuning arguments and its own."""
+
+    max_length: int = 256  # the shared default differs
+    label_max_length: int = 64
+    descriptions: dict[str, str | list[str]] | None = None
+    zero_shot: bool = False
+    few_shot: bool | str = "auto"
+    prototype_weight: float | str = "auto"
+    scale: float = 40.0
+    bias: float = -5.0
+    learn_scale: bool = True
+    refit_scale: bool = True
+    bce_weight: float = 1.0
+    ranking_weight: float = 1.0
+    in_batch_negatives: bool = False
+    margin_weight: float = 0.0
+    margin: float = 0.3
+    soft_column: str = "soft"
+    scale_lr: float = 0.01
+    epochs: int = 4  # the shared default differs
+    step_labels: int = 32
+    top_k: int | None = None
+    at_least_one: bool = False
+    group_by_length: bool = True
+
+
 @register("dual")
-class DualEncoderClassifier(Classifier):
+class DualEncoderClassifier(ArgumentsInit, Classifier):
     """Shared encoder over documents and label descriptions; scaled cosine as the score.
 
     The zero-shot ``scale`` (40) and ``bias`` (-5) were set from a log-loss fit on 200 BBC
     *training* rows with ``minilm`` (softmax scale 47; per-label sigmoid 19.5 / -3.2): cosines
     of a document to its label's description sit near 0.17, to the others near 0.03. Training
     learns both, and validation rows refit them (``refit_scale``)."""
+
+    Args: ClassVar[type[FineTuneArgs]] = DualArgs
 
     # ``with_labels`` scores labels never trained on; ``adapt`` re-aims labels on the input
     tags: ClassVar[Capabilities] = Capabilities(
@@ -63,88 +99,6 @@ class DualEncoderClassifier(Classifier):
         "device": "device",
         "eval_batch_size": "eval_batch_size",
     }
-
-    def __init__(
-        self,
-        base: str = "minilm",
-        pooling: str = "mean",
-        max_length: int = 256,
-        label_max_length: int = 64,
-        descriptions: dict[str, str | list[str]] | None = None,
-        zero_shot: bool = False,
-        few_shot: bool | str = "auto",
-        prototype_weight: float | str = "auto",
-        scale: float = 40.0,
-        bias: float = -5.0,
-        learn_scale: bool = True,
-        refit_scale: bool = True,
-        bce_weight: float = 1.0,
-        ranking_weight: float = 1.0,
-        in_batch_negatives: bool = False,
-        margin_weight: float = 0.0,
-        margin: float = 0.3,
-        soft_column: str = "soft",
-        lora: bool = False,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.1,
-        lora_target_modules: tuple[str, ...] | None = None,
-        lr: float | None = None,
-        scale_lr: float = 1e-2,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        schedule: str = "linear",
-        batch_size: int = 32,
-        epochs: int = 4,
-        patience: int = 2,
-        max_grad_norm: float | None = 1.0,
-        step_labels: int = 32,
-        top_k: int | None = None,
-        at_least_one: bool = False,
-        group_by_length: bool = True,
-        eval_batch_size: int = 64,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> None:
-        self.base = base
-        self.pooling = pooling
-        self.max_length = max_length
-        self.label_max_length = label_max_length
-        self.descriptions = descriptions
-        self.zero_shot = zero_shot
-        self.few_shot = few_shot
-        self.prototype_weight = prototype_weight
-        self.scale = scale
-        self.bias = bias
-        self.learn_scale = learn_scale
-        self.refit_scale = refit_scale
-        self.bce_weight = bce_weight
-        self.ranking_weight = ranking_weight
-        self.in_batch_negatives = in_batch_negatives
-        self.margin_weight = margin_weight
-        self.margin = margin
-        self.soft_column = soft_column
-        self.lora = lora
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = lora_target_modules
-        self.lr = lr
-        self.scale_lr = scale_lr
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.schedule = schedule
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.max_grad_norm = max_grad_norm
-        self.step_labels = step_labels
-        self.top_k = top_k
-        self.at_least_one = at_least_one
-        self.group_by_length = group_by_length
-        self.eval_batch_size = eval_batch_size
-        self.device = device
-        self.seed = seed
 
     # reused as they are: the device rule and LoRA on every linear layer of the blocks
     _device = EncoderClassifier._device

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,7 +23,12 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
 from docsort.models.hub import resolve
-from docsort.models.nn.arguments import check_finetune_params, default_lr
+from docsort.models.nn.arguments import (
+    ArgumentsInit,
+    FineTuneArgs,
+    check_finetune_params,
+    default_lr,
+)
 from docsort.models.thresholds import tune_thresholds
 
 if TYPE_CHECKING:
@@ -38,80 +44,34 @@ ADAPTER_DIR = "adapter"  # LoRA: the adapter only; the base is resolved again at
 RUN_INDEPENDENT = ("device", "checkpoint_dir", "checkpoint_every", "resume", "eval_batch_size")
 
 
+@dataclass
+class EncoderArgs(FineTuneArgs):
+    """The ``encoder`` kind's parameters: the shared fine-tuning arguments and its own."""
+
+    pair_separator: str | None = None
+    dropout: float = 0.1
+    head_lr: float = 0.001
+    head_init: str = "probe"
+    class_weight: str | None = None
+    label_smoothing: float = 0.0
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
+    group_by_length: bool = True
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 200
+    resume: bool = False
+
+
 @register("encoder")
-class EncoderClassifier(Classifier):
+class EncoderClassifier(ArgumentsInit, Classifier):
     """Fine-tuned transformer encoder (full or LoRA) with a linear head on pooled tokens."""
+
+    Args: ClassVar[type[FineTuneArgs]] = EncoderArgs
 
     runtime_params: ClassVar[dict[str, str]] = {
         name: name
         for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
     }
-
-    def __init__(
-        self,
-        base: str = "minilm",
-        pooling: str = "mean",
-        max_length: int = 128,
-        pair_separator: str | None = None,
-        dropout: float = 0.1,
-        lora: bool = False,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.1,
-        lora_target_modules: tuple[str, ...] | None = None,
-        lr: float | None = None,
-        head_lr: float = 1e-3,
-        head_init: str = "probe",
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        schedule: str = "linear",
-        batch_size: int = 32,
-        epochs: int = 10,
-        patience: int = 2,
-        max_grad_norm: float | None = 1.0,
-        class_weight: str | None = None,
-        label_smoothing: float = 0.0,
-        freeze_embeddings: bool = False,
-        freeze_layers: int = 0,
-        group_by_length: bool = True,
-        eval_batch_size: int = 64,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        checkpoint_every: int = 200,
-        resume: bool = False,
-        seed: int = 0,
-    ) -> None:
-        self.base = base
-        self.pooling = pooling
-        self.max_length = max_length
-        self.pair_separator = pair_separator
-        self.dropout = dropout
-        self.lora = lora
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = lora_target_modules
-        self.lr = lr
-        self.head_lr = head_lr
-        self.head_init = head_init
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.schedule = schedule
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.max_grad_norm = max_grad_norm
-        self.class_weight = class_weight
-        self.label_smoothing = label_smoothing
-        self.freeze_embeddings = freeze_embeddings
-        self.freeze_layers = freeze_layers
-        self.group_by_length = group_by_length
-        self.eval_batch_size = eval_batch_size
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.resume = resume
-        self.seed = seed
 
     # -- parameters ---------------------------------------------------------------------
     def tokens_read(self) -> int | None:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,7 +44,12 @@ from docsort.errors import DocsortError
 from docsort.models.base import Capabilities, Classifier, register
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
-from docsort.models.nn.arguments import check_finetune_params, default_lr
+from docsort.models.nn.arguments import (
+    ArgumentsInit,
+    FineTuneArgs,
+    check_finetune_params,
+    default_lr,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -102,9 +108,32 @@ def _level_name(value: float) -> str:
 
 
 # -- the kind -----------------------------------------------------------------------------
+@dataclass
+class PairArgs(FineTuneArgs):
+    """The ``pair`` kind's parameters: the shared fine-tuning arguments and its own."""
+
+    variant: str = "cross"
+    loss: str = "mse"
+    context_map: str | None = None
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.05
+    contrastive_min_score: float = 0.75
+    max_length: int = 64  # the shared default differs
+    dropout: float = 0.1
+    head_lr: float = 0.001
+    epochs: int = 3  # the shared default differs
+    valid_share: float = 0.1
+    eval_batch_size: int = 128  # the shared default differs
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 200
+    resume: bool = False
+
+
 @register("pair")
-class PairScorer(Classifier):
+class PairScorer(ArgumentsInit, Classifier):
     """Scores (anchor, target) pairs in a context with a fine-tuned cross- or bi-encoder."""
+
+    Args: ClassVar[type[FineTuneArgs]] = PairArgs
 
     tags: ClassVar[Capabilities] = Capabilities(
         output="scores", multi_label=False, long_documents=False
@@ -113,72 +142,6 @@ class PairScorer(Classifier):
         name: name
         for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
     }
-
-    def __init__(
-        self,
-        base: str = "minilm",
-        variant: str = "cross",
-        loss: str = "mse",
-        context_map: str | None = None,
-        contrastive_weight: float = 0.0,
-        contrastive_temperature: float = 0.05,
-        contrastive_min_score: float = 0.75,
-        pooling: str = "mean",
-        max_length: int = 64,
-        dropout: float = 0.1,
-        lora: bool = False,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.1,
-        lora_target_modules: tuple[str, ...] | None = None,
-        lr: float | None = None,
-        head_lr: float = 1e-3,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        schedule: str = "linear",
-        batch_size: int = 32,
-        epochs: int = 3,
-        patience: int = 2,
-        max_grad_norm: float | None = 1.0,
-        valid_share: float = 0.1,
-        eval_batch_size: int = 128,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        checkpoint_every: int = 200,
-        resume: bool = False,
-        seed: int = 0,
-    ) -> None:
-        self.base = base
-        self.variant = variant
-        self.loss = loss
-        self.context_map = context_map
-        self.contrastive_weight = contrastive_weight
-        self.contrastive_temperature = contrastive_temperature
-        self.contrastive_min_score = contrastive_min_score
-        self.pooling = pooling
-        self.max_length = max_length
-        self.dropout = dropout
-        self.lora = lora
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = lora_target_modules
-        self.lr = lr
-        self.head_lr = head_lr
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.schedule = schedule
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.max_grad_norm = max_grad_norm
-        self.valid_share = valid_share
-        self.eval_batch_size = eval_batch_size
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.resume = resume
-        self.seed = seed
 
     # -- parameters ---------------------------------------------------------------------
     @property
