@@ -106,3 +106,21 @@ def test_corrupt_model_dirs_are_reported(arxiv_split, tmp_path: Path) -> None:
     (model_dir / "docsort.yaml").write_text("kind: [unclosed", encoding="utf-8")
     with pytest.raises(DocsortError, match="corrupt"):
         load(model_dir)
+
+
+def test_a_model_saved_by_a_newer_kind_version_is_refused(trained_model_dir, tmp_path) -> None:
+    import shutil
+
+    import yaml
+
+    copy = tmp_path / "newer"
+    shutil.copytree(trained_model_dir, copy)
+    manifest = yaml.safe_load((copy / "docsort.yaml").read_text())
+    assert manifest["kind_version"] == 1
+    manifest["kind_version"] = 2
+    (copy / "docsort.yaml").write_text(yaml.safe_dump(manifest))
+    with pytest.raises(DocsortError, match="version 2, newer than"):
+        load(copy)
+    del manifest["kind_version"]  # saved before kinds had versions: version 1
+    (copy / "docsort.yaml").write_text(yaml.safe_dump(manifest))
+    assert load(copy).kind == "tfidf"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,8 @@ from docsort.data.dataset import Dataset, from_frame
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 
-TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq"}
+Reader = Callable[[Path], pd.DataFrame]
+READERS: dict[str, Reader] = {}  # file suffix -> reader; see register_reader
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
 
@@ -38,29 +39,53 @@ def read_table(source: str | Path) -> pd.DataFrame:
     if path.is_dir():
         return _read_folder(path)
     suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
+    if reader is None:
+        raise DocsortError(
+            f"cannot read {path}: unknown file type {suffix or '(none)'}; "
+            f"use one of {', '.join(sorted(READERS))} or a folder"
+        )
     try:
-        # only an empty cell is missing: a label that reads "NA", "None" or "null" is a label
-        if suffix == ".csv":
-            return pd.read_csv(path, keep_default_na=False, na_values=[""])
-        if suffix in {".tsv", ".tab"}:
-            return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
-        if suffix in {".jsonl", ".ndjson"}:
-            return _read_jsonl(path)
-        if suffix == ".json":
-            return _read_json(path)
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
+        return reader(path)
     except DocsortError:
         raise
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DocsortError(f"cannot read {path}: {reason}") from None
-    raise DocsortError(
-        f"cannot read {path}: unknown file type {suffix or '(none)'}; "
-        f"use one of {', '.join(sorted(TABLE_SUFFIXES))} or a folder"
-    )
 
 
+def register_reader(*suffixes: str) -> Callable[[Reader], Reader]:
+    """Decorator: read files ending in ``suffixes`` (``".csv"``) with the decorated function,
+    which takes a path and returns a DataFrame. The extension point for a new file format
+    (ingestion of PDF or e-mail plugs in here); a suffix can have one reader only."""
+
+    def wrap(reader: Reader) -> Reader:
+        for suffix in suffixes:
+            if suffix in READERS and READERS[suffix] is not reader:
+                raise ValueError(f"a reader for {suffix!r} is registered twice")
+            READERS[suffix] = reader
+        return reader
+
+    return wrap
+
+
+# only an empty cell is missing: a label that reads "NA", "None" or "null" is a label
+@register_reader(".csv")
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+@register_reader(".tsv", ".tab")
+def _read_tsv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+
+
+@register_reader(".parquet", ".pq")
+def _read_parquet(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+@register_reader(".jsonl", ".ndjson")
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
     with path.open(encoding="utf-8") as handle:
@@ -77,6 +102,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+@register_reader(".json")
 def _read_json(path: Path) -> pd.DataFrame:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -82,13 +82,18 @@ class Runtime:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def register(name: str) -> Callable[[C], C]:
-    """Class decorator: make a kind available by ``name`` to configs, the CLI and ``load``."""
+def register(name: str, version: int = 1) -> Callable[[C], C]:
+    """Class decorator: make a kind available by ``name`` to configs, the CLI and ``load``.
+
+    ``version`` is recorded in every saved model (``kind_version``, spaCy's ``.v3`` names are
+    the model): raise it when a kind's saved weights or parameters change meaning, so a model
+    saved by a newer version is refused in one line instead of misread."""
 
     def wrap(cls: C) -> C:
         if name in REGISTRY and REGISTRY[name] is not cls:
             raise ValueError(f"kind {name!r} is registered twice")
         cls.kind = name
+        cls.kind_version = version
         REGISTRY[name] = cls
         return cls
 
@@ -123,6 +128,7 @@ class Classifier:
     """Base class: subclasses implement ``fit``, ``predict_proba`` and the two weight hooks."""
 
     kind: ClassVar[str] = ""
+    kind_version: ClassVar[int] = 1
     tags: ClassVar[Capabilities] = Capabilities()
     # run-time settings the kind takes as parameters: Runtime field -> parameter name. They are
     # accepted in a config for training but never saved; ``load(dir, runtime)`` sets them
@@ -359,6 +365,7 @@ class Classifier:
         directory = Path(directory)
         manifest = {
             "kind": self.kind,
+            "kind_version": self.kind_version,
             "docsort_version": __version__,
             "python": platform.python_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -433,7 +440,14 @@ def load(directory: str | Path, runtime: Runtime | None = None) -> Classifier:
     """Reopen any saved model, whatever its kind, to run with ``runtime`` (device, threads,
     batch size: this machine's, not the training machine's)."""
     manifest = read_manifest(directory)
-    model = get_kind(manifest["kind"]).load(directory, runtime=runtime)
+    kind = get_kind(manifest["kind"])
+    saved = manifest.get("kind_version", 1)
+    if not isinstance(saved, int) or saved > kind.kind_version:
+        raise DocsortError(
+            f"{str(directory)!r} holds a {kind.kind} model of version {saved!r}, newer than this "
+            f"docsort's {kind.kind} (version {kind.kind_version}): upgrade docsort to load it"
+        )
+    model = kind.load(directory, runtime=runtime)
     if runtime is not None and runtime.threads and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(runtime.threads)
     return model
