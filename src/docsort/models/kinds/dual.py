@@ -48,7 +48,7 @@ ADAPTER_DIR = "adapter"  # trained with LoRA: the adapter; the base is resolved 
 STATE = "dual.json"  # scale, bias, default threshold
 VECTORS = "label_vectors.npy"  # the label vectors the saved probabilities were computed with
 PROTOTYPES = "prototypes.npy"  # each label's mean training-row vector, kept for with_labels
-AUTO_PROTOTYPE_WEIGHT = 2.0  # few-shot default (see README: dual few-shot)
+AUTO_PROTOTYPE_WEIGHT = 2.0  # few-shot default (measured: docs/benchmarks.md, dual encoder)
 FEW_SHOT_ROWS = 64  # "auto": at most this many rows per label (median) is few-shot
 
 
