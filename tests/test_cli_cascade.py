@@ -109,7 +109,7 @@ def test_saved_stage_found_beside_the_config_and_target_option(
             ["give one of"],
         ),  # fmt: skip
         (
-            "stages: [{kind: tfidf}, {kind: tfidf}]\nbudget_confidence: 0.9\n",
+            "stages: [{kind: tfidf}, {kind: tfidf}]\nbudget_confidence: 0.95\n",
             ["--target-accuracy", "0.9"],
             ["budget_confidence", "select a budget"],
         ),  # fmt: skip

@@ -259,12 +259,10 @@ def test_a_cascade_with_budget_confidence_records_its_bound(splits) -> None:
     assert "bound" not in plain.selection_
 
 
-def test_a_budget_is_held_on_new_rows_with_90_percent_confidence_by_default(splits) -> None:
-    default = fitted(splits, {"max_escalation_rate": 0.4})
-    assert default.selection_["bound"]["confidence"] == 0.9
-    assert default.selection_["bound"]["escalated_to_last"] <= 0.4
-    accuracy_target = fitted(splits, {"max_accuracy_drop": 0.01})
-    assert "bound" not in accuracy_target.selection_  # the bound is a budget's
+def test_a_budget_is_held_on_new_rows_with_90_percent_confidence_by_default(escalating) -> None:
+    assert escalating.budget_confidence == 0.9  # the fixture gives none
+    assert escalating.selection_["bound"]["confidence"] == 0.9
+    assert escalating.selection_["bound"]["escalated_to_last"] <= 0.4
 
 
 def test_saved_stages_choose_thresholds_on_every_given_row(splits, tmp_path) -> None:
