@@ -230,3 +230,21 @@ def test_input_checks() -> None:
         _hand_metrics(extra_cost={"tokens": 5})
     with pytest.raises(DocsortError, match="no documents"):
         compute_metrics(HAND_LABELS, np.array([], dtype=int), np.zeros((0, 3)), seconds=0.0)
+
+
+def test_a_registered_metric_reaches_every_evaluation() -> None:
+    from docsort.evaluation.metrics import METRICS, register_metric
+
+    @register_metric("errors")
+    def errors(s) -> float:
+        return float((s.y_true != s.y_pred).sum())
+
+    try:
+        labels = LabelSet(("a", "b"))
+        proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        result = compute_metrics(labels, np.array([0, 1, 1]), proba, seconds=1.0)
+        assert result["errors"] == 1.0 and result["accuracy"] == pytest.approx(2 / 3)
+        with pytest.raises(ValueError, match="registered twice"):
+            register_metric("errors")(lambda s: 0.0)
+    finally:
+        METRICS.pop("errors")
