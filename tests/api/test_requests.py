@@ -77,3 +77,21 @@ def test_a_wrong_out_fails_before_training(arxiv_csv: Path, tmp_path: Path) -> N
     with pytest.raises(DocsortError, match="not a docsort model"):
         prepare_train(request)
     assert (tmp_path / "project" / "notes.txt").read_text() == "mine"
+
+
+def test_records_are_read_with_the_columns_the_model_was_trained_with(
+    trained_model_dir: Path, arxiv_csv: Path
+) -> None:
+    import pandas as pd
+
+    import docsort
+    from docsort.api import PredictRequest, run_predict
+
+    model = docsort.load(trained_model_dir)  # trained on title,abstract
+    frame = pd.read_csv(arxiv_csv).head(3)
+    records = frame[["title", "abstract"]].to_dict(orient="records")
+    from_records = run_predict(PredictRequest(model=model, data=records)).rows
+    from_file = run_predict(PredictRequest(model=model, data=str(arxiv_csv))).rows[:3]
+    assert from_records == from_file
+    with pytest.raises(DocsortError, match="no column 'abstract'"):
+        run_predict(PredictRequest(model=model, data=[{"title": "only a title"}]))

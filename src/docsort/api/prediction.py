@@ -65,7 +65,7 @@ def run_predict(request: PredictRequest) -> PredictResult:
     labels = read_labels(request.labels)
     model = _model_of(request.model, labels, request.runtime)
     model.long_doc_ = long_doc_for(model, request.long_doc, current=model.long_doc_)
-    if isinstance(request.data, Dataset | str | Path):
+    if isinstance(request.data, Dataset | str | Path) or _records(request.data):
         columns = request.columns.or_trained(model.input_spec_)
         data = read_rows(request.data, columns, labelled=False)
     else:
@@ -81,6 +81,10 @@ def run_predict(request: PredictRequest) -> PredictResult:
         windows=request.windows,
     )
     return PredictResult(rows, data.extra, notes_on(data, str(request.data), labelled=False))
+
+
+def _records(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict)
 
 
 def _model_of(

@@ -23,7 +23,9 @@ from docsort.io import atomic_path
 from docsort.models.base import Classifier
 from docsort.models.thresholds import limit_decisions
 
-Source = str | Path | Dataset  # a path, builtin:NAME[:split], "-" for stdin, or rows in memory
+# a path, builtin:NAME[:split], "-" for stdin, rows in memory, or records (a REST body's
+# [{"title": ..., "abstract": ...}, ...]) read with the same columns as a table
+Source = str | Path | Dataset | list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def read_rows(
     and folders of text files have one text per row whatever ``columns.text`` says."""
     if isinstance(source, Dataset):
         return source
+    if isinstance(source, list):
+        return _read_records(source, columns, labelled, labels)
     text: str | list[str] | None = list(columns.text) if columns.text else None
     template = columns.template
     if str(source) == "-" or Path(str(source)).is_dir():
@@ -131,6 +135,31 @@ def notes_on(data: Dataset, source: str, labelled: bool = True) -> list[str]:
             "characters"
         )
     return notes
+
+
+def _read_records(
+    records: list[dict[str, Any]], columns: Columns, labelled: bool, labels: LabelSet | None
+) -> Dataset:
+    import pandas as pd
+
+    from docsort.data.dataset import from_frame
+
+    if not records or not all(isinstance(r, dict) for r in records):
+        raise DocsortError("records: give a non-empty list of objects, one per document")
+    text = list(columns.text or ("text",))
+    return from_frame(
+        pd.DataFrame.from_records(records),
+        text=text[0] if len(text) == 1 else text,
+        label=(columns.label or "label") if labelled else None,
+        template=columns.template,
+        labels=labels,
+        label_sep=columns.label_sep,
+        strict=columns.strict,
+        name="records",
+        keep=columns.keep,
+        pair=columns.pair,
+        context=columns.context,
+    )
 
 
 def read_labels(labels: str | Path | LabelSet | None) -> LabelSet | None:
