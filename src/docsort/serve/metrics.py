@@ -1,0 +1,71 @@
+"""Prometheus metrics, one registry per app (two apps in one test process do not collide)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "docsort_requests", "HTTP requests by route, method and status",
+            ["route", "method", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.errors = Counter(
+            "docsort_request_errors", "HTTP answers with status 400 or more",
+            ["route", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "docsort_request_seconds", "Time to answer a request", ["route"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "docsort_batch_size", "Documents per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry,
+        )  # fmt: skip
+        self.stages = Counter(
+            "docsort_predictions_by_stage", "Predictions by the cascade stage that answered",
+            ["stage"], registry=self.registry,
+        )  # fmt: skip
+        self.feedback = Counter(
+            "docsort_feedback", "Feedback rows stored (replays not counted)",
+            registry=self.registry,
+        )  # fmt: skip
+
+
+class MetricsMiddleware:
+    """Counts every answer, the 413s of the body limit and the 500s of a crash included.
+    Routes outside ``routes`` are counted as ``other``, so a scan of random paths cannot
+    grow the label set without bound."""
+
+    def __init__(self, app: Any, metrics: Metrics, routes: set[str]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def send_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        except Exception:
+            status = 500
+            raise
+        finally:
+            route = scope["path"] if scope["path"] in self.routes else "other"
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            if status >= 400:
+                self.metrics.errors.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)

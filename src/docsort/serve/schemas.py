@@ -1,0 +1,113 @@
+"""Request and answer bodies. Limits are declared here so the OpenAPI schema states them and
+pydantic refuses an oversized field before the model sees it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from docsort.serve.limits import MAX_BATCH, MAX_COMMENT_CHARS, MAX_KEY_CHARS, MAX_TEXT_CHARS
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+Record = Annotated[dict[str, Text], Field(min_length=1, max_length=16)]
+
+
+class ClassifyRequest(BaseModel):
+    """Exactly one of ``text``, ``texts`` or ``records`` (the columns the model was trained
+    with: ``title``/``abstract``, or ``anchor``/``target``/``context`` for a pair model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Text | None = None
+    texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH)] | None = None
+    records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)] | None = None
+    top_k: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ClassifyRequest:
+        given = [n for n in ("text", "texts", "records") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of text, texts or records")
+        return self
+
+    def inputs(self) -> list[str] | list[dict[str, str]]:
+        if self.text is not None:
+            return [self.text]
+        return self.texts if self.texts is not None else self.records  # type: ignore[return-value]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    kind: str
+    version: str
+
+
+class Prediction(BaseModel):
+    """One row exactly as ``docsort predict`` writes it, plus its id."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    label: str | None = None
+    labels: list[str] | None = None
+    confidence: float | None = None
+    probabilities: dict[str, float] | None = None
+    stage: str | None = None
+    score: float | None = None
+
+
+class ClassifyAnswer(BaseModel):
+    model: ModelInfo
+    predictions: list[Prediction]
+
+
+class FeedbackRequest(BaseModel):
+    """A correction (``label`` or ``labels``) and/or a ``rating`` of a prediction, named by
+    its id or by the text it was about."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    text: Text | None = None
+    label: Label | None = None
+    labels: Annotated[list[Label], Field(min_length=1, max_length=100)] | None = None
+    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARS)] | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _what_and_about(self) -> FeedbackRequest:
+        if (self.prediction_id is None) == (self.text is None):
+            raise ValueError("give exactly one of prediction_id or text")
+        if self.label is not None and self.labels is not None:
+            raise ValueError("give label or labels, not both")
+        if self.label is None and self.labels is None and self.rating is None:
+            raise ValueError("give a label, labels or a rating")
+        return self
+
+    def given_labels(self) -> list[str] | None:
+        return [self.label] if self.label is not None else self.labels
+
+
+class FeedbackAnswer(BaseModel):
+    id: int
+    prediction_id: str | None = None
+    replayed: bool = Field(False, description="true: this idempotency key was stored before")
+
+
+class Problem(BaseModel):
+    """Every 4xx/5xx body: one line saying what to fix."""
+
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    model: bool = True
+    store: bool | None = None
+
+
+class ModelList(BaseModel):
+    models: list[dict[str, Any]]

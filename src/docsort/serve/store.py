@@ -1,0 +1,231 @@
+"""The prediction and feedback store: SQLAlchemy 2 Core over any URL, SQLite by default.
+
+The schema is created and upgraded by the Alembic migrations shipped in ``migrations/`` when
+the store opens, so a server started on an older store file brings it up to date. A write is
+acknowledged only after its transaction commits; on SQLite that commit is durable: WAL with
+``synchronous=FULL`` fsyncs the log on every commit, so a 201 survives ``kill -9`` and a power
+cut (``NORMAL`` survives ``kill -9`` but may lose the last commits on power loss; an fsync per
+feedback row costs far less than the model call beside it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from docsort.errors import DocsortError
+
+LOG_TEXT = ("off", "hash", "full")  # what a logged prediction keeps of its text
+BUSY_TIMEOUT_MS = 5000
+
+metadata = sa.MetaData()
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("text_hash", sa.String(64)),
+    sa.Column("text", sa.Text),
+    sa.Column("label", sa.String(200)),
+    sa.Column("labels", sa.JSON),
+    sa.Column("score", sa.Float),
+    sa.Column("confidence", sa.Float),
+    sa.Column("probabilities", sa.JSON),
+    sa.Column("stage", sa.String(200)),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+)
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("prediction_id", sa.String(32), sa.ForeignKey("predictions.id")),
+    sa.Column("text", sa.Text),
+    sa.Column("labels", sa.JSON),
+    sa.Column("rating", sa.Integer),
+    sa.Column("comment", sa.Text),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+)
+FEEDBACK_FIELDS = ("prediction_id", "text", "labels", "rating", "comment")
+
+
+class UnknownPrediction(DocsortError):
+    """Feedback names a prediction id the store does not hold (a 404)."""
+
+
+class KeyReused(DocsortError):
+    """An idempotency key stored before with other content (a 409)."""
+
+
+class StoreUnavailable(DocsortError):
+    """The database did not take a write or a read (a 503: try again)."""
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        raise StoreUnavailable(f"the store is unavailable: {reason}") from None
+
+
+@dataclass
+class Stored:
+    id: int
+    replayed: bool  # the idempotency key was stored before: nothing new was written
+
+
+def text_of(item: str | dict[str, Any]) -> str:
+    """A text, or a record as canonical JSON, to hash or log."""
+    if isinstance(item, str):
+        return item
+    return json.dumps(item, sort_keys=True, ensure_ascii=False)
+
+
+class Store:
+    def __init__(self, url: str, log_text: str = "hash") -> None:
+        if log_text not in LOG_TEXT:
+            raise DocsortError(f"--log-text must be one of {', '.join(LOG_TEXT)}, not {log_text!r}")
+        self.log_text = log_text
+        try:
+            self.engine = _engine(url)
+            self._upgrade()
+        except sa.exc.ArgumentError as exc:
+            raise DocsortError(f"--store {url!r} is not a database URL: {exc}") from None
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            raise DocsortError(f"--store {url!r} cannot be opened: {reason}") from None
+
+    def _upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def add_predictions(
+        self,
+        inputs: list[Any],
+        rows: list[dict[str, Any]],
+        model: tuple[str, str],
+        latency_ms: float,
+    ) -> list[str]:
+        """Log one row per prediction in one transaction; returns their ids."""
+        now = datetime.now(timezone.utc)
+        values = []
+        for item, row in zip(inputs, rows, strict=True):
+            text = text_of(item)
+            values.append(
+                {
+                    "id": uuid.uuid4().hex,
+                    "created": now,
+                    "model_name": model[0],
+                    "model_version": model[1],
+                    "text_hash": None if self.log_text == "off" else _sha256(text),
+                    "text": text if self.log_text == "full" else None,
+                    "label": row.get("label"),
+                    "labels": row.get("labels"),
+                    "score": row.get("score"),
+                    "confidence": row.get("confidence"),
+                    "probabilities": row.get("probabilities"),
+                    "stage": row.get("stage"),
+                    "latency_ms": latency_ms,
+                }
+            )
+        with _reachable(), self.engine.begin() as connection:
+            connection.execute(predictions.insert(), values)
+        return [v["id"] for v in values]
+
+    def add_feedback(self, key: str | None, **fields: Any) -> Stored:
+        """Store one feedback row; the same ``key`` again returns the first row's id."""
+        row = {**dict.fromkeys(FEEDBACK_FIELDS), **fields, "idempotency_key": key}
+        with _reachable(), self.engine.begin() as connection:
+            if key is not None and (first := _by_key(connection, key)) is not None:
+                return _replay(first, row)
+            prediction = row["prediction_id"]
+            if prediction is not None and not _exists(connection, prediction):
+                raise UnknownPrediction(f"prediction {prediction!r} is not in the store")
+            try:
+                with connection.begin_nested():
+                    result = connection.execute(
+                        feedback.insert().values(created=datetime.now(timezone.utc), **row)
+                    )
+            except IntegrityError:  # the same key stored by a concurrent request just now
+                first = _by_key(connection, key) if key is not None else None
+                if first is None:
+                    raise
+                return _replay(first, row)
+        return Stored(int(result.inserted_primary_key[0]), replayed=False)
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.select(sa.func.count()).select_from(metadata.tables[table]))
+
+
+def _engine(url: str) -> sa.Engine:
+    if sa.make_url(url).get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # transactions begun by _sqlite_begin, not the driver
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}",
+                   "foreign_keys=ON"):  # fmt: skip
+        connection.execute(f"PRAGMA {pragma}")
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    """BEGIN IMMEDIATE: a transaction that reads (the idempotency key) and then writes takes
+    the write lock up front, waiting out the busy timeout, instead of failing with
+    SQLITE_BUSY when another writer committed since its read."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _exists(connection: sa.Connection, prediction_id: str) -> bool:
+    query = sa.select(predictions.c.id).where(predictions.c.id == prediction_id)
+    return connection.execute(query).first() is not None
+
+
+def _by_key(connection: sa.Connection, key: str) -> sa.Row | None:
+    query = sa.select(feedback).where(feedback.c.idempotency_key == key)
+    return connection.execute(query).first()
+
+
+def _replay(first: sa.Row, row: dict[str, Any]) -> Stored:
+    if any(getattr(first, name) != row[name] for name in FEEDBACK_FIELDS):
+        raise KeyReused(
+            f"idempotency key {row['idempotency_key']!r} was used for other feedback: use a new key"
+        )
+    return Stored(first.id, replayed=True)
