@@ -1,0 +1,68 @@
+"""/v1/classify answers with exactly the numbers ``docsort predict`` writes for the same model
+and rows: tfidf, a cascade of two tfidf stages, and an embed probe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from docsort.serve import create_app
+from tests.conftest import ARXIV_8CAT, run_cli, train_arxiv
+
+TWO_TFIDF = """
+stages:
+  - {name: cheap, kind: tfidf, word_ngrams: null, char_ngrams: [2, 3], max_features: 300}
+  - {name: full, kind: tfidf}
+select:
+  max_escalation_rate: 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def new_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 arXiv rows the shared models were not trained on (they take each category's head)."""
+    frame = pd.read_csv(ARXIV_8CAT).groupby("category").tail(3).head(20)
+    path = tmp_path_factory.mktemp("new") / "new.csv"
+    frame[["title", "abstract"]].to_csv(path, index=False)
+    return path
+
+
+def assert_same_as_cli(model: Path, rows: Path, tmp_path: Path) -> list[dict]:
+    out = tmp_path / "cli.jsonl"
+    result = run_cli("predict", str(model), str(rows), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = [json.loads(line) for line in out.read_text().splitlines()]
+    records = pd.read_csv(rows).to_dict(orient="records")
+    with TestClient(create_app(model)) as client:
+        answer = client.post("/v1/classify", json={"records": records})
+    assert answer.status_code == 200, answer.text
+    served = [{k: v for k, v in p.items() if k != "id"} for p in answer.json()["predictions"]]
+    assert served == expected  # labels, stages and every probability, to the last digit
+    return served
+
+
+def test_tfidf(trained_model_dir: Path, new_rows: Path, tmp_path: Path) -> None:
+    assert_same_as_cli(trained_model_dir, new_rows, tmp_path)
+
+
+def test_a_cascade_of_two_tfidf_stages(arxiv_csv: Path, new_rows: Path, tmp_path: Path) -> None:
+    (tmp_path / "cascade.yaml").write_text(TWO_TFIDF, encoding="utf-8")
+    result = train_arxiv(arxiv_csv, tmp_path / "cascade", "--model", "cascade", "--config",
+                         str(tmp_path / "cascade.yaml"), "--valid-split", "0.25")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    served = assert_same_as_cli(tmp_path / "cascade", new_rows, tmp_path)
+    assert {row["stage"] for row in served} <= {"cheap", "full"}
+
+
+def test_an_embed_probe(arxiv_frame: pd.DataFrame, new_rows: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    arxiv_frame.groupby("category").head(8).to_csv(tmp_path / "few.csv", index=False)
+    (tmp_path / "embed.yaml").write_text("max_length: 64\ncache: false\nbatch_size: 16\n")
+    result = train_arxiv(tmp_path / "few.csv", tmp_path / "embed", "--model", "embed",
+                         "--config", str(tmp_path / "embed.yaml"), "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_same_as_cli(tmp_path / "embed", new_rows, tmp_path)
