@@ -44,7 +44,7 @@ STAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "encoder": ("encoder", {"base": "minilm", "max_length": 256, "epochs": 3}),
     # zero-shot qwen-0.5b scoring each label name by log-likelihood, with the set's label
     # descriptions (benchmarks/descriptions/<set>.yaml); the first 600 characters of a document
-    "llm": ("llm", {"backend": "llamacpp", "model": "qwen-0.5b", "max_chars": 600}),
+    "llm": ("llm", {"backend": "llamacpp", "base": "qwen-0.5b", "max_chars": 600}),
 }
 CASCADES: dict[str, list[str]] = {
     "tfidf>encoder": ["tfidf", "encoder"],

@@ -86,7 +86,7 @@ def run_one(
         params["shots"] = len(labels)
     params.update(
         backend=backend,
-        model=model,
+        base=model,
         n_threads=n_threads,
         max_chars=max_chars,
         shot_chars=200,
@@ -171,9 +171,11 @@ def build_table() -> str:
     if rows:
         m = rows[0]["machine"]
         lines.append("")
+        params = rows[0]["params"]
+        base = params.get("base", params.get("model"))  # results saved before the rename
         lines.append(
-            f"`llm` kind, backend `{rows[0]['params']['backend']}`, model "
-            f"`{rows[0]['params']['model']}` (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), label names "
+            f"`llm` kind, backend `{params['backend']}`, model "
+            f"`{base}` (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), label names "
             "scored by mean token log-likelihood unless the config says otherwise; documents cut "
             f"to {rows[0].get('max_chars', 1000):,} characters; *+bias*: the same test pass with "
             "per-label biases fitted on held-out training rows (`n_calibration` in the JSON). "

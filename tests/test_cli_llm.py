@@ -60,6 +60,9 @@ def test_a_missing_gguf_is_a_one_line_error(tmp_path: Path) -> None:
         "train", "builtin:bbc", "--model", "llm", "--config", str(config), "--out", str(model_dir)
     )
     assert result.returncode == 0, result.stderr  # zero-shot training loads no model
+    # ``model`` is the old name of ``base``: it works, with one deprecation line
+    assert "warning: llm parameter 'model' is deprecated: call it 'base'\n" in result.stderr
+    assert result.stderr.count("deprecated") == 1
     result = run_cli("predict", str(model_dir), "-", "--out", "-", stdin="Stocks fell.\n")
     assert result.returncode == 2 and "not a GGUF file" in result.stderr
     assert "Traceback" not in result.stderr

@@ -212,7 +212,7 @@ def test_bad_parameters_are_user_errors() -> None:
     labels = LabelSet(tuple(BBC), BBC)
     for params, message in [
         ({"few_shot": "maybe"}, "few_shot"),
-        ({"scale": 0}, "scale must be positive"),
+        ({"scale": 0}, "scale must be a number > 0"),
         ({"bce_weight": 0, "ranking_weight": 0}, "loss weights"),
         ({"prototype_weight": -1}, "prototype_weight must be 'auto' or a number"),
     ]:

@@ -105,7 +105,7 @@ def rows(arxiv_frame: pd.DataFrame) -> Dataset:
 def model_for(url: str, **params: Any):
     settings = {"timeout": 0.5, "max_retries": 2, "backoff": 0.01, "concurrency": 2,
                 "answer": "letter", **params}  # fmt: skip
-    return create("llm", {"backend": "openai", "base_url": url, "model": "m", **settings})
+    return create("llm", {"backend": "openai", "base_url": url, "base": "m", **settings})
 
 
 def fit(url: str, rows: Dataset, **params: Any):

@@ -80,7 +80,7 @@ def remote(url: str, **params: Any) -> LLMClassifier:
     settings = {
         "backend": "openai",
         "base_url": url,
-        "model": "qwen-0.5b",
+        "base": "qwen-0.5b",
         "descriptions": str(DESCRIPTIONS),
         "max_chars": 600,
         "concurrency": 2,

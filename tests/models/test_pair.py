@@ -98,7 +98,7 @@ def test_with_no_validation_share_every_epoch_runs_and_the_last_is_kept(uspto_ro
     assert [h["valid_score"] for h in model.history_] == [None, None, None]
     assert model.best_epoch_ == 3 and model.best_score_ is None
     assert np.isfinite(model.predict_scores(uspto_rows)).all()
-    with pytest.raises(DocsortError, match="valid_share must be in"):
+    with pytest.raises(DocsortError, match=r"valid_share must be a number in \[0, 1\)"):
         create("pair", {**FAST, "valid_share": 1.0}).fit(uspto_rows)
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from docsort.data.labels import LabelSet
+from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.models.base import Classifier, Runtime, load
 from docsort.text.chunking import LongDoc
@@ -52,12 +51,8 @@ def read_config(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     path = Path(path)
-    if not path.is_file():
-        raise DocsortError(f"config file not found: {str(path)!r}")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise DocsortError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    # not UTF-8, not YAML, or aliases expanding it to gigabytes: refused here, in one line
+    config = read_yaml(path, "config file") or {}
     if not isinstance(config, dict):
         raise DocsortError(f"{path}: expected a mapping of parameter: value")
     return config

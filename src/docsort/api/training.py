@@ -9,6 +9,9 @@ and the service build a ``TrainRequest``; both run the code below.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -161,7 +164,8 @@ def fit(plan: TrainPlan) -> Classifier:
     if plan.long_doc is not None:
         train = training_pieces(train, plan.long_doc, model.token_spans())
         model.long_doc_ = plan.long_doc
-    model.fit(train, valid)
+    with parameter_errors_named(model):
+        model.fit(train, valid)
     if request.calibrate and calibration_rows is not None:
         model.calibrate(calibration_rows)
         model.calibration_ = {
@@ -173,6 +177,35 @@ def fit(plan: TrainPlan) -> Classifier:
     if request.out is not None:
         model.save(request.out)
     return model
+
+
+@contextmanager
+def parameter_errors_named(model: Classifier) -> Iterator[None]:
+    """A ``ValueError`` or ``TypeError`` that scikit-learn raises from a fit is (almost always)
+    a parameter value the kind's rules let through: one line naming the kind, with the
+    original chained for developers. Errors raised elsewhere (docsort's own code, torch)
+    stay what they are: they are bugs to see, not to hide."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        if not _raised_by_sklearn(exc):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DocsortError(
+            f"{model.kind} could not be fitted with these parameters: {detail[:300]}"
+        ) from exc
+
+
+def _raised_by_sklearn(exc: BaseException) -> bool:
+    """Whether the innermost frame that raised ``exc`` is scikit-learn's own code."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if isinstance(exc, InvalidParameterError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}sklearn{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def train(

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from docsort.errors import DocsortError
+
+NAME_CHARS = 60  # a label name is shown in messages up to this many characters
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,10 @@ class LabelSet:
             raise DocsortError("the label set names a label twice: make each label name unique")
         unknown = set(self.descriptions) - set(self.names)
         if unknown:
-            raise DocsortError(f"descriptions for unknown labels: {sorted(unknown)}")
+            raise DocsortError(f"descriptions for unknown labels: {_preview(sorted(unknown))}")
         cleaned = {}
         for name, value in self.descriptions.items():
-            texts = _description_texts(value, f"label {name!r}")
+            texts = _description_texts(value, f"label {_cut(name)}")
             if texts:
                 cleaned[name] = texts[0] if len(texts) == 1 else texts
         object.__setattr__(self, "descriptions", cleaned)
@@ -49,7 +49,7 @@ class LabelSet:
             return self._positions[name]
         except KeyError:
             raise DocsortError(
-                f"unknown label {name!r}: the model knows {_preview(self.names)}"
+                f"unknown label {_cut(name)}: the model knows {_preview(self.names)}"
             ) from None
 
     def __contains__(self, name: object) -> bool:
@@ -113,11 +113,11 @@ class LabelSet:
             if isinstance(item, str):
                 names.append(item)
             elif isinstance(item, dict) and "name" in item:
-                name = str(item["name"])
+                name = _label_name(item["name"], source)
                 names.append(name)
                 value = item.get("description", item.get("descriptions"))
                 if value:
-                    descriptions[name] = _description_texts(value, f"{source}: label {name!r}")
+                    descriptions[name] = _description_texts(value, f"{source}: label {_cut(name)}")
             else:
                 raise DocsortError(f"{source}: each label is a name or {{name, description}}")
         return cls(tuple(names), descriptions, bool(data.get("multi_label", False)))
@@ -128,24 +128,21 @@ class LabelSet:
         items = {k: v for k, v in data.items() if not (k == "multi_label" and isinstance(v, bool))}
         if not items:
             raise DocsortError(f"{source}: no labels in it")
+        names = [_label_name(name, source) for name in items]
         descriptions = {
-            str(name): _description_texts(value, f"{source}: label {name!r}")
-            for name, value in items.items()
+            name: _description_texts(value, f"{source}: label {_cut(name)}")
+            for name, value in zip(names, items.values(), strict=True)
             if value
         }
-        return cls(tuple(str(name) for name in items), descriptions, bool(multi))
+        return cls(tuple(names), descriptions, bool(multi))
 
 
 def load_labels_file(path: str | Path) -> LabelSet:
     """Read a ``labels.yaml``: ``multi_label: bool`` and ``labels: [{name, description}]``, or
     the short form ``{label: description | [descriptions]}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DocsortError(f"labels file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DocsortError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+    from docsort.data.safe_yaml import read_yaml
+
+    data = read_yaml(path, "labels file")  # a YAML alias bomb is refused here, in one line
     return LabelSet.from_dict(data, source=str(path))
 
 
@@ -162,9 +159,26 @@ def _plain(value: str | tuple[str, ...]) -> str | list[str]:
 
 
 def _preview(names: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    """The first ``limit`` names, each cut short: an error line, not a dump of the label set."""
+    shown = ", ".join(_cut(n) for n in names[:limit])
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _cut(name: Any, chars: int = NAME_CHARS) -> str:
+    """``repr`` of a label name as a message shows it: a long one cut to ``chars``
+    characters (a labels file once held a 5.6 GB name, and its error message copied it)."""
+    text = name if isinstance(name, str) else str(name)
+    if len(text) > chars:
+        return repr(text[: chars - 1] + "…") + f" ({len(text):,} characters)"
+    return repr(text)
+
+
+def _label_name(value: Any, source: str) -> str:
+    """A label name as a labels file gives it: a text, or a number or truth value as text;
+    a list or mapping is a mistake (or a YAML alias bomb), not a name."""
+    if value is None:
+        raise DocsortError(f"{source}: a label name is empty (null); quote a label named null")
+    if isinstance(value, (list, tuple, dict, set)):
+        kind = "mapping" if isinstance(value, dict) else "list"
+        raise DocsortError(f"{source}: a label name is a text, not a {kind}")
+    return str(value)

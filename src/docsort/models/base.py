@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
-import yaml
 
 from docsort.data.dataset import Dataset, Label
-from docsort.data.labels import LabelSet, _preview
-from docsort.errors import DocsortError
+from docsort.data.labels import LabelSet, _cut, _preview
+from docsort.data.safe_yaml import read_yaml
+from docsort.errors import DocsortError, warn
 from docsort.io import atomic_dir, write_yaml
+from docsort.models.params import Items, Mapping, Number, Rule, check_params, shown
 
 if TYPE_CHECKING:
     from docsort.text.chunking import LongDoc
@@ -49,6 +50,7 @@ class Capabilities:
     composite: bool = False  # made of other models (their settings, e.g. long_doc, are theirs)
     trains_without_rows: bool = False  # can be built from labels and descriptions alone
     selects_thresholds: bool = False  # chooses routing thresholds on validation rows (cascade)
+    exportable: bool = False  # ``export_network()``: ``docsort export`` writes it as ONNX
 
     @property
     def scores(self) -> bool:
@@ -103,25 +105,45 @@ def register(name: str, version: int = 1) -> Callable[[C], C]:
 def get_kind(name: str) -> type[Classifier]:
     import docsort.models  # noqa: F401  (registers the built-in kinds)
 
-    try:
-        return REGISTRY[name]
-    except KeyError:
+    if not isinstance(name, str) or name not in REGISTRY:
         raise DocsortError(
-            f"unknown model kind {name!r}; available kinds: {', '.join(sorted(REGISTRY))}"
-        ) from None
+            f"unknown model kind {shown(name)}; available kinds: {', '.join(sorted(REGISTRY))}"
+        )
+    return REGISTRY[name]
 
 
 def create(kind: str, params: dict[str, Any] | None = None) -> Classifier:
-    """Build an unfitted classifier of ``kind``; unknown parameters are a user error."""
+    """Build an unfitted classifier of ``kind``; unknown parameters are a user error, and a
+    parameter's old name (``param_aliases``) still works, with a one-line deprecation warning."""
     cls = get_kind(kind)
-    params = dict(params or {})
+    params = renamed_params(cls, params)
     accepted = cls.param_names()
-    unknown = sorted(set(params) - set(accepted))
+    unknown = sorted((p for p in params if p not in accepted), key=str)
     if unknown:
         raise DocsortError(
-            f"kind {kind!r} has no parameter {unknown[0]!r}; it accepts: {', '.join(accepted)}"
+            f"kind {kind!r} has no parameter {shown(unknown[0])}; it accepts: {', '.join(accepted)}"
         )
     return cls(**params)
+
+
+def renamed_params(
+    cls: type[Classifier], params: dict[str, Any] | None, quiet: bool = False
+) -> dict[str, Any]:
+    """``params`` with every old parameter name (``cls.param_aliases``) replaced by its new
+    one; unless ``quiet`` (a saved manifest: the user did not write it), one deprecation line
+    says so. Both names at once is an error."""
+    params = dict(params or {})
+    for old, new in cls.param_aliases.items():
+        if old not in params:
+            continue
+        if new in params:
+            raise DocsortError(
+                f"{cls.kind}: give {new!r} only ({old!r} is its deprecated old name), not both"
+            )
+        params[new] = params.pop(old)
+        if not quiet:
+            warn(f"{cls.kind} parameter {old!r} is deprecated: call it {new!r}")
+    return params
 
 
 class Classifier:
@@ -133,6 +155,11 @@ class Classifier:
     # run-time settings the kind takes as parameters: Runtime field -> parameter name. They are
     # accepted in a config for training but never saved; ``load(dir, runtime)`` sets them
     runtime_params: ClassVar[dict[str, str]] = {}
+    # what each parameter may be (docsort.models.params): name -> rule, checked by ``check``
+    # before any data is read, and on load (a manifest's values)
+    param_rules: ClassVar[dict[str, Rule]] = {}
+    # a parameter's deprecated old name -> its name: accepted by ``create`` with a warning
+    param_aliases: ClassVar[dict[str, str]] = {}
 
     labels_: LabelSet
     thresholds_: np.ndarray | None = None
@@ -170,8 +197,21 @@ class Classifier:
 
     def check(self) -> None:
         """Every parameter checked before any data is read or any model trained, so a wrong
-        value costs a second, not a training run."""
+        value costs a second, not a training run: the declared rules (type, range, choices),
+        then the kind's own checks (``_check_params``: values that depend on each other)."""
+        self.check_values()
         self._check_params()
+
+    @classmethod
+    def rules(cls) -> dict[str, Rule]:
+        """The kind's parameter rules (``param_rules``)."""
+        return cls.param_rules
+
+    def check_values(self) -> None:
+        """Each parameter against its declared rule; the first refused one is a
+        ``DocsortError`` naming the kind, the parameter, the value and what is allowed."""
+        values = {name: getattr(self, name) for name in self.param_names()}
+        check_params(self.kind, self.rules(), values)
 
     def _check_params(self) -> None:
         """The kind's own checks of its parameters; raise ``DocsortError`` naming the one."""
@@ -385,39 +425,82 @@ class Classifier:
 
     @classmethod
     def load(cls, directory: str | Path, runtime: Runtime | None = None) -> Classifier:
+        """The model saved in ``directory``, its manifest cross-checked against its weights:
+        a manifest and weights that disagree (another label count, a weights file holding
+        something else) are a corrupt model, said in one line, not an IndexError later."""
         manifest = read_manifest(directory)
         kind = get_kind(manifest["kind"])
+        _warn_if_newer(manifest.get("docsort_version"), directory)
+        params = manifest.get("params") or {}
+        if not isinstance(params, dict):
+            raise corrupt_model(directory, f"its {MANIFEST} params are not a mapping")
         # run-time settings saved by older versions (a device: cuda) are not the model's
         saved = {
             k: v
-            for k, v in (manifest.get("params") or {}).items()
+            for k, v in renamed_params(kind, params, quiet=True).items()
             if k not in kind.runtime_params.values()
         }
-        model = create(manifest["kind"], saved)
+        try:
+            model = create(manifest["kind"], saved)
+        except DocsortError as exc:  # a parameter this docsort does not know: a newer one's
+            raise DocsortError(f"{str(directory)!r}: {exc}") from None
         model.apply_runtime(runtime)
         if not isinstance(model, cls):
             raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
+        try:
+            model.check_values()
+        except DocsortError as exc:
+            raise corrupt_model(directory, f"in its {MANIFEST}, {exc}") from None
         model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
-        thresholds = manifest.get("thresholds")
-        model.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
-        model.train_fingerprint_ = manifest.get("train_fingerprint")
-        temperature = manifest.get("temperature")
-        model.temperature_ = None if temperature is None else float(temperature)
-        model.calibration_ = manifest.get("calibration")
-        from docsort.text.chunking import LongDoc
-
-        model.long_doc_ = LongDoc.from_dict(manifest.get("long_doc"))
-        model.input_spec_ = dict(manifest.get("input") or {})
+        model._read_manifest_state(manifest, Path(directory))
         try:
             model._load_weights(Path(directory))
+            problem = model._weights_problem()
         except DocsortError:
             raise
         except Exception as exc:  # any unreadable weight file is a corrupt model dir
-            raise DocsortError(
-                f"{directory}: the model weights cannot be read ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}); save the model again"
+            raise corrupt_model(
+                directory,
+                f"the model weights cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})",
             ) from None
+        if problem:
+            raise corrupt_model(directory, problem)
         return model
+
+    def _read_manifest_state(self, manifest: dict[str, Any], directory: Path) -> None:
+        """The fitted state a manifest holds besides labels and parameters, checked: thresholds
+        (one per label), temperature, calibration, long-document settings, input columns."""
+        n_labels = len(self.labels_)
+        thresholds = manifest.get("thresholds")
+        if thresholds is not None and not (
+            Items(Number()).accepts(thresholds) and len(thresholds) == n_labels
+        ):
+            raise corrupt_model(directory, f"its thresholds are not {n_labels} numbers")
+        self.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
+        self.train_fingerprint_ = manifest.get("train_fingerprint")
+        temperature = manifest.get("temperature")
+        if temperature is not None and not Number(min=0, exclusive=True).accepts(temperature):
+            raise corrupt_model(directory, f"its temperature {shown(temperature)} is not > 0")
+        self.temperature_ = None if temperature is None else float(temperature)
+        self.calibration_ = manifest.get("calibration")
+        from docsort.text.chunking import LongDoc
+
+        long_doc, spec = manifest.get("long_doc"), manifest.get("input")
+        for name, value in (("long_doc", long_doc), ("input", spec)):
+            if value is not None and not Mapping().accepts(value):
+                raise corrupt_model(directory, f"its {name} is {shown(value)}, not a mapping")
+        try:
+            self.long_doc_ = LongDoc.from_dict(long_doc)
+        except (DocsortError, TypeError, ValueError) as exc:  # a size: "abc" compares badly
+            raise corrupt_model(directory, f"its long_doc settings: {exc}") from None
+        self.input_spec_ = dict(spec or {})
+
+    def _weights_problem(self) -> str | None:
+        """After ``_load_weights``: why the weights do not fit the manifest (they know another
+        number of labels, or are not what the kind saves), else None. Each kind that can tell
+        says so; the base class cannot."""
+        return None
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -428,12 +511,40 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DocsortError(f"{directory} is not a docsort model: it has no {MANIFEST}")
     try:
-        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise DocsortError(f"{path} is corrupt (not valid YAML); save the model again") from None
+        manifest = read_yaml(path, MANIFEST)
+    except DocsortError as exc:  # not YAML, not UTF-8, an alias bomb
+        detail = str(exc).removeprefix(f"{str(path)!r}: ")
+        raise corrupt_model(directory, f"{MANIFEST}: {detail}") from None
     if not isinstance(manifest, dict) or "kind" not in manifest or "labels" not in manifest:
-        raise DocsortError(f"{path} is corrupt (no kind or labels); save the model again")
+        raise corrupt_model(directory, f"its {MANIFEST} names no kind or labels")
     return manifest
+
+
+def corrupt_model(directory: str | Path, problem: str) -> DocsortError:
+    """The one-line error of a model directory whose files do not make a model."""
+    return DocsortError(f"{str(directory)!r} is a corrupt model: {problem}; save it again")
+
+
+_newer_versions_warned: set[str] = set()
+
+
+def _warn_if_newer(saved: Any, directory: str | Path) -> None:
+    """One line on stderr when a model was saved by a newer docsort than this one (once per
+    version: a cascade's stages were saved by the same one)."""
+    from packaging.version import InvalidVersion, Version
+
+    from docsort import __version__
+
+    try:
+        newer = Version(str(saved)) > Version(__version__)
+    except InvalidVersion:
+        return
+    if newer and str(saved) not in _newer_versions_warned:
+        _newer_versions_warned.add(str(saved))
+        warn(
+            f"{str(directory)!r} was saved by docsort {saved}, newer than this docsort "
+            f"({__version__}): it may not load or predict as it did there; upgrade docsort"
+        )
 
 
 def load(directory: str | Path, runtime: Runtime | None = None) -> Classifier:
@@ -521,7 +632,7 @@ def check_labels_known(model: Classifier, labels: Sequence[str], source: str) ->
     unknown = sorted(set(labels) - set(model.labels_.names))
     if unknown:
         raise DocsortError(
-            f"{source}: label {unknown[0]!r} is unknown to this model, which knows "
+            f"{source}: label {_cut(unknown[0])} is unknown to this model, which knows "
             f"{_preview(model.labels_.names)}"
         )
 
@@ -539,6 +650,33 @@ def quiet_sklearn_fit() -> Iterator[None]:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="Label not .* is present", category=UserWarning)
         yield
+
+
+LABELS_KEPT = "docsort_labels_"  # attribute: the label names a scikit-learn model was fitted on
+
+
+def keep_label_names(fitted: object, labels: LabelSet) -> None:
+    """Before saving a scikit-learn model: record on it the label names it was fitted on, so
+    that a manifest listing others is seen to be corrupt on load (``sklearn_labels_problem``),
+    not trusted to name its probability columns."""
+    setattr(fitted, LABELS_KEPT, list(labels.names))
+
+
+def sklearn_labels_problem(fitted: object, labels: LabelSet, weights: str) -> str | None:
+    """Whether a fitted scikit-learn model (its ``classes_``: label indices, or one column per
+    label when multi-label) fits the manifest's ``labels``; the label names it was saved with
+    (``keep_label_names``), when it kept them, must be the manifest's."""
+    kept = getattr(fitted, LABELS_KEPT, None)
+    if kept is not None and len(kept) != len(labels):
+        return f"its manifest lists {len(labels)} labels, its weights ({weights}) {len(kept)}"
+    if kept is not None and list(kept) != list(labels.names):
+        return f"its manifest's labels are not those of its weights ({weights}), or not in order"
+    classes = np.asarray(fitted.classes_)  # type: ignore[attr-defined]
+    if labels.multi_label and len(classes) != len(labels):
+        return f"its manifest lists {len(labels)} labels, its weights give {len(classes)}"
+    if classes.dtype.kind not in "iu" or (len(classes) and classes.max() >= len(labels)):
+        return f"its weights ({weights}) know more labels than the {len(labels)} of its manifest"
+    return None
 
 
 def _plain(value: Any) -> Any:

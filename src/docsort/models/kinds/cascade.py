@@ -62,6 +62,7 @@ from docsort.models.base import (
     summed_token_usage,
 )
 from docsort.models.cost import CostModel
+from docsort.models.params import SEED, Choice, Integer, Items, Mapping, Number, Optional
 
 CONFIDENCES = ("max", "margin")
 SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
@@ -132,6 +133,20 @@ class CascadeClassifier(Classifier):
     tags: ClassVar[Capabilities] = Capabilities(
         multi_label=False, long_documents=False, composite=True, selects_thresholds=True
     )
+    # each value alone; the stage entries, select's criterion and the cost are read by
+    # stage_specs, selection_target and cost_model
+    param_rules = {
+        "stages": Optional(Items()),
+        "select": Optional(Mapping()),
+        "confidence": Choice(*CONFIDENCES),
+        "valid_split": Number(0, 1, exclusive=True, what="a share between 0 and 1"),
+        "candidates": Integer(min=2),
+        "cost": Optional(Mapping()),
+        "seed": SEED,
+        "budget_confidence": Optional(
+            Number(0, 1, exclusive=True, what="a probability between 0 and 1, e.g. 0.95")
+        ),
+    }
 
     def __init__(
         self,
@@ -225,31 +240,19 @@ class CascadeClassifier(Classifier):
         return key, float(value)
 
     def _check_params(self) -> None:
-        if self.confidence not in CONFIDENCES:
-            raise DocsortError(
-                f"cascade confidence must be one of {', '.join(CONFIDENCES)}, not "
-                f"{self.confidence!r}"
-            )
-        if not is_number(self.valid_split) or not 0 < self.valid_split < 1:
-            raise DocsortError("cascade valid_split must be a share between 0 and 1")
-        if not isinstance(self.candidates, int) or self.candidates < 2:
-            raise DocsortError("cascade candidates must be an integer >= 2")
+        """What the rules cannot see alone (``param_rules`` check each value first)."""
         key, _ = self.selection_target()
-        if self.budget_confidence is not None:
-            if not is_number(self.budget_confidence) or not 0 < self.budget_confidence < 1:
-                raise DocsortError(
-                    "cascade budget_confidence must be a probability between 0 and 1, e.g. 0.95"
-                )
-            if key not in BUDGET_KEYS and self.budget_confidence != DEFAULT_BUDGET_CONFIDENCE:
-                raise DocsortError(
-                    f"cascade budget_confidence bounds a budget ({' or '.join(BUDGET_KEYS)}); "
-                    f"select has {key}: drop budget_confidence or select a budget"
-                )
+        bound = self.budget_confidence
+        if bound is not None and key not in BUDGET_KEYS and bound != DEFAULT_BUDGET_CONFIDENCE:
+            raise DocsortError(
+                f"cascade budget_confidence bounds a budget ({' or '.join(BUDGET_KEYS)}); "
+                f"select has {key}: drop budget_confidence or select a budget"
+            )
         self.cost_model()
 
     def check(self) -> None:
         """Every parameter and stage entry checked before any data is read or model trained."""
-        self._check_params()
+        super().check()
         for i, spec in enumerate(self.stage_specs()):
             if spec.kind is not None:  # a kind's parameters are checked when it is built
                 try:
@@ -262,7 +265,7 @@ class CascadeClassifier(Classifier):
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> CascadeClassifier:
-        self._check_params()
+        self.check()
         specs = self.stage_specs()
         if train.multi_label:
             raise DocsortError("a cascade needs single-label data; multi-label is not supported")
@@ -471,6 +474,14 @@ class CascadeClassifier(Classifier):
         self.selection_ = state.get("selection") or {}
         self.validation_source_ = self.selection_.get("validation_source", "")
         self.validation_sweep_ = state.get("validation_sweep") or []
+
+    def _weights_problem(self) -> str | None:
+        if len(self.stage_thresholds_) != len(self.stages_) - 1:
+            return (
+                f"its {STATE} holds {len(self.stage_thresholds_)} thresholds for "
+                f"{len(self.stages_)} stages (one per stage but the last)"
+            )
+        return None
 
 
 # -- threshold search (pure functions: confidences and correctness in, settings out) --------

@@ -29,14 +29,32 @@ import numpy as np
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
-from docsort.models.base import Capabilities, Classifier, check_labels_known, is_number, register
+from docsort.models.base import (
+    Capabilities,
+    Classifier,
+    check_labels_known,
+    corrupt_model,
+    register,
+)
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import EncoderClassifier
 from docsort.models.nn.arguments import (
+    POSITIVE,
     ArgumentsInit,
     FineTuneArgs,
     check_finetune_params,
     default_lr,
+)
+from docsort.models.params import (
+    AnyOf,
+    Choice,
+    Flag,
+    Integer,
+    Mapping,
+    Number,
+    Optional,
+    Rule,
+    Text,
 )
 from docsort.models.thresholds import limit_decisions, tune_thresholds
 
@@ -79,6 +97,30 @@ class DualArgs(FineTuneArgs):
     at_least_one: bool = False
     group_by_length: bool = True
 
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **FineTuneArgs.param_rules,
+        "label_max_length": Integer(min=8),
+        "descriptions": Optional(Mapping()),
+        "zero_shot": Flag(),
+        "few_shot": Choice(True, False, "auto"),
+        "prototype_weight": AnyOf(Choice("auto"), Number(min=0)),
+        "scale": POSITIVE,
+        "bias": Number(),
+        "learn_scale": Flag(),
+        "refit_scale": Flag(),
+        "bce_weight": Number(min=0),
+        "ranking_weight": Number(min=0),
+        "in_batch_negatives": Flag(),
+        "margin_weight": Number(min=0),
+        "margin": Number(min=-1, max=1, exclusive="max"),
+        "soft_column": Text(nonempty=True),
+        "scale_lr": POSITIVE,
+        "step_labels": Integer(min=2),
+        "top_k": Optional(Integer(min=1)),
+        "at_least_one": Flag(),
+        "group_by_length": Flag(),
+    }
+
 
 @register("dual")
 class DualEncoderClassifier(ArgumentsInit, Classifier):
@@ -112,27 +154,12 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         return default_lr(self.lr, self.lora, full=3e-5)
 
     def _check_params(self) -> None:
+        # each value alone: DualArgs.param_rules; here the ones that depend on each other
         need = check_finetune_params(self, "dual")
-        need(self.few_shot in (True, False, "auto"), "few_shot must be true, false or 'auto'")
-        weight = self.prototype_weight
         need(
-            weight == "auto" or (is_number(weight) and weight >= 0),
-            f"prototype_weight must be 'auto' or a number ≥ 0, got {weight!r}",
+            self.bce_weight + self.ranking_weight + self.margin_weight > 0,
+            "loss weights (bce_weight, ranking_weight, margin_weight) must not all be 0",
         )
-        need(self.scale > 0, f"scale must be positive, got {self.scale}")
-        need(self.label_max_length >= 8, "label_max_length must be at least 8")
-        need(
-            min(self.bce_weight, self.ranking_weight, self.margin_weight) >= 0
-            and self.bce_weight + self.ranking_weight + self.margin_weight > 0,
-            "loss weights must be ≥ 0 and not all 0",
-        )
-        need(-1 <= self.margin < 1, f"margin must be in [-1, 1), got {self.margin}")
-        need(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be positive")
-        need(self.encoder_lr > 0 and self.scale_lr > 0, "learning rates must be positive")
-        need(self.step_labels >= 2, "step_labels must be at least 2")
-        need(self.top_k is None or self.top_k >= 1, "top_k must be at least 1 (or null)")
-        if self.descriptions is not None and not isinstance(self.descriptions, dict):
-            raise DocsortError("dual descriptions must be a mapping of label: description(s)")
 
     # -- label texts --------------------------------------------------------------------
     def _label_set(self, labels: LabelSet) -> LabelSet:
@@ -209,7 +236,7 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> DualEncoderClassifier:
         """Train on labelled rows; with ``zero_shot`` (or no rows) only the labels are read."""
-        self._check_params()
+        self.check()
         self._remember_training(train)
         self.labels_ = self._label_set(train.label_set)
         started = time.perf_counter()
@@ -597,7 +624,11 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         has_prototypes = (directory / PROTOTYPES).is_file()
         self.prototypes_ = np.load(directory / PROTOTYPES) if has_prototypes else None
         if self.label_vectors_.shape[0] != len(self.labels_):
-            raise DocsortError(f"{directory}: {VECTORS} does not match the labels; save again")
+            raise corrupt_model(
+                directory,
+                f"its manifest lists {len(self.labels_)} labels, its {VECTORS} "
+                f"{self.label_vectors_.shape[0]}",
+            )
 
 
 def zero_shot(labels: LabelSet, **params: Any) -> DualEncoderClassifier:

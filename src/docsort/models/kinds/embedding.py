@@ -23,11 +23,25 @@ from docsort.cache import area_path, embed_limit_bytes, touch, trim
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
-from docsort.models.base import Classifier, quiet_sklearn_fit, register
+from docsort.models.base import (
+    Capabilities,
+    Classifier,
+    keep_label_names,
+    quiet_sklearn_fit,
+    register,
+    sklearn_labels_problem,
+)
 from docsort.models.hub import resolve
+from docsort.models.params import DEVICE, Choice, Flag, Integer, Number, Rule, Text
 from docsort.models.thresholds import tune_thresholds
 
 HEAD = "head.joblib"
+# the logistic-regression head's parameters, the same for both kinds
+HEAD_RULES: dict[str, Rule] = {
+    "C": Number(min=0, exclusive=True),
+    "class_weight": Choice("balanced", None),
+    "max_iter": Integer(min=1),
+}
 
 
 class EmbeddingHeadClassifier(Classifier):
@@ -72,12 +86,21 @@ class EmbeddingHeadClassifier(Classifier):
         return full
 
     def _save_head(self, directory: Path) -> None:
+        keep_label_names(self.head_, self.labels_)
         joblib.dump(self.head_, directory / HEAD)
 
     def _load_head(self, directory: Path) -> None:
         if not (directory / HEAD).is_file():
             raise DocsortError(f"{directory}: {HEAD} is missing; save the model again")
         self.head_ = joblib.load(directory / HEAD)
+
+    def _weights_problem(self) -> str | None:
+        head = self.head_
+        if not isinstance(head, (LogisticRegression, OneVsRestClassifier)) or not hasattr(
+            head, "classes_"
+        ):
+            return f"{HEAD} holds a {type(head).__name__}, not a fitted {self.kind} head"
+        return sklearn_labels_problem(head, self.labels_, HEAD)
 
 
 @register("static")
@@ -86,6 +109,8 @@ class StaticClassifier(EmbeddingHeadClassifier):
 
     The saved model carries its own copy of the static embeddings, so it loads anywhere.
     """
+
+    param_rules = {"base": Text(nonempty=True), "max_length": Integer(min=1), **HEAD_RULES}
 
     def __init__(
         self,
@@ -132,6 +157,14 @@ class EmbedClassifier(EmbeddingHeadClassifier):
     """
 
     runtime_params: ClassVar[dict[str, str]] = {"device": "device", "eval_batch_size": "batch_size"}
+    param_rules = {
+        "base": Text(nonempty=True),
+        "max_length": Integer(min=3),  # the encoder adds two special tokens
+        "batch_size": Integer(min=1),
+        **HEAD_RULES,
+        "device": DEVICE,
+        "cache": Flag(),
+    }
 
     def __init__(
         self,
@@ -198,6 +231,15 @@ class EmbedClassifier(EmbeddingHeadClassifier):
 
     def _load_weights(self, directory: Path) -> None:
         self._load_head(directory)
+
+    tags: ClassVar[Capabilities] = Capabilities(exportable=True)
+
+    def export_network(self):
+        """For ``docsort export``: encoder, pooling, normalisation and the head as one torch
+        module from token tensors to logits (an ``ExportSpec``, ``models/nn/export.py``)."""
+        from docsort.models.nn.export import embed_spec
+
+        return embed_spec(self)
 
 
 def _embedding_cache() -> Path:

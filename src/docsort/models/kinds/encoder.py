@@ -21,14 +21,25 @@ import numpy as np
 
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, check_labels_known, quiet_sklearn_fit, register
+from docsort.models.base import (
+    Capabilities,
+    Classifier,
+    check_labels_known,
+    corrupt_model,
+    quiet_sklearn_fit,
+    register,
+)
 from docsort.models.hub import resolve
 from docsort.models.nn.arguments import (
+    CHECKPOINTS,
+    POSITIVE,
+    SHARE,
     ArgumentsInit,
     FineTuneArgs,
     check_finetune_params,
     default_lr,
 )
+from docsort.models.params import Choice, Flag, Integer, Optional, Rule, Text
 from docsort.models.thresholds import tune_thresholds
 
 if TYPE_CHECKING:
@@ -61,6 +72,20 @@ class EncoderArgs(FineTuneArgs):
     checkpoint_every: int = 200
     resume: bool = False
 
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **FineTuneArgs.param_rules,
+        "pair_separator": Optional(Text(nonempty=True)),
+        "dropout": SHARE,
+        "head_lr": POSITIVE,
+        "head_init": Choice(*HEAD_INITS),
+        "class_weight": Choice("balanced", None),
+        "label_smoothing": SHARE,
+        "freeze_embeddings": Flag(),
+        "freeze_layers": Integer(min=0),
+        "group_by_length": Flag(),
+        **CHECKPOINTS,
+    }
+
 
 @register("encoder")
 class EncoderClassifier(ArgumentsInit, Classifier):
@@ -82,33 +107,7 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         return default_lr(self.lr, self.lora)
 
     def _check_params(self) -> None:
-        need = check_finetune_params(self, "encoder")
-        need(
-            self.head_init in HEAD_INITS,
-            f"head_init must be one of {HEAD_INITS}, not {self.head_init!r}",
-        )
-        need(
-            self.class_weight in (None, "balanced"),
-            f"class_weight must be 'balanced' or None, not {self.class_weight!r}",
-        )
-        need(
-            self.pair_separator is None
-            or isinstance(self.pair_separator, str)
-            and self.pair_separator != "",
-            "pair_separator must be a non-empty string (e.g. a newline) or None",
-        )
-        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
-        need(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be positive")
-        need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
-        need(self.freeze_layers >= 0, "freeze_layers must be 0 or more")
-        need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
-        need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
-        if self.lora:
-            need(
-                self.lora_target_modules is None or len(self.lora_target_modules) > 0,
-                "lora_target_modules is empty (leave it out to adapt every linear layer)",
-            )
+        check_finetune_params(self, "encoder")  # each value alone: EncoderArgs.param_rules
 
     def _device(self) -> torch.device:
         from docsort.models.nn.training import resolve_device
@@ -258,7 +257,7 @@ class EncoderClassifier(ArgumentsInit, Classifier):
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> EncoderClassifier:
-        self._check_params()
+        self.check()
         self._remember_training(train)
         import torch
         from transformers import AutoTokenizer
@@ -387,9 +386,8 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         head = load_file(str(directory / HEAD))
         n_labels = head["weight"].shape[0]
         if n_labels != len(self.labels_):
-            raise DocsortError(
-                f"{directory}: the head has {n_labels} outputs for "
-                f"{len(self.labels_)} labels; save the model again"
+            raise corrupt_model(
+                directory, f"its manifest lists {len(self.labels_)} labels, its head {n_labels}"
             )
         base = resolve(self.base) if self.lora else str(folder)
         net = self._build(base, n_labels)
@@ -401,3 +399,13 @@ class EncoderClassifier(ArgumentsInit, Classifier):
             self.tokenizer_ = AutoTokenizer.from_pretrained(base)
         self.device_ = self._device()
         self.net_ = net.to(self.device_).eval()
+
+    tags: ClassVar[Capabilities] = Capabilities(exportable=True)
+
+    def export_network(self):
+        """For ``docsort export``: the fine-tuned network (a LoRA adapter merged into a copy)
+        as one torch module from token tensors to logits (an ``ExportSpec``,
+        ``models/nn/export.py``)."""
+        from docsort.models.nn.export import encoder_spec
+
+        return encoder_spec(self)

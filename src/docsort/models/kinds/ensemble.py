@@ -45,6 +45,7 @@ from docsort.models.base import (
     register,
     summed_token_usage,
 )
+from docsort.models.params import Items, Number, Optional
 
 MEMBERS_DIR = "members"
 STATE = "ensemble.json"
@@ -56,6 +57,9 @@ class Ensemble(Classifier):
         multi_label=False, long_documents=False, composite=True
     )
     """The weighted mean of its members' probabilities (label models) or scores (pair models)."""
+
+    # each value alone; the entries and how many weights they need: member_specs, member_weights
+    param_rules = {"members": Optional(Items()), "weights": Optional(Items(Number(min=0)))}
 
     def __init__(
         self, members: list[Any] | None = None, weights: list[float] | None = None
@@ -101,6 +105,7 @@ class Ensemble(Classifier):
         return array / array.sum()
 
     def check(self) -> None:
+        super().check()
         specs = self.member_specs()
         self.member_weights(len(specs))
         for i, spec in enumerate(specs):

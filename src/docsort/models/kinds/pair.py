@@ -41,15 +41,19 @@ import pandas as pd
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
-from docsort.models.base import Capabilities, Classifier, register
+from docsort.models.base import Capabilities, Classifier, corrupt_model, register
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
 from docsort.models.nn.arguments import (
+    CHECKPOINTS,
+    POSITIVE,
+    SHARE,
     ArgumentsInit,
     FineTuneArgs,
     check_finetune_params,
     default_lr,
 )
+from docsort.models.params import Choice, Integer, Number, Optional, Rule, Text
 
 if TYPE_CHECKING:
     import torch
@@ -128,6 +132,21 @@ class PairArgs(FineTuneArgs):
     checkpoint_every: int = 200
     resume: bool = False
 
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **FineTuneArgs.param_rules,
+        "variant": Choice(*VARIANTS),
+        "loss": Choice(*LOSSES),
+        "context_map": Optional(Text(nonempty=True)),
+        "contrastive_weight": Number(min=0),
+        "contrastive_temperature": POSITIVE,
+        "contrastive_min_score": Number(min=0, max=1, exclusive="min"),
+        "dropout": SHARE,
+        "head_lr": POSITIVE,
+        "valid_share": SHARE,  # 0: no validation, every epoch runs and the last is kept
+        "batch_size": Integer(min=2),  # the contrastive term needs two rows in a batch
+        **CHECKPOINTS,
+    }
+
 
 @register("pair")
 class PairScorer(ArgumentsInit, Classifier):
@@ -149,21 +168,7 @@ class PairScorer(ArgumentsInit, Classifier):
         return default_lr(self.lr, self.lora)
 
     def _check_params(self) -> None:
-        need = check_finetune_params(self, "pair")
-        need(self.variant in VARIANTS, f"variant must be one of {VARIANTS}, not {self.variant!r}")
-        need(self.loss in LOSSES, f"loss must be one of {LOSSES}, not {self.loss!r}")
-        need(self.contrastive_weight >= 0, "contrastive_weight must be 0 (off) or more")
-        need(self.contrastive_temperature > 0, "contrastive_temperature must be positive")
-        need(0 < self.contrastive_min_score <= 1, "contrastive_min_score must be in (0, 1]")
-        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        need(
-            0 <= self.valid_share < 1,
-            "valid_share must be in [0, 1) (0: no validation, every epoch runs, the last is kept)",
-        )
-        need(self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be at least 2")
-        need(self.encoder_lr > 0 and self.head_lr > 0, "learning rates must be positive")
-        need(self.checkpoint_every >= 0, "checkpoint_every must be 0 (epoch ends only) or more")
-        need(not self.resume or self.checkpoint_dir, "resume=True needs a checkpoint_dir")
+        check_finetune_params(self, "pair")  # each value alone: PairArgs.param_rules
 
     def _device(self) -> torch.device:
         from docsort.models.nn.training import resolve_device
@@ -272,7 +277,7 @@ class PairScorer(ArgumentsInit, Classifier):
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> PairScorer:
-        self._check_params()
+        self.check()
         if train.labels is None:
             raise DocsortError(f"{train.name or 'training data'} has no scores to learn from")
         y_all = train.scores()
@@ -529,6 +534,12 @@ class PairScorer(ArgumentsInit, Classifier):
             raise DocsortError(f"{directory}: {absent[0]} is missing; save the model again")
         state = json.loads((directory / PAIR_STATE).read_text(encoding="utf-8"))
         self.levels_ = np.asarray(state["levels"], dtype=np.float64)
+        if self.levels_.shape != (len(self.labels_),):
+            raise corrupt_model(
+                directory,
+                f"its manifest lists {len(self.labels_)} score levels, its {PAIR_STATE} "
+                f"{self.levels_.size}",
+            )
         self.uses_context_ = bool(state["uses_context"])
         self.context_titles_ = json.loads((directory / CONTEXT_TITLES).read_text("utf-8"))
         base = resolve(self.base) if self.lora else str(folder)

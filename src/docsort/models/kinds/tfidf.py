@@ -21,17 +21,43 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from docsort.data.dataset import Dataset
-from docsort.errors import DocsortError
-from docsort.models.base import Classifier, quiet_sklearn_fit, register
+from docsort.errors import DocsortError, warn
+from docsort.models.base import (
+    Classifier,
+    keep_label_names,
+    quiet_sklearn_fit,
+    register,
+    sklearn_labels_problem,
+)
+from docsort.models.params import SEED, AnyOf, Choice, Flag, Integer, Number, Optional, Pair
 from docsort.models.thresholds import tune_thresholds
 
 WEIGHTS = "tfidf.joblib"
 CLASSIFIERS = ("svm", "logreg")
+NGRAMS = AnyOf(Pair(Integer(min=1)), Choice(None, False))  # false or null: that part is off
+# a positive number: C of the linear models (also static's and embed's heads)
+POSITIVE = Number(min=0, exclusive=True)
+CLASS_WEIGHT = Choice("balanced", None)
+DEFAULT_FOLDS = 3  # calibration_folds' default: a class with fewer rows has them repeated
 
 
 @register("tfidf")
 class TfidfClassifier(Classifier):
     """TF-IDF features (word and/or char n-grams) feeding a linear classifier."""
+
+    param_rules = {
+        "word_ngrams": NGRAMS,
+        "char_ngrams": NGRAMS,
+        "max_features": Optional(Integer(min=1)),
+        "min_df": Integer(min=1),
+        "sublinear_tf": Flag(),
+        "classifier": Choice(*CLASSIFIERS),
+        "C": POSITIVE,
+        "class_weight": CLASS_WEIGHT,
+        "calibration_folds": Integer(min=2),
+        "max_iter": Integer(min=1),
+        "seed": SEED,
+    }
 
     def __init__(
         self,
@@ -113,10 +139,24 @@ class TfidfClassifier(Classifier):
         svm = LinearSVC(
             C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
         )
-        return CalibratedClassifierCV(svm, method="sigmoid", cv=self.calibration_folds)
+        folds = getattr(self, "calibration_folds_", self.calibration_folds)
+        return CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
+
+    def _folds_for(self, y: np.ndarray) -> int:
+        """``calibration_folds``, capped at the smallest class's row count (but not below the
+        default 3): more folds than a class has rows only repeats its rows into every fold, and
+        ``calibration_folds: 1000`` once copied rows and ran for minutes. The cap is noted."""
+        smallest = min(Counter(y.tolist()).values())
+        folds = min(self.calibration_folds, max(smallest, DEFAULT_FOLDS))
+        if folds < self.calibration_folds:
+            warn(
+                f"tfidf calibration_folds {self.calibration_folds} is more than the smallest "
+                f"class's {smallest} training row(s): calibrating on {folds} folds"
+            )
+        return folds
 
     def _rows_for_calibration(self, y: np.ndarray) -> np.ndarray:
-        """Row indices in which every class has at least ``calibration_folds`` rows.
+        """Row indices in which every class has at least ``calibration_folds_`` rows.
 
         Cross-validated calibration needs each class in every fold, so a rarer class has its
         rows repeated. On R52 (a class with one training row) this keeps the SVM at 95.1 % test
@@ -124,9 +164,9 @@ class TfidfClassifier(Classifier):
         """
         indices = [np.arange(len(y))]
         for label, count in Counter(y.tolist()).items():
-            if count < self.calibration_folds:
+            if count < self.calibration_folds_:
                 rows = np.flatnonzero(y == label)
-                indices.append(np.resize(rows, self.calibration_folds - count))
+                indices.append(np.resize(rows, self.calibration_folds_ - count))
         return np.concatenate(indices)
 
     # -- the contract -------------------------------------------------------------------
@@ -136,6 +176,7 @@ class TfidfClassifier(Classifier):
         multi = self.labels_.multi_label
         texts = train.texts
         if not multi and self.classifier == "svm":
+            self.calibration_folds_ = self._folds_for(y)
             rows = self._rows_for_calibration(y)
             texts, y = [texts[i] for i in rows], y[rows]
         self.pipeline_ = Pipeline(
@@ -168,6 +209,9 @@ class TfidfClassifier(Classifier):
         return full
 
     def _save_weights(self, directory: Path) -> None:
+        # the weights keep the label names they were fitted on: a manifest listing others is
+        # then seen to be corrupt on load, not trusted to label the probability columns
+        keep_label_names(self.pipeline_, self.labels_)
         joblib.dump(self.pipeline_, directory / WEIGHTS, compress=3)
 
     def _load_weights(self, directory: Path) -> None:
@@ -175,3 +219,8 @@ class TfidfClassifier(Classifier):
         if not path.is_file():
             raise DocsortError(f"{directory}: {WEIGHTS} is missing; save the model again")
         self.pipeline_ = joblib.load(path)
+
+    def _weights_problem(self) -> str | None:
+        if not isinstance(self.pipeline_, Pipeline) or not hasattr(self.pipeline_, "classes_"):
+            return f"{WEIGHTS} holds a {type(self.pipeline_).__name__}, not a fitted tfidf model"
+        return sklearn_labels_problem(self.pipeline_, self.labels_, WEIGHTS)

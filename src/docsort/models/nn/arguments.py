@@ -13,9 +13,29 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from docsort.errors import DocsortError
+from docsort.models.params import (
+    DEVICE,
+    SEED,
+    Choice,
+    Flag,
+    Integer,
+    Items,
+    Number,
+    Optional,
+    Rule,
+    Text,
+)
 
 POOLINGS = ("mean", "cls")
 SCHEDULES = ("linear", "cosine", "constant_with_warmup")
+POSITIVE = Number(min=0, exclusive=True)
+SHARE = Number(min=0, max=1, exclusive="max")  # in [0, 1): a dropout, a warm-up share
+# the checkpoint parameters of the kinds that checkpoint (encoder, pair)
+CHECKPOINTS: dict[str, Rule] = {
+    "checkpoint_dir": Optional(Text(nonempty=True)),
+    "checkpoint_every": Integer(min=0),
+    "resume": Flag(),
+}
 
 
 @dataclass
@@ -43,6 +63,30 @@ class FineTuneArgs:
     device: str = "auto"
     seed: int = 0
 
+    # what each field may be (docsort.models.params), checked by ``Classifier.check``; a
+    # subclass adds the rules of its own fields: ``{**FineTuneArgs.param_rules, ...}``
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "base": Text(nonempty=True),
+        "pooling": Choice(*POOLINGS),
+        "max_length": Integer(min=8),
+        "lora": Flag(),
+        "lora_r": Integer(min=1),
+        "lora_alpha": POSITIVE,
+        "lora_dropout": SHARE,
+        "lora_target_modules": Optional(Items(Text(nonempty=True), min_length=1)),
+        "lr": Optional(POSITIVE),
+        "weight_decay": Number(min=0),
+        "warmup_ratio": SHARE,
+        "schedule": Choice(*SCHEDULES),
+        "batch_size": Integer(min=1),
+        "epochs": Integer(min=1),
+        "patience": Integer(min=1),
+        "max_grad_norm": Optional(POSITIVE),
+        "eval_batch_size": Integer(min=1),
+        "device": DEVICE,
+        "seed": SEED,
+    }
+
 
 class ArgumentsInit:
     """A kind whose parameters are an arguments dataclass (``Args``). ``Kind(**params)`` sets
@@ -63,6 +107,11 @@ class ArgumentsInit:
     def param_names(cls) -> list[str]:
         return [field.name for field in fields(cls.Args)]
 
+    @classmethod
+    def rules(cls) -> dict[str, Rule]:
+        """The parameter rules the arguments dataclass declares beside its fields."""
+        return cls.Args.param_rules
+
 
 def requirement(kind: str) -> Callable[[bool, str], None]:
     """``need(ok, message)``: a one-line error naming the kind when a parameter is wrong."""
@@ -75,22 +124,12 @@ def requirement(kind: str) -> Callable[[bool, str], None]:
 
 
 def check_finetune_params(model: Any, kind: str) -> Callable[[bool, str], None]:
-    """The checks the ``encoder``, ``dual`` and ``pair`` kinds share (pooling, schedule,
-    device, warm-up, epochs, LoRA rank); returns ``need`` for the kind's own checks."""
+    """The checks of values that depend on each other, shared by the ``encoder``, ``dual`` and
+    ``pair`` kinds (each value alone is checked by ``FineTuneArgs.param_rules``); returns
+    ``need`` for the kind's own checks."""
     need = requirement(kind)
-    need(model.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, not {model.pooling!r}")
-    need(
-        model.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, not {model.schedule!r}"
-    )
-    need(
-        model.device in ("auto", "cpu") or str(model.device).startswith("cuda"),
-        f"device must be 'auto', 'cpu' or 'cuda', not {model.device!r}",
-    )
-    need(0 <= model.warmup_ratio < 1, "warmup_ratio must be in [0, 1)")
-    need(model.epochs >= 1 and model.patience >= 1, "epochs and patience must be at least 1")
-    need(model.max_length >= 8, f"max_length must be at least 8, got {model.max_length}")
-    if model.lora:
-        need(model.lora_r >= 1, "lora_r must be at least 1")
+    if "checkpoint_dir" in model.param_names():
+        need(not model.resume or model.checkpoint_dir, "resume=True needs a checkpoint_dir")
     return need
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from docsort.data.dataset import Dataset
+from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import Classifier, register
@@ -45,6 +45,17 @@ from docsort.models.kinds.llm.prompt import (
     PromptBuilder,
     Shot,
     json_schema,
+)
+from docsort.models.params import (
+    SEED,
+    AnyOf,
+    Choice,
+    Flag,
+    Integer,
+    Mapping,
+    Number,
+    Optional,
+    Text,
 )
 from docsort.progress import progress_bar
 
@@ -61,10 +72,45 @@ USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cached_tokens", "attempts")
 class LLMClassifier(Classifier):
     """Zero- or few-shot classification by a generative LLM, answers limited to the labels."""
 
+    # ``base`` as every kind calls the weights it starts from; configs and models saved before
+    # call it ``model``, which still works (with a deprecation line when a user wrote it)
+    param_aliases = {"model": "base"}
+    param_rules = {
+        "backend": Choice(*BACKENDS),
+        "base": Text(nonempty=True),
+        "base_url": Optional(Text(nonempty=True)),
+        "api_key_env": Optional(Text(nonempty=True)),
+        "answer": Choice(*ANSWERS),
+        "scoring": Choice(*SCORINGS),
+        "length_norm": Flag(),
+        "descriptions": Optional(AnyOf(Mapping(), Text(nonempty=True))),
+        "shots": Integer(min=0),
+        "shot_selection": Choice(*SHOT_SELECTIONS),
+        "shot_encoder": Text(nonempty=True),
+        "shot_pool": Integer(min=1),
+        "shot_chars": Integer(min=20),
+        "max_chars": Integer(min=50),
+        "template": Optional(Text()),
+        "system": Optional(Text()),
+        "rationale": Flag(),
+        "rationale_tokens": Integer(min=1),
+        "max_tokens": Integer(min=1),
+        "bias_calibration": Flag(),
+        "calibration_rows": Integer(min=1),
+        "n_ctx": Integer(min=1),
+        "n_threads": Optional(Integer(min=1)),
+        "timeout": Number(min=0, exclusive=True),
+        "max_retries": Integer(min=0),
+        "backoff": Number(min=0),
+        "concurrency": Integer(min=1),
+        "on_error": Choice("fallback", "raise"),
+        "seed": SEED,
+    }
+
     def __init__(
         self,
         backend: str = "llamacpp",
-        model: str = "qwen-0.5b",
+        base: str = "qwen-0.5b",
         base_url: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         answer: str = "name",
@@ -94,7 +140,7 @@ class LLMClassifier(Classifier):
         seed: int = 0,
     ) -> None:
         self.backend = backend
-        self.model = model
+        self.base = base
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.answer = answer
@@ -125,25 +171,15 @@ class LLMClassifier(Classifier):
 
     # -- parameters -----------------------------------------------------------------------
     def _check_params(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise DocsortError(f"llm {message}")
+        """What depends on several values (each alone: ``param_rules``)."""
+        if self.backend == "openai" and not self.base_url:
+            raise DocsortError(
+                "llm backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)"
+            )
 
-        need(self.backend in BACKENDS, f"backend must be one of {BACKENDS}, not {self.backend!r}")
-        need(self.answer in ANSWERS, f"answer must be one of {ANSWERS}, not {self.answer!r}")
-        need(self.scoring in SCORINGS, f"scoring must be one of {SCORINGS}, not {self.scoring!r}")
-        need(
-            self.shot_selection in SHOT_SELECTIONS,
-            f"shot_selection must be one of {SHOT_SELECTIONS}, not {self.shot_selection!r}",
-        )
-        need(self.on_error in ("fallback", "raise"), "on_error must be 'fallback' or 'raise'")
-        need(self.shots >= 0, "shots must be 0 or more")
-        need(self.max_chars >= 50 and self.shot_chars >= 20, "max_chars/shot_chars are too small")
-        need(self.max_tokens >= 1 and self.rationale_tokens >= 1, "token limits must be positive")
-        need(
-            self.backend != "openai" or bool(self.base_url),
-            "backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)",
-        )
+    def _base_tokenizer(self) -> Any:
+        """No tokenizer: ``base`` names a GGUF or an endpoint's model; words measure windows."""
+        return None
 
     # -- the backend, built on first use --------------------------------------------------
     def _backend(self) -> Backend:
@@ -153,13 +189,13 @@ class LLMClassifier(Classifier):
         if self.backend == "llamacpp":
             from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
 
-            backend = LlamaCppBackend(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads)
+            backend = LlamaCppBackend(self.base, n_ctx=self.n_ctx, n_threads=self.n_threads)
         elif self.backend == "openai":
             from docsort.models.kinds.llm.openai_backend import OpenAIBackend
 
             backend = OpenAIBackend(
                 self.base_url or "",
-                self.model,
+                self.base,
                 api_key_env=self.api_key_env,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
@@ -169,7 +205,7 @@ class LLMClassifier(Classifier):
         else:
             from docsort.models.kinds.llm.hf_backend import TransformersBackend
 
-            backend = TransformersBackend(self.model, n_threads=self.n_threads)
+            backend = TransformersBackend(self.base, n_threads=self.n_threads)
         self.__dict__["backend_"] = backend
         return backend
 
@@ -199,7 +235,7 @@ class LLMClassifier(Classifier):
         """Keep the labels, descriptions and k-shot pool; fit per-label biases on ``valid``.
 
         Nothing is trained: with ``shots=0`` and no validation rows this is zero-shot."""
-        self._check_params()
+        self.check()
         self._remember_training(train)
         if self.labels_.multi_label:
             raise DocsortError("the llm kind is single-label: pick one label per document")
@@ -224,12 +260,7 @@ class LLMClassifier(Classifier):
         given = self.descriptions
         if isinstance(given, str):
             path = Path(given)
-            if not path.is_file():
-                raise DocsortError(f"llm descriptions file not found: {path}")
-            try:
-                given = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError:
-                raise DocsortError(f"{path}: not valid YAML") from None
+            given = read_yaml(path, "llm descriptions file")
             if not isinstance(given, dict):
                 raise DocsortError(f"{path}: expected a mapping {{label: description}}")
         if given:
@@ -368,7 +399,7 @@ class LLMClassifier(Classifier):
         self, texts: Sequence[str], description: str
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Per row: choice scores, how the row was answered, and its usage record."""
-        self._check_params()
+        self.check()
         prompts = self._prompts()
         backend = self._backend()
         shots = self._shots_for(texts)
@@ -486,6 +517,13 @@ class LLMClassifier(Classifier):
         vectors = directory / VECTORS
         self.pool_vectors_ = np.load(vectors) if vectors.is_file() else None
         self.usage_ = _empty_usage()
+
+    def _weights_problem(self) -> str | None:
+        n_labels = len(self.labels_)
+        for name, values in (("prior", self.prior_), ("bias", self.bias_)):
+            if values is not None and values.shape != (n_labels,):
+                return f"its manifest lists {n_labels} labels, its {STATE} {name} {values.size}"
+        return None
 
 
 def _empty_usage() -> dict[str, Any]:
