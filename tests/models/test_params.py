@@ -163,6 +163,10 @@ def test_prepare_train_checks_values_before_reading_the_data(tmp_path) -> None:
     request = TrainRequest(data=str(tmp_path / "absent.csv"), params={"C": "abc"})
     with pytest.raises(DocsortError, match="tfidf C must be"):  # not: absent.csv not found
         prepare_train(request)
+    for share in (2, -0.5, 0, "a"):
+        request = TrainRequest(data=str(tmp_path / "absent.csv"), valid_split=share)
+        with pytest.raises(DocsortError, match="^--valid-split must be a share between 0 and 1"):
+            prepare_train(request)
 
 
 def test_llm_calls_its_weights_base_and_model_still_works(capsys) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 from docsort.api.common import long_doc_for, models_beside, read_config
 from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
 from docsort.data.dataset import Dataset, stratified_split
-from docsort.data.labels import LabelSet
+from docsort.data.labels import LabelSet, _cut
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
-from docsort.models.base import Classifier, Runtime, create, get_kind, is_model_dir
+from docsort.models.base import Classifier, Runtime, create, get_kind, is_model_dir, is_number
 from docsort.text.chunking import LongDoc, training_pieces
 
 SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate")
@@ -84,6 +84,12 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
         raise DocsortError("--pair, --context and --context-map are options of the pair model")
     if caps.scores and request.labels is not None:
         raise DocsortError("a pair model learns numeric scores: --labels does not apply")
+    for option, share in (
+        ("--valid-split", request.valid_split),
+        ("calibration_split", request.calibration_split),
+    ):
+        if share is not None and not (is_number(share) and 0 < share < 1):
+            raise DocsortError(f"{option} must be a share between 0 and 1 (e.g. 0.2), not {share}")
     long_doc = long_doc_for(model, request.long_doc)
     if request.out is not None:  # before any training: a wrong --out costs a second
         check_replaceable(request.out, is_model_dir, "a docsort model")
@@ -103,7 +109,7 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
         if absent:
             notes.append(
                 f"the labels file lists {len(absent)} label(s) no training row has (first: "
-                f"{absent[0]!r}); the model will never predict them"
+                f"{_cut(absent[0])}); the model will never predict them"
             )
     return TrainPlan(request, model, train, valid, long_doc, spec, notes)
 
