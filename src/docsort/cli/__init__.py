@@ -10,7 +10,7 @@ import sys
 from rich.markup import escape
 
 from docsort.api import install_termination_handler
-from docsort.cli import admin, evaluate, predict, serve, train
+from docsort.cli import admin, evaluate, export, predict, serve, train
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
 
@@ -22,6 +22,7 @@ app.command("eval")(evaluate.eval_command)
 app.command()(evaluate.compare)
 app.command()(predict.predict)
 app.command()(train.ensemble)
+app.command()(export.export)
 app.command()(admin.demo)
 app.command()(serve.serve)
 

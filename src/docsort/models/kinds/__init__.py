@@ -7,6 +7,7 @@ from docsort.models.kinds import (  # noqa: F401
     encoder,
     ensemble,
     llm,
+    onnx,
     pair,
     tfidf,
 )

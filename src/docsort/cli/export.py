@@ -1,0 +1,76 @@
+"""``docsort export``: a trained model as an ONNX Runtime model that predicts without torch."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from docsort.api import Columns
+from docsort.api.export import MAX_CHECK_ROWS, ExportRequest, run_export
+from docsort.cli.app import AS_TRAINED, TEMPLATE_HELP, TEXT_HELP, err_console, out_console
+from docsort.errors import DocsortError
+from docsort.progress import status
+
+
+def export(
+    model_dir: str = typer.Argument(..., help="A saved embed or encoder model directory."),
+    out: str = typer.Option(..., "--out", help="Where the exported (onnx) model goes."),
+    quantize: str = typer.Option(
+        "none", "--quantize", help="none (fp32) or dynamic (int8 weights, per channel)."
+    ),
+    check: str | None = typer.Option(
+        None,
+        "--check",
+        help="Rows (a few hundred, e.g. the validation split) on which the exported model's "
+        "labels are compared with the source's; required.",
+    ),
+    text: str | None = typer.Option(None, "--text", help=TEXT_HELP + AS_TRAINED),
+    template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
+    min_agreement: float = typer.Option(
+        0.995,
+        "--min-agreement",
+        help="Refuse to write the model when fewer check rows get the source's labels.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Write the model even below --min-agreement."
+    ),
+    max_rows: int = typer.Option(
+        MAX_CHECK_ROWS, "--max-rows", help="Compare on at most this many check rows."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for both models while checking (never saved)."
+    ),
+) -> None:
+    """Export a model to ONNX (graph + tokenizer; predicts without torch), checked against it."""
+    from docsort.api import Runtime
+
+    request = ExportRequest(
+        model=model_dir,
+        out=out,
+        check=check,
+        quantize=quantize,
+        min_agreement=min_agreement,
+        force=force,
+        columns=Columns.parse(text, template=template),
+        max_rows=max_rows,
+        runtime=Runtime(threads=threads) if threads else None,
+    )
+    with status(f"exporting {model_dir}"):
+        result = run_export(request)
+    report = result.report
+    checked = report["check"]
+    rates = checked["docs_per_s"]
+    out_console.print(
+        f"labels agree on {checked['label_agreement']:.2%} of {checked['rows']} rows, "
+        f"max |Δp| {checked['max_abs_dp']:.2g}, mean {checked['mean_abs_dp']:.2g}; "
+        f"{rates['source']} docs/s ({report['source_kind']}) → {rates['onnx']} docs/s (onnx)",
+        highlight=False,
+    )
+    if not result.written:
+        raise DocsortError(
+            f"not written: the labels agree on {checked['label_agreement']:.2%} of the check rows, "
+            f"below --min-agreement {report['min_agreement']}; --force writes it anyway. "
+            f"Measured: {json.dumps(checked, separators=(',', ':'))}"
+        )
+    err_console.print(f"wrote {result.out} ({report['graph_mb']} MB graph, export.json beside it)")

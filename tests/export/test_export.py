@@ -1,0 +1,137 @@
+"""docsort export: a small real embed and encoder model exported to ONNX agree with their source
+(fp32 within 1e-4), int8 is measured in export.json, a refused export writes nothing, and the
+exported model predicts in a process where torch and transformers cannot be imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from docsort.api import Columns, TrainRequest, fit, prepare_train
+from docsort.api.export import ExportRequest, run_export
+from docsort.errors import DocsortError
+
+COLUMNS = Columns.parse("title,abstract", label="category")
+
+
+@pytest.fixture(scope="module")
+def check_csv(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 arXiv rows the models were not trained on: 15 per category."""
+    path = tmp_path_factory.mktemp("check") / "check.csv"
+    arxiv_frame.groupby("category", group_keys=False).tail(15).to_csv(path, index=False)
+    return path
+
+
+def _train(frame: pd.DataFrame, folder: Path, kind: str, params: dict) -> Path:
+    rows = frame.groupby("category", group_keys=False).head(8).reset_index(drop=True)
+    data = folder / "train.csv"
+    rows.to_csv(data, index=False)
+    out = folder / kind
+    request = TrainRequest(data=str(data), kind=kind, params=params, columns=COLUMNS, out=str(out))
+    fit(prepare_train(request))
+    return out
+
+
+@pytest.fixture(scope="module")
+def embed_dir(arxiv_frame, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("embed")
+    return _train(arxiv_frame, folder, "embed", {"max_length": 64, "cache": False})
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(arxiv_frame, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("encoder")
+    params = {"max_length": 32, "batch_size": 8, "epochs": 1, "device": "cpu"}
+    return _train(arxiv_frame, folder, "encoder", params)
+
+
+def _export(model: Path, out: Path, check: Path, **options) -> dict:
+    result = run_export(ExportRequest(model=str(model), out=str(out), check=str(check), **options))
+    return {"written": result.written, **result.report}
+
+
+@pytest.mark.parametrize("which", ["embed_dir", "encoder_dir"])
+def test_fp32_export_agrees_and_predicts_through_load(which, request, check_csv, tmp_path):
+    import docsort
+
+    source = request.getfixturevalue(which)
+    report = _export(source, tmp_path / "onnx", check_csv)
+    checked = report["check"]
+    assert report["written"] and report["passed"], checked
+    assert checked["rows"] == 120 and checked["label_agreement"] >= 0.995
+    assert checked["max_abs_dp"] <= 1e-4, checked
+    print(which, json.dumps(checked))
+    saved = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert saved["check"]["label_agreement"] == checked["label_agreement"]
+    assert saved["onnxruntime"] and saved["quantization"].startswith("none")
+    model = docsort.load(tmp_path / "onnx")
+    assert model.kind == "onnx" and model.labels_.names == docsort.load(source).labels_.names
+    texts = pd.read_csv(check_csv).title.head(5).tolist()
+    assert model.predict(texts) == docsort.load(source).predict(texts)
+
+
+def test_int8_export_records_its_numbers(embed_dir, check_csv, tmp_path) -> None:
+    report = _export(embed_dir, tmp_path / "int8", check_csv, quantize="dynamic", force=True)
+    saved = json.loads((tmp_path / "int8" / "export.json").read_text())
+    assert saved["quantization"].startswith("dynamic int8")
+    for key in ("label_agreement", "max_abs_dp", "mean_abs_dp", "docs_per_s"):
+        assert saved["check"][key] is not None, key
+    # int8 MatMul weights; the word embeddings (47 MB of minilm's 90) stay fp32
+    assert report["graph_mb"] < 70
+    print("int8", json.dumps(report["check"]))
+
+
+def test_a_refused_export_writes_nothing(embed_dir, check_csv, tmp_path) -> None:
+    out = tmp_path / "deep" / "refused"
+    report = _export(embed_dir, out, check_csv, min_agreement=1.01)
+    assert not report["written"] and not report["passed"]
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_export_needs_check_rows_and_an_exportable_kind(trained_model_dir, tmp_path) -> None:
+    with pytest.raises(DocsortError, match="needs --check"):
+        run_export(ExportRequest(model=str(trained_model_dir), out=str(tmp_path / "x")))
+    with pytest.raises(DocsortError, match="supports embed and encoder models so far, not 'tfidf'"):
+        run_export(ExportRequest(model=trained_model_dir, out=tmp_path / "x", check="x.csv"))
+
+
+HIDE_TORCH = """
+import importlib.abc, json, sys
+HIDDEN = ("torch", "transformers", "sentence_transformers", "peft")
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ImportError(f"{name} is hidden in this test")
+sys.meta_path.insert(0, Hide())
+import docsort
+model = docsort.load(sys.argv[1])
+print(json.dumps(model.predict(json.loads(sys.argv[2]))))
+assert not [m for m in sys.modules if m.split(".")[0] in HIDDEN]
+"""
+
+
+def test_the_exported_model_predicts_without_torch(encoder_dir, check_csv, tmp_path) -> None:
+    import docsort
+
+    _export(encoder_dir, tmp_path / "onnx", check_csv)
+    texts = pd.read_csv(check_csv).abstract.head(20).tolist()
+    run = subprocess.run(
+        [sys.executable, "-c", HIDE_TORCH, str(tmp_path / "onnx"), json.dumps(texts)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == docsort.load(encoder_dir).predict(texts)
+
+
+def test_the_cli_exports(embed_dir, check_csv, tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    refused = run_cli("export", str(embed_dir), "--out", str(tmp_path / "m"),
+                      "--check", str(check_csv), "--min-agreement", "1.01")  # fmt: skip
+    assert refused.returncode == 2 and "not written" in refused.stderr
+    assert not (tmp_path / "m").exists()
