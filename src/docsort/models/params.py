@@ -118,6 +118,17 @@ class Choice(Rule):
         return f"one of {', '.join(shown)}"
 
 
+class Registered(Choice):
+    """A name in a registry, read when checked: a backend registered later is accepted too."""
+
+    def __init__(self, registry: dict[str, Any]) -> None:
+        self.registry = registry
+
+    @property
+    def choices(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return tuple(self.registry)
+
+
 class Text(Rule):
     """A text; ``nonempty`` refuses ""; ``pattern`` a regular expression it must match whole
     (``what`` then says in words what matches)."""

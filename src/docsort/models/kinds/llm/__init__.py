@@ -36,7 +36,7 @@ from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import Classifier, register
-from docsort.models.kinds.llm.backend import Backend, Reply
+from docsort.models.kinds.llm.backend import BACKENDS, Backend, Reply, register_backend
 from docsort.models.kinds.llm.prompt import (
     ANSWERS,
     SYSTEM,
@@ -55,11 +55,11 @@ from docsort.models.params import (
     Mapping,
     Number,
     Optional,
+    Registered,
     Text,
 )
 from docsort.progress import progress_bar
 
-BACKENDS = ("llamacpp", "openai", "transformers")
 SCORINGS = ("auto", "logprobs", "json", "generate")
 SHOT_SELECTIONS = ("fixed", "similar")
 STATE = "llm.json"
@@ -76,7 +76,7 @@ class LLMClassifier(Classifier):
     # call it ``model``, which still works (with a deprecation line when a user wrote it)
     param_aliases = {"model": "base"}
     param_rules = {
-        "backend": Choice(*BACKENDS),
+        "backend": Registered(BACKENDS),
         "base": Text(nonempty=True),
         "base_url": Optional(Text(nonempty=True)),
         "api_key_env": Optional(Text(nonempty=True)),
@@ -184,29 +184,9 @@ class LLMClassifier(Classifier):
     # -- the backend, built on first use --------------------------------------------------
     def _backend(self) -> Backend:
         backend = self.__dict__.get("backend_")
-        if backend is not None:
-            return backend
-        if self.backend == "llamacpp":
-            from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
-
-            backend = LlamaCppBackend(self.base, n_ctx=self.n_ctx, n_threads=self.n_threads)
-        elif self.backend == "openai":
-            from docsort.models.kinds.llm.openai_backend import OpenAIBackend
-
-            backend = OpenAIBackend(
-                self.base_url or "",
-                self.base,
-                api_key_env=self.api_key_env,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                backoff=self.backoff,
-                concurrency=self.concurrency,
-            )
-        else:
-            from docsort.models.kinds.llm.hf_backend import TransformersBackend
-
-            backend = TransformersBackend(self.base, n_threads=self.n_threads)
-        self.__dict__["backend_"] = backend
+        if backend is None:
+            backend = BACKENDS[self.backend](self)
+            self.__dict__["backend_"] = backend
         return backend
 
     def close(self) -> None:
@@ -536,3 +516,35 @@ def _empty_usage() -> dict[str, Any]:
         "failed_rate": 0.0,
         "seconds": 0.0,
     }
+
+
+# -- the built-in backends, each imported only when a model uses it -------------------------
+
+
+@register_backend("llamacpp")
+def _llamacpp(model: LLMClassifier) -> Backend:
+    from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
+
+    return LlamaCppBackend(model.base, n_ctx=model.n_ctx, n_threads=model.n_threads)
+
+
+@register_backend("openai")
+def _openai(model: LLMClassifier) -> Backend:
+    from docsort.models.kinds.llm.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(
+        model.base_url or "",
+        model.base,
+        api_key_env=model.api_key_env,
+        timeout=model.timeout,
+        max_retries=model.max_retries,
+        backoff=model.backoff,
+        concurrency=model.concurrency,
+    )
+
+
+@register_backend("transformers")
+def _transformers(model: LLMClassifier) -> Backend:
+    from docsort.models.kinds.llm.hf_backend import TransformersBackend
+
+    return TransformersBackend(model.base, n_threads=model.n_threads)

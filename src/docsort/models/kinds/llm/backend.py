@@ -163,3 +163,24 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+BackendFactory = Callable[[Any], Backend]
+# backend name (the ``llm`` kind's ``backend`` parameter, saved with the model) -> a function
+# building the backend from the model's parameters; see register_backend
+BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Decorator: the ``llm`` kind's ``backend: NAME`` builds its backend with the decorated
+    function, which takes the model (its parameters: ``base``, ``n_threads``, ...) and returns a
+    ``Backend``. The extension point for another runtime (vLLM in process, a hosted API with
+    its own client); a name is registered once, and saved models record it."""
+
+    def wrap(factory: BackendFactory) -> BackendFactory:
+        if name in BACKENDS and BACKENDS[name] is not factory:
+            raise ValueError(f"llm backend {name!r} is registered twice")
+        BACKENDS[name] = factory
+        return factory
+
+    return wrap
