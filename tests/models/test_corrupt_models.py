@@ -72,6 +72,16 @@ def labels(*names: str) -> list[dict[str, str]]:
     return [{"name": n} for n in names]
 
 
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees its warnings: they are printed once per process."""
+    import docsort.errors
+    import docsort.models.base
+
+    monkeypatch.setattr(docsort.errors, "_warned", set())
+    monkeypatch.setattr(docsort.models.base, "_newer_versions_warned", set())
+
+
 def test_the_saved_model_loads_and_its_weights_know_its_labels(saved: Path) -> None:
     model = load(saved)
     assert model.pipeline_.docsort_labels_ == list(model.labels_.names)

@@ -45,6 +45,16 @@ def tiny() -> Dataset:
     return Dataset(texts, labels, name="tiny")
 
 
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees its warnings: they are printed once per process."""
+    import docsort.errors
+    import docsort.models.base
+
+    monkeypatch.setattr(docsort.errors, "_warned", set())
+    monkeypatch.setattr(docsort.models.base, "_newer_versions_warned", set())
+
+
 def test_rules_accept_and_refuse_as_declared() -> None:
     positive = Number(min=0, exclusive=True)
     assert positive.accepts(0.5) and positive.accepts(3)

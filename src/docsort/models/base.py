@@ -444,13 +444,13 @@ class Classifier:
             model = create(manifest["kind"], saved)
         except DocsortError as exc:  # a parameter this docsort does not know: a newer one's
             raise DocsortError(f"{str(directory)!r}: {exc}") from None
-        model.apply_runtime(runtime)
-        if not isinstance(model, cls):
-            raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
-        try:
+        try:  # the saved values, before this machine's run-time settings are put in
             model.check_values()
         except DocsortError as exc:
             raise corrupt_model(directory, f"in its {MANIFEST}, {exc}") from None
+        model.apply_runtime(runtime)
+        if not isinstance(model, cls):
+            raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
         model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
         model._read_manifest_state(manifest, Path(directory))
         try:
