@@ -123,7 +123,6 @@ def laughs(key: str) -> str:
 # docsort.io creates the parent folders of an --out with mkdir(exist_ok=True), which raises
 # FileExistsError (errno EEXIST, not among the errors io turns into one line) when a part of
 # the path is a file: a traceback, left to the io module's owner to fix
-IO_EEXIST = "--out below an existing file: FileExistsError from docsort.io.atomic_dir/atomic_path"
 LONG = "x" * 300  # a path component longer than the 255 bytes a file system allows
 
 CASES = [
@@ -251,29 +250,26 @@ CASES = [
         fails="ensemble member 2",
     ),  # fmt: skip
     # -- paths ------------------------------------------------------------------------------
-    *[
-        {**spec, "xfail": IO_EEXIST}
-        for spec in (
-            train("out-inside-a-file", "good.csv", "--out", "good.csv/model", fails="good.csv"),
-            predict(
-                "predict-out-inside-a-file",
-                "model",
-                "good.csv",
-                "--out",
-                "good.csv/p.jsonl",
-                fails="good.csv",
-            ),  # fmt: skip
-            case(
-                "eval-out-inside-a-file",
-                "eval",
-                "model",
-                "good.csv",
-                "--out",
-                "good.csv/r",
-                fails="good.csv",
-            ),  # fmt: skip
-        )
-    ],
+    *(
+        train("out-inside-a-file", "good.csv", "--out", "good.csv/model", fails="good.csv"),
+        predict(
+            "predict-out-inside-a-file",
+            "model",
+            "good.csv",
+            "--out",
+            "good.csv/p.jsonl",
+            fails="good.csv",
+        ),  # fmt: skip
+        case(
+            "eval-out-inside-a-file",
+            "eval",
+            "model",
+            "good.csv",
+            "--out",
+            "good.csv/r",
+            fails="good.csv",
+        ),  # fmt: skip
+    ),
     train("out-is-the-data", "good.csv", "--out", "good.csv", fails="good.csv"),
     train("out-a-project-folder", "good.csv", "--out", "project", fails="project"),
     train("out-the-workspace", "good.csv", "--out", ".", fails="'.'"),

@@ -35,6 +35,8 @@ _REASONS = {
     errno.EROFS: "the file system is read-only (choose a writable folder)",
     errno.ENAMETOOLONG: "the name is too long (at most 255 bytes per name, 4096 per path)",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
+    # mkdir(parents=True) of a folder below a file says "exists" rather than "not a folder"
+    errno.EEXIST: "a part of the path is a file, not a folder",
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "the disk quota is exhausted",
 }
