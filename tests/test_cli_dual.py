@@ -50,6 +50,7 @@ def zero_shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # slow: 25 s; with_labels is checked in tests/models/test_dual.py
 def test_predict_scores_a_label_added_in_the_labels_file(zero_shot_dir: Path) -> None:
     wider = zero_shot_dir / "wider.yaml"
     wider.write_text(LABELS + NEW_LABEL, encoding="utf-8")

@@ -75,6 +75,7 @@ def test_fp32_export_agrees_and_predicts_through_load(which, request, check_csv,
     assert model.predict(texts) == docsort.load(source).predict(texts)
 
 
+@pytest.mark.slow  # 17 s; fp32 export, refusal and the torch-free run stay in the default run
 def test_int8_export_records_its_numbers(embed_dir, check_csv, tmp_path) -> None:
     report = _export(embed_dir, tmp_path / "int8", check_csv, quantize="dynamic", force=True)
     saved = json.loads((tmp_path / "int8" / "export.json").read_text())

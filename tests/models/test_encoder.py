@@ -120,6 +120,7 @@ create("encoder", json.loads(sys.argv[2])).fit(Dataset(rows["texts"], rows["labe
 """
 
 
+@pytest.mark.slow  # slow: 35 s; checkpoint resume is also checked by the resumed-run test
 def test_a_killed_run_resumes_from_its_last_checkpoint(arxiv_split, tmp_path) -> None:
     train = arxiv_split[0]
     rows = tmp_path / "rows.json"

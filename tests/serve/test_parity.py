@@ -58,6 +58,7 @@ def test_a_cascade_of_two_tfidf_stages(arxiv_csv: Path, new_rows: Path, tmp_path
     assert {row["stage"] for row in served} <= {"cheap", "full"}
 
 
+@pytest.mark.slow  # slow: 31 s; tfidf and cascade parity stay in the default run
 def test_an_embed_probe(arxiv_frame: pd.DataFrame, new_rows: Path, tmp_path: Path) -> None:
     pytest.importorskip("sentence_transformers")
     arxiv_frame.groupby("category").head(8).to_csv(tmp_path / "few.csv", index=False)
