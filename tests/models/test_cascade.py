@@ -18,6 +18,7 @@ from docsort.evaluation import CostModel
 from docsort.models import create, load, register
 from docsort.models.base import REGISTRY
 from docsort.models.kinds.cascade import (
+    DEFAULT_BUDGET_CONFIDENCE,
     CascadeClassifier,
     candidate_grid,
     select_thresholds,
@@ -234,7 +235,7 @@ def test_an_escalation_budget_with_confidence_holds_on_new_rows() -> None:
     # stage 1 is always right, so the most accurate setting spends the whole budget
     rng = np.random.default_rng(0)
     budget, n, draws = 0.3, 400, 200
-    over = {None: 0, 0.95: 0}
+    over = {None: 0, 0.95: 0, DEFAULT_BUDGET_CONFIDENCE: 0}
     for _ in range(draws):
         confidence = rng.random(n)
         correct = [rng.random(n) < confidence, np.ones(n, dtype=bool)]
@@ -247,6 +248,8 @@ def test_an_escalation_budget_with_confidence_holds_on_new_rows() -> None:
             over[level] += picked[0] > budget  # the share escalated on new rows
     assert over[None] / draws > 0.3  # met on validation, often missed on new rows
     assert over[0.95] / draws <= 0.05
+    # the default a cascade gets with no budget_confidence given: 90 %
+    assert over[DEFAULT_BUDGET_CONFIDENCE] / draws <= 1 - DEFAULT_BUDGET_CONFIDENCE
 
 
 def test_a_cascade_with_budget_confidence_records_its_bound(splits) -> None:
