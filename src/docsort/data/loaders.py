@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from docsort import registry
 from docsort.data.dataset import Dataset, from_frame
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
@@ -61,9 +62,7 @@ def register_reader(*suffixes: str) -> Callable[[Reader], Reader]:
 
     def wrap(reader: Reader) -> Reader:
         for suffix in suffixes:
-            if suffix in READERS and READERS[suffix] is not reader:
-                raise ValueError(f"a reader for {suffix!r} is registered twice")
-            READERS[suffix] = reader
+            registry.add(READERS, suffix, reader, "a reader for")
         return reader
 
     return wrap

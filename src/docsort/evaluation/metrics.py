@@ -24,6 +24,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from docsort import registry
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.models.calibration import expected_calibration_error, reliability_bins
@@ -55,9 +56,7 @@ def register_metric(name: str) -> Callable[[Metric], Metric]:
     fixed precision, a cost-weighted error); a name is registered once."""
 
     def wrap(metric: Metric) -> Metric:
-        if name in METRICS and METRICS[name] is not metric:
-            raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = metric
+        registry.add(METRICS, name, metric, "metric")
         return metric
 
     return wrap

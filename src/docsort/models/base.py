@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
+from docsort import registry
 from docsort.data.dataset import Dataset, Label
 from docsort.data.labels import LabelSet, _cut, _preview
 from docsort.data.safe_yaml import read_yaml
@@ -92,11 +93,9 @@ def register(name: str, version: int = 1) -> Callable[[C], C]:
     saved by a newer version is refused in one line instead of misread."""
 
     def wrap(cls: C) -> C:
-        if name in REGISTRY and REGISTRY[name] is not cls:
-            raise ValueError(f"kind {name!r} is registered twice")
+        registry.add(REGISTRY, name, cls, "kind")
         cls.kind = name
         cls.kind_version = version
-        REGISTRY[name] = cls
         return cls
 
     return wrap

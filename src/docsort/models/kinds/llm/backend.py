@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from docsort import registry
 from docsort.models.kinds.llm.prompt import Conversation
 
 Advance = Callable[[int], None]
@@ -178,9 +179,7 @@ def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
     its own client); a name is registered once, and saved models record it."""
 
     def wrap(factory: BackendFactory) -> BackendFactory:
-        if name in BACKENDS and BACKENDS[name] is not factory:
-            raise ValueError(f"llm backend {name!r} is registered twice")
-        BACKENDS[name] = factory
+        registry.add(BACKENDS, name, factory, "llm backend")
         return factory
 
     return wrap
