@@ -20,7 +20,7 @@ from docsort.api.prediction import Run, answering_stages, run_batched
 from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_rows, write_jsonl
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
-from docsort.io import check_replaceable
+from docsort.io import atomic_dir, check_replaceable
 from docsort.models.base import Classifier, Runtime, check_labels_known, read_manifest
 from docsort.models.cost import CostModel
 
@@ -139,7 +139,6 @@ def evaluate(
     if out is not None:
         from docsort.evaluation.report import write_report
         from docsort.evaluation.results import confident_mistakes
-        from docsort.io import atomic_dir
 
         rows = evaluation_rows(model, data, run.proba, answering_stages(model, run))
         with atomic_dir(out, replaces=is_report_dir, what=REPORT) as folder:
@@ -225,7 +224,6 @@ def _evaluate_scores(
     if out is not None:
         from docsort.evaluation.report import write_score_report
         from docsort.evaluation.results import largest_errors
-        from docsort.io import atomic_dir
 
         rows = [
             {
@@ -312,7 +310,6 @@ def compare(
         )
     if out is not None:
         from docsort.evaluation.report import write_comparison
-        from docsort.io import atomic_dir
 
         with atomic_dir(out, replaces=is_report_dir, what=REPORT) as folder:
             write_comparison(rows, folder)
