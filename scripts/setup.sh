@@ -10,9 +10,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # the CPU build of torch first: asked for by a range, pip would pull a multi-GB CUDA build
 .venv/bin/python -m pip install --quiet torch==2.13.0
-# the llm extra compiles llama-cpp-python on a fresh machine (~10 min on 2 cores, once: pip
-# caches the wheel, so CI pays the build on its first run only)
-.venv/bin/python -m pip install --quiet -e '.[dev,encoders,models,llm,serve,onnx]'
+# every optional extra pyproject.toml declares, so a new extra needs no edit here. The llm
+# extra compiles llama-cpp-python on a fresh machine (~10 min on 2 cores, once: pip caches the
+# wheel, so CI pays the build on its first run only)
+EXTRAS=$(.venv/bin/python -c 'import tomllib; print(",".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]))')
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
 .venv/bin/docsort models fetch minilm static qwen-0.5b
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"
