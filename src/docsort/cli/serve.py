@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from docsort.cli.app import DEVICE_HELP, THREADS_HELP, err_console, runtime_options
@@ -14,7 +16,10 @@ DEFAULT_STORE = "sqlite:///docsort-serve.sqlite"
 def serve(
     model_dir: str = typer.Argument(..., help="A saved model directory."),
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to listen on: loopback only until API keys exist."
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on. Without --api-keys only a loopback address (127.0.0.1, ::1,"
+        " localhost).",
     ),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     store: str = typer.Option(
@@ -26,31 +31,82 @@ def serve(
     log_text: str = typer.Option(
         "hash", "--log-text", help="What a logged prediction keeps of its text: off, hash, full."
     ),
+    api_keys: Path | None = typer.Option(
+        None,
+        "--api-keys",
+        help="Keys file from 'docsort keys create': every /v1 route then needs "
+        "Authorization: Bearer KEY (/healthz, /readyz, /metrics stay open). Re-read when it "
+        "changes, so a revoked key is refused at once.",
+    ),
+    max_batch: int = typer.Option(
+        32, "--max-batch", help="Documents per model call when concurrent requests are joined."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0,
+        "--max-wait-ms",
+        help="How long the oldest waiting request may wait for others to join its model call.",
+    ),
+    queue_size: int = typer.Option(
+        256,
+        "--queue-size",
+        help="Classify requests that may wait for the model; beyond it: 503 with Retry-After.",
+    ),
+    no_batching: bool = typer.Option(
+        False, "--no-batching", help="One model call per request (same queue and limits)."
+    ),
+    shutdown_timeout: float = typer.Option(
+        30.0,
+        "--shutdown-timeout",
+        help="On SIGTERM or Ctrl-C: seconds open requests get to finish before they are cut.",
+    ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Serve a model over HTTP: /v1/classify, /v1/feedback, /v1/models, /healthz, /readyz,
-    /metrics, and the OpenAPI schema at /docs."""
+    /metrics, and the OpenAPI schema at /docs. Concurrent classify requests share model calls
+    (dynamic batching); SIGTERM lets every accepted request finish."""
     try:
         from docsort import serve as service  # the serve extra: fastapi, sqlalchemy, ...
+        from docsort.serve.batching import BatchSettings
     except ImportError as exc:
         raise DocsortError(
             f"docsort serve needs the serve extra ({exc.name} is missing): "
             "pip install 'docsort[serve]'"
         ) from None
-    service.check_host(host)  # before the model loads: a refused --host costs nothing
+    # before the model loads: a refused --host or option costs nothing
+    service.check_host(host, api_keys=api_keys is not None)
     if not 0 < port < 65536:
         raise DocsortError(f"--port must be between 1 and 65535, not {port}")
+    if not 0 <= shutdown_timeout <= 3600:
+        raise DocsortError(
+            f"--shutdown-timeout must be 0 to 3600 seconds, not {shutdown_timeout:g}"
+        )
+    batching = BatchSettings(max_batch, max_wait_ms, queue_size, batching=not no_batching)
     with status(f"loading {model_dir}"):
         app = service.create_app(
             model_dir,
             None if store.lower() == "none" else store,
             log_text=log_text,
             runtime=runtime_options(device, threads),
+            api_keys=api_keys,
+            batching=batching,
         )
+    if api_keys is None:
+        access = "no API keys: loopback only"
+    else:
+        access = (
+            f"API keys from {api_keys} ({app.state.keys.active()} active) required on /v1; "
+            "/healthz, /readyz and /metrics are open"
+        )
+    batches = (
+        "one model call per request"
+        if no_batching
+        else f"batching up to {max_batch} documents, {max_wait_ms:g} ms"
+    )
+    shown = f"[{host}]" if ":" in host else host
     err_console.print(
-        f"serving {model_dir} on http://{host}:{port} (no API keys: loopback only)",
+        f"serving {model_dir} on http://{shown}:{port} ({access}; {batches}, queue {queue_size})",
         highlight=False,
         soft_wrap=True,
     )
-    service.run(app, host, port)
+    service.run(app, host, port, shutdown_timeout=shutdown_timeout)

@@ -13,9 +13,12 @@ from docsort.serve.limits import check_host
 __all__ = ["check_host", "create_app", "run"]
 
 
-def run(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` until interrupted; loopback only until API keys exist."""
+def run(app: Any, host: str, port: int, shutdown_timeout: float | None = 30.0) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C; loopback only without API keys. On SIGTERM
+    uvicorn stops accepting, lets open requests finish (at most ``shutdown_timeout``
+    seconds), then the app's shutdown answers what is still queued for the model."""
     import uvicorn
 
-    check_host(host)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    check_host(host, api_keys=getattr(app.state, "keys", None) is not None)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=shutdown_timeout)  # fmt: skip

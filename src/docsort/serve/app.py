@@ -1,22 +1,32 @@
 """The FastAPI app: one loaded model, the same ``docsort.api`` request as ``docsort predict``,
-so the service answers with the CLI's numbers; every 4xx is one line saying what to fix."""
+so the service answers with the CLI's numbers; every 4xx is one line saying what to fix.
+
+Classify requests go through the batcher (``batching.py``): gathered into one model call in a
+worker thread, with a bounded queue. With ``api_keys`` every ``/v1`` path needs a bearer key
+(``auth.py``), checked before the body is read."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from docsort import api
 from docsort.errors import DocsortError
+from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
+from docsort.serve.batching import Batcher, BatchSettings, QueueFull
 from docsort.serve.limits import MAX_BODY_BYTES, BodyLimit, one_line
 from docsort.serve.metrics import Metrics, MetricsMiddleware
 from docsort.serve.schemas import (
@@ -38,6 +48,8 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "The prediction id is not in the store",
         409: "The idempotency key was used for other feedback",
         413: "The body is larger than the limit (refused before it is read)",
+        401: "No API key: send Authorization: Bearer KEY (a WWW-Authenticate header says so)",
+        403: "The API key is unknown or revoked",
         422: "A field has the wrong type or size, or the model cannot read the input",
         503: "Not ready: the store is unreachable or not configured",
     }
@@ -45,33 +57,44 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 class Service:
-    """The loaded model, its store, and a lock: one model call at a time (dynamic batching,
-    which gathers concurrent requests into one call, is the next slice)."""
+    """The loaded model, its store, and the batcher whose one worker thread runs the model
+    (the lock is held around each call, so the model can be swapped between calls)."""
 
-    def __init__(self, model: Any, name: str, store: Store | None) -> None:
+    def __init__(
+        self, model: Any, name: str, store: Store | None, batching: BatchSettings, metrics: Metrics
+    ) -> None:
         self.model = model
         self.store = store
         self.lock = threading.Lock()
         version = getattr(model, "train_fingerprint_", None) or "unversioned"
         self.info = ModelInfo(name=name, kind=model.kind, version=str(version)[:12])
+        self.batcher = Batcher(self._predict, batching, observe=metrics.observe_batch,
+                               depth=metrics.queue_depth.set)  # fmt: skip
 
-    def classify(self, body: ClassifyRequest) -> list[dict[str, Any]]:
+    def _predict(self, inputs: Sequence[Any], key: Hashable) -> list[dict[str, Any]]:
+        """In the model thread: the rows of ``docsort predict`` for ``inputs``."""
+        top_k = key[0]  # type: ignore[index]
+        with self.lock:
+            request = api.PredictRequest(model=self.model, data=list(inputs), top_k=top_k)
+            return api.run_predict(request).rows
+
+    async def classify(self, body: ClassifyRequest) -> list[dict[str, Any]]:
         inputs = body.inputs()
         if self.model.capabilities().scores and body.records is None:
             columns = ", ".join(_trained_columns(self.model))
             raise DocsortError(f"this model scores pairs: send records with {columns}")
         start = time.perf_counter()
-        request = api.PredictRequest(model=self.model, data=inputs, top_k=body.top_k)
-        with self.lock:
-            rows = api.run_predict(request).rows
+        rows = await self.batcher.submit(_read_alike(body), inputs)
         latency_ms = (time.perf_counter() - start) * 1000
         if len(rows) != len(inputs):  # read_rows skips records with empty text
             raise DocsortError("every record needs a non-empty text in the trained columns")
         if self.store is None:
             ids = [uuid.uuid4().hex for _ in rows]
         else:
-            ids = self.store.add_predictions(inputs, rows, (self.info.name, self.info.version),
-                                             latency_ms)  # fmt: skip
+            model = (self.info.name, self.info.version)
+            ids = await run_in_threadpool(
+                self.store.add_predictions, inputs, rows, model, latency_ms
+            )
         return [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
 
     def check_labels(self, labels: list[str] | None) -> None:
@@ -90,6 +113,16 @@ class Service:
             )
 
 
+def _read_alike(body: ClassifyRequest) -> Hashable:
+    """Requests with equal keys are read alike and may share a model call: the same top_k,
+    and plain texts, or records that all have the same columns (a request whose records
+    differ runs alone, as a table with missing cells would be read otherwise)."""
+    if body.records is None:
+        return (body.top_k, "texts")
+    columns = {tuple(sorted(record)) for record in body.records}
+    return (body.top_k, columns.pop() if len(columns) == 1 else object())
+
+
 def _trained_columns(model: Any) -> list[str]:
     spec = getattr(model, "input_spec_", {}) or {}
     text = spec.get("text") or "text"
@@ -103,17 +136,35 @@ def create_app(
     log_text: str = "hash",
     runtime: api.Runtime | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    api_keys: str | Path | None = None,
+    batching: BatchSettings | None = None,
 ) -> FastAPI:
-    """Load ``model`` once and open the store (migrating it) before the port is bound, so a
-    wrong model dir or database URL fails at start, in one line, not on the first request."""
+    """Load ``model`` once, read the keys file and open the store (migrating it) before the
+    port is bound, so a wrong model dir, keys file or database URL fails at start, in one
+    line, not on the first request."""
+    keys = None if api_keys is None else KeyRing(api_keys)
     store = None if store_url is None else Store(store_url, log_text)
-    service = Service(api.open_model(model, runtime), Path(model).resolve().name, store)
     metrics = Metrics()
+    service = Service(api.open_model(model, runtime), Path(model).resolve().name, store,
+                      batching or BatchSettings(), metrics)  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.batcher.start()
+        yield
+        await service.batcher.close()  # uvicorn has let every open request finish by now
+
     app = FastAPI(
         title="docsort",
         summary="Classify documents with a saved docsort model and collect feedback.",
+        lifespan=lifespan,
     )
     app.state.service = service
+    app.state.keys = keys
+    # with keys, /v1 routes declare the bearer scheme (and their 401/403) in the schema; the
+    # check itself is KeyCheck below, which runs before the body is read
+    guard = [] if keys is None else [Security(BEARER)]
+    refusals = () if keys is None else (401, 403)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -127,19 +178,32 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _problem(exc.status_code, str(exc.detail))
+        return _problem(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(QueueFull)
+    async def busy(_request: Request, exc: QueueFull) -> JSONResponse:
+        return _problem(503, str(exc), {"Retry-After": str(exc.retry_after)})
 
     for error, status in ((UnknownPrediction, 404), (KeyReused, 409), (StoreUnavailable, 503),
                           (DocsortError, 422)):  # fmt: skip
         app.add_exception_handler(error, _answer_with(status))
 
+    classify_responses = _problems(400, *refusals, 413, 422)
+    classify_responses[503] = {
+        "model": Problem,
+        "description": "Busy: too many requests are waiting for the model (retry after the "
+        "Retry-After header's seconds), or the store is unavailable",
+        "headers": {"Retry-After": {"description": "Seconds to wait before retrying",
+                                    "schema": {"type": "integer"}}},
+    }  # fmt: skip
+
     @app.post("/v1/classify", response_model=ClassifyAnswer, response_model_exclude_none=True,
-              responses=_problems(400, 413, 422, 503))  # fmt: skip
-    def classify(body: ClassifyRequest) -> dict[str, Any]:
+              responses=classify_responses, dependencies=guard)  # fmt: skip
+    async def classify(body: ClassifyRequest) -> dict[str, Any]:
         """Labels (or a pair's score) for one text, several, or records of the trained columns:
-        each prediction as ``docsort predict`` writes it, plus its id."""
-        predictions = service.classify(body)
-        metrics.batch_size.observe(len(predictions))
+        each prediction as ``docsort predict`` writes it, plus its id. Concurrent requests
+        share model calls (dynamic batching) without changing any number."""
+        predictions = await service.classify(body)
         for row in predictions:
             if "stage" in row:
                 metrics.stages.labels(row["stage"]).inc()
@@ -149,7 +213,8 @@ def create_app(
               responses={200: {"model": FeedbackAnswer,
                                "description": "This idempotency key was stored before: "
                                               "the first row's id, nothing new written"},
-                         **_problems(400, 404, 409, 413, 422, 503)})  # fmt: skip
+                         **_problems(400, *refusals, 404, 409, 413, 422, 503)},
+              dependencies=guard)  # fmt: skip
     def feedback(body: FeedbackRequest, response: Response) -> FeedbackAnswer:
         """Store a correction or a rating; 201 once it is committed to disk."""
         if service.store is None:
@@ -167,7 +232,8 @@ def create_app(
         return FeedbackAnswer(id=stored.id, prediction_id=body.prediction_id,
                               replayed=stored.replayed)  # fmt: skip
 
-    @app.get("/v1/models", response_model=ModelList)
+    @app.get("/v1/models", response_model=ModelList, responses=_problems(*refusals),
+             dependencies=guard)  # fmt: skip
     def models() -> ModelList:
         model = service.model
         caps = model.capabilities()
@@ -202,12 +268,73 @@ def create_app(
 
     routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/healthz", "/readyz", "/metrics"}
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    if keys is not None:
+        app.add_middleware(KeyCheck, keys=keys)  # before the body is read or limited
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)  # outermost: counts 413s
     return app
 
 
-def _problem(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"detail": one_line(reason)}, status_code=status)
+# declared on the /v1 routes for the OpenAPI schema (a security scheme named bearer); it checks
+# nothing itself: KeyCheck does, for every /v1 path, before FastAPI reads the body
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key from `docsort keys create`: `Authorization: Bearer dsk_...`",
+)
+
+
+class KeyCheck:
+    """Every ``/v1`` path needs a valid key when the server has keys: 401 (with
+    ``WWW-Authenticate``) without one or with a malformed header, 403 for an unknown or
+    revoked key. The body is not read first, so a client without a key costs no parsing."""
+
+    def __init__(self, app: Any, keys: KeyRing) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == "/v1" or path.startswith("/v1/")):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization")
+        try:
+            token = bearer_token(header)
+            await run_in_threadpool(self.keys.check, token)  # scrypt: off the event loop
+        except AuthMissing as exc:
+            challenge = 'Bearer realm="docsort"'
+            if header is not None:
+                challenge += ', error="invalid_request"'
+            await _send_problem(send, scope, 401, str(exc), {"WWW-Authenticate": challenge})
+            return
+        except AuthRefused as exc:
+            await _send_problem(send, scope, 403, str(exc))
+            return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_problem(
+    send: Any, scope: dict, status: int, reason: str, headers: dict[str, str] | None = None
+) -> None:
+    response = _problem(status, reason, headers)
+    has_body = _header(scope, b"content-length") not in (None, "0")
+    if has_body or _header(scope, b"transfer-encoding"):
+        response.headers["connection"] = "close"  # the unread body is not waited for
+
+    async def nothing() -> dict:
+        return {"type": "http.disconnect"}
+
+    await response(scope, nothing, send)
+
+
+def _problem(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": one_line(reason)}, status_code=status, headers=headers)
 
 
 def _answer_with(status: int) -> Any:

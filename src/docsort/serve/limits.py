@@ -4,7 +4,7 @@ The body limit comes first and is the one that protects the process: ``BodyLimit
 body from its Content-Length, or while it streams in, before any byte is parsed, so a 10 MB
 upload costs nothing. The text and batch limits are declared on the
 request schemas (so the OpenAPI schema shows them) and keep one request's model call bounded.
-Loopback-only binding stands in for authentication until API keys exist.
+Without API keys the server binds to loopback only; with them any address may be served.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str) -> None:
-    """Without API keys (a later slice) anyone who reaches the port may classify and write
-    feedback, so the server listens on this machine only."""
-    if not is_loopback(host):
+def check_host(host: str, api_keys: bool = False) -> None:
+    """Without API keys anyone who reaches the port may classify and write feedback, so the
+    server listens on this machine only; with keys (``--api-keys FILE``) any address."""
+    if not api_keys and not is_loopback(host):
         raise DocsortError(
             f"--host {host}: without API keys docsort serve binds to a loopback address only "
-            "(127.0.0.1, ::1 or localhost)"
+            "(127.0.0.1, ::1 or localhost); give --api-keys FILE to serve other addresses"
         )
 
 

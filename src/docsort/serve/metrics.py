@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -27,6 +27,15 @@ class Metrics:
             "docsort_batch_size", "Documents per model call",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry,
         )  # fmt: skip
+        self.batch_requests = Histogram(
+            "docsort_batch_requests", "Requests answered by one model call (dynamic batching)",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "docsort_queue_depth",
+            "Classify requests accepted and not answered yet (queued or in the model call)",
+            registry=self.registry,
+        )  # fmt: skip
         self.stages = Counter(
             "docsort_predictions_by_stage", "Predictions by the cascade stage that answered",
             ["stage"], registry=self.registry,
@@ -35,6 +44,10 @@ class Metrics:
             "docsort_feedback", "Feedback rows stored (replays not counted)",
             registry=self.registry,
         )  # fmt: skip
+
+    def observe_batch(self, documents: int, requests: int) -> None:
+        self.batch_size.observe(documents)
+        self.batch_requests.observe(requests)
 
 
 class MetricsMiddleware:
