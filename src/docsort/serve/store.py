@@ -5,7 +5,11 @@ the store opens, so a server started on an older store file brings it up to date
 acknowledged only after its transaction commits; on SQLite that commit is durable: WAL with
 ``synchronous=FULL`` fsyncs the log on every commit, so a 201 survives ``kill -9`` and a power
 cut (``NORMAL`` survives ``kill -9`` but may lose the last commits on power loss; an fsync per
-feedback row costs far less than the model call beside it).
+feedback row costs far less than the model call beside it). On PostgreSQL a commit is durable
+when the server's ``fsync`` is on (its default): each session sets ``synchronous_commit=on``,
+so the 201 waits for the WAL flush even where a server's default says otherwise.
+
+``postgresql://`` URLs use psycopg 3 (the ``postgres`` extra), as ``postgresql+psycopg://``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ predictions = sa.Table(
     sa.Column("probabilities", sa.JSON),
     sa.Column("stage", sa.String(200)),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("is_record", sa.Boolean, nullable=False, server_default=sa.false()),  # 0002
 )
 feedback = sa.Table(
     "feedback",
@@ -78,8 +83,7 @@ def _reachable() -> Iterator[None]:
     try:
         yield
     except sa.exc.OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        raise StoreUnavailable(f"the store is unavailable: {reason}") from None
+        raise StoreUnavailable(f"the store is unavailable: {_reason(exc)}") from None
 
 
 @dataclass
@@ -88,36 +92,51 @@ class Stored:
     replayed: bool  # the idempotency key was stored before: nothing new was written
 
 
-def text_of(item: str | dict[str, Any]) -> str:
-    """A text, or a record as canonical JSON, to hash or log."""
+def text_of(item: str | dict[str, Any], canonical: bool = True) -> str:
+    """A text, or a record as JSON: canonical (sorted keys) to hash, as sent (the model's column
+    order) to log, so an export gives the columns back in that order."""
     if isinstance(item, str):
         return item
-    return json.dumps(item, sort_keys=True, ensure_ascii=False)
+    return json.dumps(item, sort_keys=canonical, ensure_ascii=False)
 
 
 class Store:
-    def __init__(self, url: str, log_text: str = "hash") -> None:
+    def __init__(self, url: str, log_text: str = "hash", *, create: bool = True) -> None:
+        """Open the store at ``url`` and migrate it to the latest schema. ``create=False``
+        opens only an existing store (one line naming what is missing otherwise)."""
         if log_text not in LOG_TEXT:
             raise DocsortError(f"--log-text must be one of {', '.join(LOG_TEXT)}, not {log_text!r}")
         self.log_text = log_text
+        shown = _shown(url)
         try:
-            self.engine = _engine(url)
+            parsed = sa.make_url(url)
+            if not create:
+                _check_sqlite_file(parsed, shown)
+            self.engine = _engine(parsed)
+            if not create:
+                _check_is_store(self.engine, shown)
             self._upgrade()
         except sa.exc.ArgumentError as exc:
-            raise DocsortError(f"--store {url!r} is not a database URL: {exc}") from None
+            raise DocsortError(f"--store {shown!r} is not a database URL: {exc}") from None
+        except ImportError as exc:
+            raise DocsortError(
+                f"--store {shown!r} needs the database driver {exc.name or exc}: for PostgreSQL "
+                "pip install 'docsort[postgres]'"
+            ) from None
         except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-            raise DocsortError(f"--store {url!r} cannot be opened: {reason}") from None
+            raise DocsortError(f"--store {shown!r} cannot be opened: {_reason(exc)}") from None
 
     def _upgrade(self) -> None:
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as connection:
+            config = _alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.text("SELECT version_num FROM alembic_version"))
 
     def ping(self) -> bool:
         try:
@@ -138,7 +157,7 @@ class Store:
         now = datetime.now(timezone.utc)
         values = []
         for item, row in zip(inputs, rows, strict=True):
-            text = text_of(item)
+            text = text_of(item)  # canonical: the same record hashes the same
             values.append(
                 {
                     "id": uuid.uuid4().hex,
@@ -146,7 +165,7 @@ class Store:
                     "model_name": model[0],
                     "model_version": model[1],
                     "text_hash": None if self.log_text == "off" else _sha256(text),
-                    "text": text if self.log_text == "full" else None,
+                    "text": text_of(item, canonical=False) if self.log_text == "full" else None,
                     "label": row.get("label"),
                     "labels": row.get("labels"),
                     "score": row.get("score"),
@@ -154,6 +173,7 @@ class Store:
                     "probabilities": row.get("probabilities"),
                     "stage": row.get("stage"),
                     "latency_ms": latency_ms,
+                    "is_record": not isinstance(item, str),
                 }
             )
         with _reachable(), self.engine.begin() as connection:
@@ -185,9 +205,74 @@ class Store:
         with self.engine.connect() as connection:
             return connection.scalar(sa.select(sa.func.count()).select_from(metadata.tables[table]))
 
+    def feedback_rows(self) -> Iterator[dict[str, Any]]:
+        """Every feedback row, oldest first, with the prediction it names (``prediction_*``
+        fields, None for feedback sent with a text): what ``docsort feedback export`` reads."""
+        p = predictions.c
+        query = (
+            sa.select(
+                *feedback.c,
+                p.text.label("prediction_text"), p.text_hash, p.is_record,
+                p.label.label("predicted_label"), p.labels.label("predicted_labels"),
+                p.model_name, p.model_version,
+            )  # fmt: skip
+            .select_from(feedback.outerjoin(predictions, feedback.c.prediction_id == p.id))
+            .order_by(feedback.c.id)
+        )
+        with _reachable(), self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=1000).execute(query):
+                yield row._asdict()
 
-def _engine(url: str) -> sa.Engine:
-    if sa.make_url(url).get_backend_name() != "sqlite":
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The revision the shipped migrations bring a store to."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url[:200]
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+
+
+def _check_sqlite_file(url: sa.URL, shown: str) -> None:
+    if url.get_backend_name() != "sqlite":
+        return
+    if not url.database or url.database == ":memory:":
+        raise DocsortError(f"--store {shown!r} is an empty in-memory database: give a store file")
+    if not Path(url.database).is_file():
+        raise DocsortError(f"no store at {url.database!r}: check the --store path")
+
+
+def _check_is_store(engine: sa.Engine, shown: str) -> None:
+    if not sa.inspect(engine).has_table("feedback"):
+        raise DocsortError(f"--store {shown!r} is not a docsort store (it has no feedback table)")
+
+
+def _engine(url: sa.URL) -> sa.Engine:
+    if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":  # the driver we ship, not SQLAlchemy's psycopg2
+            url = url.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        sa.event.listen(engine, "connect", _postgres_connect)
+        return engine
+    if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     sa.event.listen(engine, "connect", _sqlite_connect)
@@ -200,6 +285,13 @@ def _sqlite_connect(connection: Any, _record: Any) -> None:
     for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}",
                    "foreign_keys=ON"):  # fmt: skip
         connection.execute(f"PRAGMA {pragma}")
+
+
+def _postgres_connect(connection: Any, _record: Any) -> None:
+    """A commit returns once its WAL is flushed, whatever the server's default says."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    connection.commit()
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
