@@ -2,17 +2,17 @@
 ``/v1`` route makes when the server runs with ``--api-keys FILE``.
 
 A key reads ``dsk_<id>_<secret>``: the id (12 hex digits, not secret, shown by ``keys list``)
-names its entry, the secret is 43 random letters and digits (256 bits). The file stores per key its id, name, created
-time, revoked flag, a random 16-byte salt and the scrypt hash of the whole key, never the key:
-``keys create`` prints it once. The file is written whole to a temporary file (mode 0600) and
-renamed over the old one, under a lock, so two ``keys create`` never lose each other's key and a
-reader never sees half a file.
+names its entry, the secret is 43 random letters and digits (256 bits). The file stores per
+key its id, name, created time, revoked flag, a random 16-byte salt and the scrypt hash of the
+whole key, never the key: ``keys create`` prints it once. The file is written whole to a
+temporary file (mode 0600) and renamed over the old one, under a lock, so two ``keys create``
+never lose each other's key and a reader never sees half a file.
 
-The server re-reads the file when it changes (a cheap ``stat`` per request), so a revoked key is
-refused from its next request on. A presented key costs one scrypt (about 30 ms, run in a
-worker thread, never on the event loop) the first time; a key that matched is remembered in
-memory by its SHA-256 until the file changes. Hashes are compared with
-``hmac.compare_digest``.
+The server re-reads the file when it changes (a ``stat`` per request), so a revoked key is
+refused from its next request on. A presented key costs one scrypt (n=2**14, r=8: 16 MB and
+50-100 ms here, run in a worker thread, never on the event loop) the first time; a key that
+matched is remembered in memory by its SHA-256 until the file changes. Hashes are compared
+with ``hmac.compare_digest``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from docsort.errors import DocsortError
 PREFIX = "dsk_"
 FORMAT = "docsort-api-keys"
 VERSION = 1
-SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MB and ~30 ms per check on this machine
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # 16 MB and 50-100 ms per check on this machine
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_CHARS = 43  # 62**43 > 2**256
 MAX_NAME_CHARS = 100
