@@ -10,7 +10,7 @@ import sys
 from rich.markup import escape
 
 from docsort.api import install_termination_handler
-from docsort.cli import admin, evaluate, export, predict, serve, train
+from docsort.cli import admin, evaluate, export, keys, predict, serve, train
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
 
@@ -25,6 +25,7 @@ app.command()(train.ensemble)
 app.command()(export.export)
 app.command()(admin.demo)
 app.command()(serve.serve)
+app.add_typer(keys.keys_app, name="keys")
 
 
 def main() -> None:
