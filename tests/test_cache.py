@@ -50,7 +50,12 @@ def test_clear_empties_one_area_or_only_its_stale_items(tmp_path, monkeypatch) -
     assert clear("embeddings") == (1, 500)
     assert model.exists()  # another area is left alone
     sizes = {row["area"]: (row["items"], row["bytes"]) for row in usage()}
-    assert sizes == {"models": (1, 2000), "datasets": (0, 0), "embeddings": (0, 0)}
+    assert sizes == {
+        "models": (1, 2000),
+        "datasets": (0, 0),
+        "embeddings": (0, 0),
+        "registry": (0, 0),
+    }
     with pytest.raises(DocsortError, match="unknown cache area 'weights'"):
         clear("weights")
 

