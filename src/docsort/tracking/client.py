@@ -9,12 +9,18 @@ import contextlib
 import logging
 import os
 import re
+import shutil
+import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from docsort.errors import DocsortError
 from docsort.tracking.uri import (
+    ARTIFACTS_NAME,
+    DB_NAME,
     default_uri,
     local_artifacts,
     registry_uri,
@@ -78,19 +84,44 @@ def session(uri: str | None = None) -> Iterator[Session]:
     registry = registry_uri(uri)
     for each in {tracking, registry}:
         _check_local(each)
-    before = (module.get_tracking_uri(), module.get_registry_uri())
-    with one_line(tracking if tracking == registry else f"{tracking} (registry {registry})"):
-        module.set_tracking_uri(tracking)
-        module.set_registry_uri(registry)
-        try:
-            yield Session(module.MlflowClient(tracking, registry), tracking, registry)
-        finally:
-            module.set_tracking_uri(before[0])
-            module.set_registry_uri(before[1])
+    shown = tracking if tracking == registry else f"{tracking} (registry {registry})"
+    with one_line(shown), _pointed_at(module, tracking, registry):
+        yield Session(module.MlflowClient(tracking, registry), tracking, registry)
+
+
+URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextlib.contextmanager
+def _pointed_at(module: Any, tracking: str, registry: str) -> Iterator[None]:
+    """MLflow's fluent API (``start_run``, ``log_model``) on these URIs for the block, and
+    then exactly as before: ``set_tracking_uri`` also writes ``$MLFLOW_TRACKING_URI``, and
+    setting back what ``get_tracking_uri`` said would pin MLflow's default (a
+    ``./mlflow.db``) over the user's environment for the rest of the process."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    globals_before = (
+        getattr(tracking_utils, "_tracking_uri", None),
+        getattr(registry_utils, "_registry_uri", None),
+    )
+    env_before = {key: os.environ.get(key) for key in URI_ENV}
+    module.set_tracking_uri(tracking)
+    module.set_registry_uri(registry)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = globals_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _check_local(uri: str) -> None:
-    """The folder of a SQLite registry must exist; docsort's own default one is created."""
+    """The folder of a SQLite registry must exist (docsort's own default one is created); a
+    new database starts as a copy of an empty migrated one (``_empty_database``)."""
     db = sqlite_file(uri)
     if db is None:
         return
@@ -100,6 +131,44 @@ def _check_local(uri: str) -> None:
         raise DocsortError(f"the registry {uri}: folder {db.parent} does not exist")
     if db.exists() and not db.is_file():
         raise DocsortError(f"the registry {uri}: {db} is not a database file")
+    if not db.exists():
+        _start_from_empty(db)
+
+
+def _start_from_empty(db: Path) -> None:
+    """Copy the cache's empty migrated database to ``db`` (which does not exist yet): MLflow
+    creates a database by running its 60-odd migrations, 4-8 s on 2 cores, once per MLflow
+    version here instead of once per registry. Its default experiment's artifacts are pointed
+    beside ``db``, as for every docsort experiment; the copy appears whole or not at all."""
+    template = _empty_database()
+    temp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(template, temp)
+        folder = (db.resolve().parent / ARTIFACTS_NAME / "0").as_posix()
+        now = int(time.time() * 1000)
+        with contextlib.closing(sqlite3.connect(temp)) as connection, connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, "
+                "last_update_time = ? WHERE experiment_id = 0",
+                (folder, now, now),
+            )
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile
+            os.link(temp, db)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _empty_database() -> Path:
+    from docsort import cache
+
+    module = mlflow()
+
+    def build(folder: Path) -> None:
+        uri = f"sqlite:///{folder / DB_NAME}"
+        module.MlflowClient(uri, uri).search_experiments()  # creates and migrates it
+
+    key = f"empty-db/mlflow-{module.__version__}"
+    return cache.entry("registry", key, {"mlflow": module.__version__}, build) / DB_NAME
 
 
 @contextlib.contextmanager

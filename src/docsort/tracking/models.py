@@ -157,8 +157,8 @@ def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     without per-class tables, confusion matrices and stage breakdowns."""
     found: dict[str, float] = {}
     for key, value in _flatten({k: v for k, v in metrics.items() if k not in SKIPPED_METRICS}):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or "cost_model" in key:
+            continue  # (the prices the cost was computed with are not results)
         if value == value and abs(value) != float("inf"):  # MLflow refuses NaN in SQL stores
             found[re.sub(r"[^\w./ -]", "_", key)] = float(value)
     return found

@@ -1,0 +1,58 @@
+"""A registry reference works wherever a model directory does: ``docsort predict`` (the same
+bytes as by directory), ``eval``, ``serve``; the version is downloaded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docsort import api
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
+
+
+def test_predict_by_reference_writes_the_rows_predict_by_dir_writes(
+    registry: str, champion: str, trained_model_dir: Path, holdout_csv: Path, tmp_path: Path
+) -> None:
+    by_dir = api.run_predict(api.PredictRequest(model=trained_model_dir, data=holdout_csv))
+    out = tmp_path / "by_reference.jsonl"
+    result = run_cli("predict", champion, str(holdout_csv), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == "".join(api.jsonl_lines(by_dir.rows))
+    assert "Traceback" not in result.stderr and "Downloading" not in result.stderr
+
+
+def test_eval_and_serve_open_a_reference_as_its_directory(
+    registry: str, champion: str, trained_model_dir: Path, holdout_csv: Path
+) -> None:
+    by_dir = api.run_evaluate(api.EvalRequest(model=trained_model_dir, data=holdout_csv))
+    by_ref = api.run_evaluate(api.EvalRequest(model=champion, data=holdout_csv))
+    for key in ("accuracy", "macro_f1", "ece"):
+        assert by_ref.metrics[key] == by_dir.metrics[key]
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from docsort.serve import create_app
+
+    texts = ["A convolutional network for image segmentation", "Lattice cryptography"]
+    expected = api.run_predict(api.PredictRequest(model=trained_model_dir, data=texts)).rows
+    with TestClient(create_app(champion)) as client:
+        answer = client.post("/v1/classify", json={"texts": texts})
+    assert answer.status_code == 200, answer.text
+    got = [{k: p[k] for k in ("label", "confidence", "probabilities")}
+           for p in answer.json()["predictions"]]  # fmt: skip
+    assert got == expected
+
+
+def test_a_version_is_downloaded_once(registry: str, champion: str) -> None:
+    from docsort.api.registry import local_model
+
+    first = local_model(champion)
+    files = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
+    again = local_model("models:/arxiv/1")  # the same version by number
+    assert again == first
+    assert {p: p.stat().st_mtime_ns for p in again.rglob("*") if p.is_file()} == files
+    assert (first / "docsort.yaml").is_file()
