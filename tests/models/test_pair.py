@@ -14,7 +14,7 @@ import pytest
 import docsort
 from docsort.data.dataset import Dataset, from_frame, grouped_split
 from docsort.errors import DocsortError
-from docsort.models import create, load
+from docsort.models import Classifier, Scorer, create, load
 from docsort.models.kinds.pair import context_title, read_context_map
 from tests.conftest import USPTO_P2P, USPTO_TITLES
 
@@ -124,8 +124,10 @@ def test_bad_columns_and_inputs_are_user_errors(uspto_rows, cross_model) -> None
     no_context = Dataset(uspto_rows.texts, text_pair=uspto_rows.text_pair)
     with pytest.raises(DocsortError, match="--context COLUMN"):
         cross_model.predict_scores(no_context)
-    with pytest.raises(DocsortError, match="scores, not label probabilities"):
-        cross_model.predict_proba(["abatement"])
+    # a scorer's role has no label probabilities at all (as a scikit-learn regressor has no
+    # predict_proba), rather than a classifier's method that refuses
+    assert isinstance(cross_model, Scorer) and not isinstance(cross_model, Classifier)
+    assert not hasattr(cross_model, "predict_proba") and not hasattr(cross_model, "calibrate")
     with pytest.raises(DocsortError, match="loss must be one of"):
         create("pair", {**FAST, "loss": "hinge"}).fit(uspto_rows)
 

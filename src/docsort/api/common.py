@@ -9,16 +9,16 @@ from typing import Any
 from docsort.data.labels import LabelSet
 from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, Runtime, load
+from docsort.models.base import Model, Runtime, load
 from docsort.text.chunking import LongDoc
 
 LONG_DOC_SETTINGS = ("strategy", "size", "overlap", "aggregate", "train_on")
 DEFAULT_WINDOW = LongDoc().size  # for a model with no fixed token limit (words are counted)
 
 
-def open_model(model: Classifier | str | Path, runtime: Runtime | None = None) -> Classifier:
+def open_model(model: Model | str | Path, runtime: Runtime | None = None) -> Model:
     """A model object as given, or the saved model at a path, set up with ``runtime``."""
-    if isinstance(model, Classifier):
+    if isinstance(model, Model):
         model.apply_runtime(runtime)
         return model
     return load(model, runtime=runtime)
@@ -33,7 +33,7 @@ def zero_shot_spec(spec: str) -> str | None:
     return base
 
 
-def zero_shot_model(spec: str, labels: LabelSet | None) -> Classifier:
+def zero_shot_model(spec: str, labels: LabelSet | None) -> Model:
     """A dual encoder that scores ``labels`` from their descriptions with no training rows
     (``docsort predict dual:minilm DATA --labels FILE``)."""
     base = zero_shot_spec(spec)
@@ -77,7 +77,7 @@ def models_beside(entries: Any, config: str | Path | None) -> None:
 
 
 def long_doc_for(
-    model: Classifier, given: dict[str, Any] | LongDoc | None, current: LongDoc | None = None
+    model: Model, given: dict[str, Any] | LongDoc | None, current: LongDoc | None = None
 ) -> LongDoc | None:
     """The long-document settings ``given`` (on top of the model's ``current`` ones), checked
     against what the model can read: a window longer than the model reads would be cut

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from docsort.models.base import Classifier
+from docsort.models.base import Model
 
 
 def ensemble(
@@ -13,7 +13,7 @@ def ensemble(
     *,
     weights: Sequence[float] | None = None,
     out: str | Path | None = None,
-) -> Classifier:
+) -> Model:
     """The weighted mean of the saved models' probabilities, or of their scores for pair
     models; with ``out`` the ensemble, its members copied inside, is saved there."""
     from docsort.models.kinds.ensemble import build_ensemble

@@ -21,7 +21,7 @@ from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_ro
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, check_replaceable
-from docsort.models.base import Classifier, Runtime, check_labels_known, read_manifest
+from docsort.models.base import Classifier, Model, Runtime, check_labels_known, read_manifest
 from docsort.models.cost import CostModel
 
 PRICED_TOKENS = ("prompt_tokens", "completion_tokens")  # what CostModel prices
@@ -40,7 +40,7 @@ def is_report_dir(path: Path) -> bool:
 class EvalRequest:
     """Score a saved model (or a model object) on labelled rows; ``out`` gets the report."""
 
-    model: Classifier | str | Path
+    model: Model | str | Path
     data: Source
     out: str | Path | None = None
     columns: Columns = field(default_factory=Columns)
@@ -53,7 +53,7 @@ class EvalRequest:
 
 @dataclass
 class EvalResult:
-    model: Classifier
+    model: Model
     data: Dataset
     metrics: dict[str, Any]
     notes: list[str] = field(default_factory=list)
@@ -83,7 +83,7 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
 
 
 def evaluate(
-    model: Classifier | str | Path,
+    model: Model | str | Path,
     data: Dataset,
     *,
     out: str | Path | None = None,
@@ -248,7 +248,7 @@ def _evaluate_scores(
     return metrics
 
 
-def model_summary(model: Classifier) -> dict[str, Any]:
+def model_summary(model: Model) -> dict[str, Any]:
     return {
         "kind": model.kind,
         "labels": len(model.labels_),

@@ -19,7 +19,7 @@ from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_la
 from docsort.data.dataset import Dataset
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
-from docsort.models.base import Classifier, Runtime, check_labels_known
+from docsort.models.base import Classifier, Model, Runtime, check_labels_known
 from docsort.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class PredictRequest:
     """Predict rows of ``data`` with a saved model, a model object, or ``dual[:BASE]`` (zero-shot
     over the ``labels`` file's descriptions)."""
 
-    model: Classifier | str | Path
+    model: Model | str | Path
     data: Source | Sequence[str]
     columns: Columns = field(default_factory=Columns)
     labels: str | Path | LabelSet | None = None
@@ -87,9 +87,7 @@ def _records(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and isinstance(data[0], dict)
 
 
-def _model_of(
-    model: Classifier | str | Path, labels: LabelSet | None, runtime: Runtime | None
-) -> Classifier:
+def _model_of(model: Model | str | Path, labels: LabelSet | None, runtime: Runtime | None) -> Model:
     if isinstance(model, str) and zero_shot_spec(model) is not None:
         zero_shot = zero_shot_model(model, labels)
         zero_shot.apply_runtime(runtime)
@@ -98,7 +96,7 @@ def _model_of(
 
 
 def predict(
-    model: Classifier | str | Path,
+    model: Model | str | Path,
     texts: Sequence[str] | Dataset,
     *,
     labels: LabelSet | None = None,
@@ -141,7 +139,7 @@ def predict(
     return rows
 
 
-def with_labels(model: Classifier, labels: LabelSet | None) -> Classifier:
+def with_labels(model: Model, labels: LabelSet | None) -> Model:
     """``model`` scoring ``labels``: re-aimed when its kind reads label texts, else checked."""
     if labels is None:
         return model

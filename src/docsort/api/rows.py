@@ -20,7 +20,7 @@ from docsort.data.labels import LabelSet, load_labels_file
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
-from docsort.models.base import Classifier
+from docsort.models.base import Model
 from docsort.models.thresholds import limit_decisions
 
 # a path, builtin:NAME[:split], "-" for stdin, rows in memory, or records (a REST body's
@@ -170,7 +170,7 @@ def read_labels(labels: str | Path | LabelSet | None) -> LabelSet | None:
 
 
 def prediction_rows(
-    model: Classifier,
+    model: Model,
     proba: np.ndarray,
     top_k: int | None = None,
     at_least_one: bool = False,

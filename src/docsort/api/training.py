@@ -22,7 +22,7 @@ from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet, _cut
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
-from docsort.models.base import Classifier, Runtime, create, get_kind, is_model_dir, is_number
+from docsort.models.base import Model, Runtime, create, get_kind, is_model_dir, is_number
 from docsort.text.chunking import LongDoc, training_pieces
 
 SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate")
@@ -59,7 +59,7 @@ class TrainPlan:
     """A checked request: the unfitted model and the rows it will be fitted on."""
 
     request: TrainRequest
-    model: Classifier
+    model: Model
     train: Dataset
     valid: Dataset | None
     long_doc: LongDoc | None
@@ -151,7 +151,7 @@ def _fold_options(kind: str, request: TrainRequest, params: dict[str, Any]) -> N
             params[cls.runtime_params[name]] = value
 
 
-def fit(plan: TrainPlan) -> Classifier:
+def fit(plan: TrainPlan) -> Model:
     """Train the planned model; saved to the request's ``out`` (atomically) when given.
 
     ``long_doc`` makes the model read long texts in windows or truncated, in training (windows
@@ -186,7 +186,7 @@ def fit(plan: TrainPlan) -> Classifier:
 
 
 @contextmanager
-def parameter_errors_named(model: Classifier) -> Iterator[None]:
+def parameter_errors_named(model: Model) -> Iterator[None]:
     """A ``ValueError`` or ``TypeError`` that scikit-learn raises from a fit is (almost always)
     a parameter value the kind's rules let through: one line naming the kind, with the
     original chained for developers. Errors raised elsewhere (docsort's own code, torch)
@@ -228,7 +228,7 @@ def train(
     calibrate: bool = False,
     calibration_split: float = 0.1,
     runtime: Runtime | None = None,
-) -> Classifier:
+) -> Model:
     """Fit a model of ``kind`` on rows in memory; with ``out`` it is saved there (atomically).
     The same checks and steps as ``docsort train`` (see ``fit``)."""
     request = TrainRequest(

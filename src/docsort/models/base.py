@@ -1,4 +1,5 @@
-"""The classifier contract every kind follows, and the registry that finds a kind by name.
+"""The contract every kind follows (a ``Model`` in one of two roles, ``Classifier`` or
+``Scorer``), and the registry that finds a kind by name.
 
 scikit-learn style: parameters are ``__init__`` arguments, ``fit`` returns ``self``, fitted
 state ends in ``_``. A saved model is a directory holding ``docsort.yaml`` (kind, params,
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
     from docsort.text.chunking import LongDoc
 
 MANIFEST = "docsort.yaml"
-REGISTRY: dict[str, type[Classifier]] = {}
-C = TypeVar("C", bound="type[Classifier]")
+REGISTRY: dict[str, type[Model]] = {}
+C = TypeVar("C", bound="type[Model]")
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def register(name: str, version: int = 1) -> Callable[[C], C]:
     return wrap
 
 
-def get_kind(name: str) -> type[Classifier]:
+def get_kind(name: str) -> type[Model]:
     import docsort.models  # noqa: F401  (registers the built-in kinds)
 
     if not isinstance(name, str) or name not in REGISTRY:
@@ -111,7 +112,7 @@ def get_kind(name: str) -> type[Classifier]:
     return REGISTRY[name]
 
 
-def create(kind: str, params: dict[str, Any] | None = None) -> Classifier:
+def create(kind: str, params: dict[str, Any] | None = None) -> Model:
     """Build an unfitted classifier of ``kind``; unknown parameters are a user error, and a
     parameter's old name (``param_aliases``) still works, with a one-line deprecation warning."""
     cls = get_kind(kind)
@@ -126,7 +127,7 @@ def create(kind: str, params: dict[str, Any] | None = None) -> Classifier:
 
 
 def renamed_params(
-    cls: type[Classifier], params: dict[str, Any] | None, quiet: bool = False
+    cls: type[Model], params: dict[str, Any] | None, quiet: bool = False
 ) -> dict[str, Any]:
     """``params`` with every old parameter name (``cls.param_aliases``) replaced by its new
     one; unless ``quiet`` (a saved manifest: the user did not write it), one deprecation line
@@ -145,8 +146,11 @@ def renamed_params(
     return params
 
 
-class Classifier:
-    """Base class: subclasses implement ``fit``, ``predict_proba`` and the two weight hooks."""
+class Model:
+    """What every kind shares: parameters checked by rules, run-time settings, ``fit``, and a
+    saved directory with a manifest. A kind takes one of two roles on top of it: a
+    ``Classifier`` (label probabilities) or a ``Scorer`` (one number per text pair, a regressor's
+    contract). Subclasses implement ``fit``, their role's prediction and the two weight hooks."""
 
     kind: ClassVar[str] = ""
     kind_version: ClassVar[int] = 1
@@ -216,8 +220,164 @@ class Classifier:
         """The kind's own checks of its parameters; raise ``DocsortError`` naming the one."""
 
     # -- the contract -------------------------------------------------------------------
-    def fit(self, train: Dataset, valid: Dataset | None = None) -> Classifier:
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> Model:
         raise NotImplementedError
+
+    def predict(self, texts: Any) -> list[Any]:
+        """Labels (a classifier) or scores (a scorer), one per input row."""
+        raise NotImplementedError
+
+    def token_usage(self) -> dict[str, int]:
+        """Tokens used so far (``prompt_tokens``, ``completion_tokens``), for kinds that pay per
+        token (an LLM, a hosted API): they count them in ``usage_``. Evaluation prices the
+        difference before and after a run; local kinds use none."""
+        return {key: int(value) for key, value in (getattr(self, "usage_", None) or {}).items()}
+
+    # -- parameters ---------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p for p in signature.parameters if p != "self"]
+
+    def get_params(self, runtime: bool = False) -> dict[str, Any]:
+        """The model's parameters, as saved; ``runtime`` adds the run-time settings."""
+        skip = set() if runtime else set(self.runtime_params.values())
+        return {n: _plain(getattr(self, n)) for n in self.param_names() if n not in skip}
+
+    # -- persistence --------------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _load_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise DocsortError(f"this {self.kind} model is not fitted yet: call fit first")
+
+    def _remember_training(self, train: Dataset) -> None:
+        if train.label_set is None:
+            raise DocsortError(f"{train.name or 'training data'} has no labels to learn from")
+        if len(train.label_set) < 2:
+            raise DocsortError(
+                f"{train.name or 'training data'} has one label only "
+                f"({train.label_set.names[0]!r}): a classifier needs at least two"
+            )
+        self.labels_ = train.label_set
+        self.train_fingerprint_ = train.fingerprint()
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` atomically: an existing model is replaced at the end.
+
+        Only a model or an empty folder is replaced: any other existing path (a project
+        folder, the training data file) is a mistyped ``--out`` and a ``DocsortError``."""
+        self._check_fitted()
+        from docsort import __version__
+
+        directory = Path(directory)
+        manifest = {
+            "kind": self.kind,
+            "kind_version": self.kind_version,
+            "docsort_version": __version__,
+            "python": platform.python_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_fingerprint": self.train_fingerprint_,
+            "params": self.get_params(),
+            "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
+            "temperature": self.temperature_,
+            "calibration": self.calibration_,
+            "long_doc": None if self.long_doc_ is None else self.long_doc_.to_dict(),
+            "input": getattr(self, "input_spec_", {}),
+            **self.labels_.to_dict(),
+        }
+        with atomic_dir(directory, replaces=is_model_dir, what="a docsort model") as tmp:
+            self._save_weights(tmp)
+            write_yaml(tmp / MANIFEST, manifest)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, runtime: Runtime | None = None) -> Model:
+        """The model saved in ``directory``, its manifest cross-checked against its weights:
+        a manifest and weights that disagree (another label count, a weights file holding
+        something else) are a corrupt model, said in one line, not an IndexError later."""
+        manifest = read_manifest(directory)
+        kind = get_kind(manifest["kind"])
+        _warn_if_newer(manifest.get("docsort_version"), directory)
+        params = manifest.get("params") or {}
+        if not isinstance(params, dict):
+            raise corrupt_model(directory, f"its {MANIFEST} params are not a mapping")
+        # run-time settings saved by older versions (a device: cuda) are not the model's
+        saved = {
+            k: v
+            for k, v in renamed_params(kind, params, quiet=True).items()
+            if k not in kind.runtime_params.values()
+        }
+        try:
+            model = create(manifest["kind"], saved)
+        except DocsortError as exc:  # a parameter this docsort does not know: a newer one's
+            raise DocsortError(f"{str(directory)!r}: {exc}") from None
+        try:  # the saved values, before this machine's run-time settings are put in
+            model.check_values()
+        except DocsortError as exc:
+            raise corrupt_model(directory, f"in its {MANIFEST}, {exc}") from None
+        model.apply_runtime(runtime)
+        if not isinstance(model, cls):
+            raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
+        model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
+        model._read_manifest_state(manifest, Path(directory))
+        try:
+            model._load_weights(Path(directory))
+            problem = model._weights_problem()
+        except DocsortError:
+            raise
+        except Exception as exc:  # any unreadable weight file is a corrupt model dir
+            raise corrupt_model(
+                directory,
+                f"the model weights cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})",
+            ) from None
+        if problem:
+            raise corrupt_model(directory, problem)
+        return model
+
+    def _read_manifest_state(self, manifest: dict[str, Any], directory: Path) -> None:
+        """The fitted state a manifest holds besides labels and parameters, checked: thresholds
+        (one per label), temperature, calibration, long-document settings, input columns."""
+        n_labels = len(self.labels_)
+        thresholds = manifest.get("thresholds")
+        if thresholds is not None and not (
+            Items(Number()).accepts(thresholds) and len(thresholds) == n_labels
+        ):
+            raise corrupt_model(directory, f"its thresholds are not {n_labels} numbers")
+        self.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
+        self.train_fingerprint_ = manifest.get("train_fingerprint")
+        temperature = manifest.get("temperature")
+        if temperature is not None and not Number(min=0, exclusive=True).accepts(temperature):
+            raise corrupt_model(directory, f"its temperature {shown(temperature)} is not > 0")
+        self.temperature_ = None if temperature is None else float(temperature)
+        self.calibration_ = manifest.get("calibration")
+        from docsort.text.chunking import LongDoc
+
+        long_doc, spec = manifest.get("long_doc"), manifest.get("input")
+        for name, value in (("long_doc", long_doc), ("input", spec)):
+            if value is not None and not Mapping().accepts(value):
+                raise corrupt_model(directory, f"its {name} is {shown(value)}, not a mapping")
+        try:
+            self.long_doc_ = LongDoc.from_dict(long_doc)
+        except (DocsortError, TypeError, ValueError) as exc:  # a size: "abc" compares badly
+            raise corrupt_model(directory, f"its long_doc settings: {exc}") from None
+        self.input_spec_ = dict(spec or {})
+
+    def _weights_problem(self) -> str | None:
+        """After ``_load_weights``: why the weights do not fit the manifest (they know another
+        number of labels, or are not what the kind saves), else None. Each kind that can tell
+        says so; the base class cannot."""
+        return None
+
+
+class Classifier(Model):
+    """The classifier role: ``_predict_proba`` gives label probabilities, from which come
+    decisions, calibration, long-document windows and ``predict``'s labels."""
 
     def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """What each kind implements: probabilities ``[n, n_labels]`` as the model gives them."""
@@ -340,12 +500,6 @@ class Classifier:
         self.temperature_ = temperature
         return self
 
-    def token_usage(self) -> dict[str, int]:
-        """Tokens used so far (``prompt_tokens``, ``completion_tokens``), for kinds that pay per
-        token (an LLM, a hosted API): they count them in ``usage_``. Evaluation prices the
-        difference before and after a run; local kinds use none."""
-        return {key: int(value) for key, value in (getattr(self, "usage_", None) or {}).items()}
-
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Turn probabilities into decisions: indices (single-label) or multi-hot (multi-label)."""
         if not self.labels_.multi_label:
@@ -360,146 +514,45 @@ class Classifier:
             return [names[i] for i in decisions]
         return [tuple(names[j] for j in np.flatnonzero(row)) for row in decisions]
 
-    # -- parameters ---------------------------------------------------------------------
-    @classmethod
-    def param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p for p in signature.parameters if p != "self"]
 
-    def get_params(self, runtime: bool = False) -> dict[str, Any]:
-        """The model's parameters, as saved; ``runtime`` adds the run-time settings."""
-        skip = set() if runtime else set(self.runtime_params.values())
-        return {n: _plain(getattr(self, n)) for n in self.param_names() if n not in skip}
+class Scorer(Model):
+    """The scorer role (a regressor's contract): one number per (text, text_pair[, context])
+    row, judged by correlation, never label probabilities. ``labels_`` holds the score levels
+    seen in training (their names are the numbers), for the manifest and ordinal losses."""
 
-    # -- persistence --------------------------------------------------------------------
-    def _save_weights(self, directory: Path) -> None:
+    tags: ClassVar[Capabilities] = Capabilities(
+        output="scores", multi_label=False, long_documents=False
+    )
+
+    def predict_scores(self, data: Dataset) -> np.ndarray:
+        """One score per row of ``data``, on the training data's scale: what a scorer implements."""
         raise NotImplementedError
 
-    def _load_weights(self, directory: Path) -> None:
-        raise NotImplementedError
+    def score(
+        self,
+        anchors: Sequence[str],
+        targets: Sequence[str],
+        contexts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Scores of (anchor, target) pairs, with context codes if the model reads them."""
+        if len(anchors) != len(targets) or (contexts is not None and len(contexts) != len(anchors)):
+            raise DocsortError("anchors, targets and contexts must have the same length")
+        data = Dataset(
+            texts=list(anchors),
+            text_pair=list(targets),
+            context=None if contexts is None else list(contexts),
+        )
+        return self.predict_scores(data)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "labels_"):
-            raise DocsortError(f"this {self.kind} model is not fitted yet: call fit first")
-
-    def _remember_training(self, train: Dataset) -> None:
-        if train.label_set is None:
-            raise DocsortError(f"{train.name or 'training data'} has no labels to learn from")
-        if len(train.label_set) < 2:
-            raise DocsortError(
-                f"{train.name or 'training data'} has one label only "
-                f"({train.label_set.names[0]!r}): a classifier needs at least two"
-            )
-        self.labels_ = train.label_set
-        self.train_fingerprint_ = train.fingerprint()
-
-    def save(self, directory: str | Path) -> Path:
-        """Write the model to ``directory`` atomically: an existing model is replaced at the end.
-
-        Only a model or an empty folder is replaced: any other existing path (a project
-        folder, the training data file) is a mistyped ``--out`` and a ``DocsortError``."""
-        self._check_fitted()
-        from docsort import __version__
-
-        directory = Path(directory)
-        manifest = {
-            "kind": self.kind,
-            "kind_version": self.kind_version,
-            "docsort_version": __version__,
-            "python": platform.python_version(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "train_fingerprint": self.train_fingerprint_,
-            "params": self.get_params(),
-            "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
-            "temperature": self.temperature_,
-            "calibration": self.calibration_,
-            "long_doc": None if self.long_doc_ is None else self.long_doc_.to_dict(),
-            "input": getattr(self, "input_spec_", {}),
-            **self.labels_.to_dict(),
-        }
-        with atomic_dir(directory, replaces=is_model_dir, what="a docsort model") as tmp:
-            self._save_weights(tmp)
-            write_yaml(tmp / MANIFEST, manifest)
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path, runtime: Runtime | None = None) -> Classifier:
-        """The model saved in ``directory``, its manifest cross-checked against its weights:
-        a manifest and weights that disagree (another label count, a weights file holding
-        something else) are a corrupt model, said in one line, not an IndexError later."""
-        manifest = read_manifest(directory)
-        kind = get_kind(manifest["kind"])
-        _warn_if_newer(manifest.get("docsort_version"), directory)
-        params = manifest.get("params") or {}
-        if not isinstance(params, dict):
-            raise corrupt_model(directory, f"its {MANIFEST} params are not a mapping")
-        # run-time settings saved by older versions (a device: cuda) are not the model's
-        saved = {
-            k: v
-            for k, v in renamed_params(kind, params, quiet=True).items()
-            if k not in kind.runtime_params.values()
-        }
-        try:
-            model = create(manifest["kind"], saved)
-        except DocsortError as exc:  # a parameter this docsort does not know: a newer one's
-            raise DocsortError(f"{str(directory)!r}: {exc}") from None
-        try:  # the saved values, before this machine's run-time settings are put in
-            model.check_values()
-        except DocsortError as exc:
-            raise corrupt_model(directory, f"in its {MANIFEST}, {exc}") from None
-        model.apply_runtime(runtime)
-        if not isinstance(model, cls):
-            raise DocsortError(f"{directory} holds a {manifest['kind']!r} model, not {cls.kind!r}")
-        model.labels_ = LabelSet.from_dict(manifest, source=str(directory))
-        model._read_manifest_state(manifest, Path(directory))
-        try:
-            model._load_weights(Path(directory))
-            problem = model._weights_problem()
-        except DocsortError:
-            raise
-        except Exception as exc:  # any unreadable weight file is a corrupt model dir
-            raise corrupt_model(
-                directory,
-                f"the model weights cannot be read ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''})",
-            ) from None
-        if problem:
-            raise corrupt_model(directory, problem)
-        return model
-
-    def _read_manifest_state(self, manifest: dict[str, Any], directory: Path) -> None:
-        """The fitted state a manifest holds besides labels and parameters, checked: thresholds
-        (one per label), temperature, calibration, long-document settings, input columns."""
-        n_labels = len(self.labels_)
-        thresholds = manifest.get("thresholds")
-        if thresholds is not None and not (
-            Items(Number()).accepts(thresholds) and len(thresholds) == n_labels
-        ):
-            raise corrupt_model(directory, f"its thresholds are not {n_labels} numbers")
-        self.thresholds_ = None if thresholds is None else np.asarray(thresholds, dtype=float)
-        self.train_fingerprint_ = manifest.get("train_fingerprint")
-        temperature = manifest.get("temperature")
-        if temperature is not None and not Number(min=0, exclusive=True).accepts(temperature):
-            raise corrupt_model(directory, f"its temperature {shown(temperature)} is not > 0")
-        self.temperature_ = None if temperature is None else float(temperature)
-        self.calibration_ = manifest.get("calibration")
-        from docsort.text.chunking import LongDoc
-
-        long_doc, spec = manifest.get("long_doc"), manifest.get("input")
-        for name, value in (("long_doc", long_doc), ("input", spec)):
-            if value is not None and not Mapping().accepts(value):
-                raise corrupt_model(directory, f"its {name} is {shown(value)}, not a mapping")
-        try:
-            self.long_doc_ = LongDoc.from_dict(long_doc)
-        except (DocsortError, TypeError, ValueError) as exc:  # a size: "abc" compares badly
-            raise corrupt_model(directory, f"its long_doc settings: {exc}") from None
-        self.input_spec_ = dict(spec or {})
-
-    def _weights_problem(self) -> str | None:
-        """After ``_load_weights``: why the weights do not fit the manifest (they know another
-        number of labels, or are not what the kind saves), else None. Each kind that can tell
-        says so; the base class cannot."""
-        return None
+    def predict(self, texts: Any) -> list[float]:
+        """Scores for a pair ``Dataset`` or for ``(anchor, target[, context])`` tuples."""
+        if isinstance(texts, Dataset):
+            return self.predict_scores(texts).tolist()
+        rows = [tuple(row) for row in texts]
+        if any(isinstance(row, str) or len(row) not in (2, 3) for row in texts):
+            raise DocsortError(f"a {self.kind} model predicts (anchor, target[, context]) tuples")
+        contexts = [row[2] for row in rows] if rows and len(rows[0]) == 3 else None
+        return self.score([r[0] for r in rows], [r[1] for r in rows], contexts).tolist()
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -546,7 +599,7 @@ def _warn_if_newer(saved: Any, directory: str | Path) -> None:
         )
 
 
-def load(directory: str | Path, runtime: Runtime | None = None) -> Classifier:
+def load(directory: str | Path, runtime: Runtime | None = None) -> Model:
     """Reopen any saved model, whatever its kind, to run with ``runtime`` (device, threads,
     batch size: this machine's, not the training machine's)."""
     manifest = read_manifest(directory)
@@ -604,7 +657,7 @@ def make_names_unique(specs: Sequence[ModelSpec]) -> None:
             spec.name = f"{spec.name}-{k + 1}"
 
 
-def summed_token_usage(models: Sequence[Classifier]) -> dict[str, int]:
+def summed_token_usage(models: Sequence[Model]) -> dict[str, int]:
     """The token counts of models that run together (cascade stages, ensemble members)."""
     total: dict[str, int] = {}
     for model in models:

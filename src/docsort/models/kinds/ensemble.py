@@ -34,7 +34,9 @@ from docsort.io import write_json
 from docsort.models.base import (
     Capabilities,
     Classifier,
+    Model,
     ModelSpec,
+    Scorer,
     create,
     is_number,
     load,
@@ -52,11 +54,14 @@ STATE = "ensemble.json"
 
 
 @register("ensemble")
-class Ensemble(Classifier):
+class Ensemble(Classifier, Scorer):
+    """The weighted mean of its members' probabilities (label models) or scores (pair models):
+    it takes its members' role, ``Classifier`` or ``Scorer``, so it has both contracts and
+    ``capabilities().output`` says which one applies."""
+
     tags: ClassVar[Capabilities] = Capabilities(
         multi_label=False, long_documents=False, composite=True
     )
-    """The weighted mean of its members' probabilities (label models) or scores (pair models)."""
 
     # each value alone; the entries and how many weights they need: member_specs, member_weights
     param_rules = {"members": Optional(Items()), "weights": Optional(Items(Number(min=0)))}
@@ -159,7 +164,7 @@ class Ensemble(Classifier):
         self._set_members(members, [s.name for s in specs])
         return self
 
-    def _set_members(self, members: list[Classifier], names: list[str]) -> None:
+    def _set_members(self, members: list[Model], names: list[str]) -> None:
         """Keep the members, checked to agree, and map each one's label columns onto ours."""
         outputs = {m.output for m in members}
         if len(outputs) > 1:

@@ -15,14 +15,13 @@ which r alone leaves free); ``ordinal`` (a rank-consistent cumulative model over
 levels, e.g. 0, .25, .5, .75, 1); and an optional in-batch NT-Xent term
 (``contrastive_weight``) that pulls the two sides of high-scoring pairs together.
 
-How it fits the ``Classifier`` contract: a pair model *is* a ``Classifier`` subclass, so the
-registry, ``docsort.yaml`` save/load, ``docsort.load`` and ``docsort train/eval/predict`` need
-no second code path, but it declares ``output = "scores"``. Its targets are numbers, not
-classes: ``predict`` returns one score per pair, ``predict_proba`` (label probabilities) and
-``calibrate`` are refused with a clear error, ``labels_`` lists the score levels seen in
-training (the ordinal loss's classes, and the range scores are mapped back to), and
-``docsort.evaluate`` reports Pearson and Spearman correlation for it instead of accuracy.
-A separate ``Scorer`` protocol would have duplicated persistence and the registry for one kind.
+How it fits the contract: a pair model takes the ``Scorer`` role (``docsort.models.base``), a
+regressor's contract beside the ``Classifier`` one. It shares the registry, ``docsort.yaml``
+save/load and ``docsort train/eval/predict`` with every kind through ``Model``, and has no
+label probabilities to refuse: ``predict`` returns one score per pair, ``labels_`` lists the
+score levels seen in training (the ordinal loss's classes, and the range scores are mapped back
+to), and ``docsort.evaluate`` reports Pearson and Spearman correlation for it instead of
+accuracy.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ import pandas as pd
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
-from docsort.models.base import Capabilities, Classifier, corrupt_model, register
+from docsort.models.base import Scorer, corrupt_model, register
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
 from docsort.models.nn.arguments import (
@@ -149,14 +148,11 @@ class PairArgs(FineTuneArgs):
 
 
 @register("pair")
-class PairScorer(ArgumentsInit, Classifier):
+class PairScorer(ArgumentsInit, Scorer):
     """Scores (anchor, target) pairs in a context with a fine-tuned cross- or bi-encoder."""
 
     Args: ClassVar[type[FineTuneArgs]] = PairArgs
 
-    tags: ClassVar[Capabilities] = Capabilities(
-        output="scores", multi_label=False, long_documents=False
-    )
     runtime_params: ClassVar[dict[str, str]] = {
         name: name
         for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
@@ -462,37 +458,6 @@ class PairScorer(ArgumentsInit, Classifier):
             return np.zeros(0, dtype=np.float64)
         unit = self._predict_unit(self.net_, self._inputs(data), self.device_)
         return self._from_unit(unit)
-
-    def score(
-        self,
-        anchors: Sequence[str],
-        targets: Sequence[str],
-        contexts: Sequence[str] | None = None,
-    ) -> np.ndarray:
-        """Scores of (anchor, target) pairs, with context codes if the model reads them."""
-        if len(anchors) != len(targets) or (contexts is not None and len(contexts) != len(anchors)):
-            raise DocsortError("anchors, targets and contexts must have the same length")
-        data = Dataset(
-            texts=list(anchors),
-            text_pair=list(targets),
-            context=None if contexts is None else list(contexts),
-        )
-        return self.predict_scores(data)
-
-    def predict(self, texts: Any) -> list[float]:  # type: ignore[override]
-        """Scores for a pair ``Dataset`` or for ``(anchor, target[, context])`` tuples."""
-        if isinstance(texts, Dataset):
-            return self.predict_scores(texts).tolist()
-        rows = [tuple(row) for row in texts]
-        if any(isinstance(row, str) or len(row) not in (2, 3) for row in texts):
-            raise DocsortError("a pair model predicts (anchor, target[, context]) tuples")
-        contexts = [row[2] for row in rows] if rows and len(rows[0]) == 3 else None
-        return self.score([r[0] for r in rows], [r[1] for r in rows], contexts).tolist()
-
-    def _predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        raise DocsortError(
-            "a pair model gives scores, not label probabilities: use predict or predict_scores"
-        )
 
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:
