@@ -153,18 +153,44 @@ def train_test(dataset: str) -> tuple[Dataset, Dataset]:
     return train_data, test_data
 
 
+def _busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used since boot (/proc/stat; None
+    elsewhere): with this process's own, it says how much other work shared the run."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def throughput(model: Any, texts: list[str], repeats: int) -> dict[str, Any]:
     """Prediction docs/s over the test texts, ``repeats`` times in a row: the median, and every
     run so the table can say how stable it was (this 2-core machine is shared and noisy).
-    The evaluation's own docs/s is one run; these repeat only the prediction, not the metrics."""
+    The evaluation's own docs/s is one run; these repeat only the prediction, not the metrics.
+
+    ``other_cores_busy``: how many cores other processes kept busy during the runs, on average
+    (the load average lags by a minute; this is measured over the runs themselves)."""
     runs = []
+    busy, own, wall = _busy_seconds(), _own_seconds(), time.perf_counter()
     for _ in range(repeats):
         start = time.perf_counter()
         model.predict_proba(texts)
         runs.append(len(texts) / (time.perf_counter() - start))
+    elapsed = time.perf_counter() - wall
+    others = None
+    if busy is not None:
+        used = _busy_seconds() - busy - (_own_seconds() - own)
+        others = round(max(used, 0.0) / elapsed, 2)
     return {
         "docs_per_second": float(np.median(runs)),
         "docs_per_second_runs": [round(r, 1) for r in runs],
+        "other_cores_busy": others,
     }
 
 
@@ -194,6 +220,7 @@ def run_one(model_name: str, dataset: str, repeats: int = 3) -> dict[str, Any]:
         "seconds",
         "docs_per_second",
         "docs_per_second_runs",
+        "other_cores_busy",
         "cost_per_1k",
         "multi_label",
         "subset_accuracy",
@@ -230,9 +257,9 @@ def build_table() -> str:
         rows.append(r)
     lines = [
         "| model | dataset | test rows | accuracy | macro-F1 | micro-F1 | ECE | train s "
-        "| docs/s | of CPU limit | $ per 1k docs | load | threads |",
+        "| docs/s | of CPU limit | $ per 1k docs | load | other cores busy | threads |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
+        "| ---: | ---: |",
     ]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["model"])):
         accuracy = f"{r['accuracy']:.4f}" + (" (subset)" if r.get("multi_label") else "")
@@ -241,7 +268,7 @@ def build_table() -> str:
             f"| {r['micro_f1']:.4f} | {r['ece']:.4f} | {r['train_seconds']:.1f} "
             f"| {_rate(r)} | {_share(r.get('efficiency'))} "
             f"| {r['cost_per_1k']:.6f} | {r['machine'].get('load_average_1m', 'n/a')} "
-            f"| {r['machine'].get('torch_threads', '')} |"
+            f"| {_others(r)} | {r['machine'].get('torch_threads', '')} |"
         )
     if rows:
         m = rows[0]["machine"]
@@ -254,7 +281,9 @@ def build_table() -> str:
             "prediction runs, with their range (min–max) when repeated (one figure: a single "
             "run, before repeats were recorded); *load* = the machine's 1-minute load "
             "average after the run (other work on the 2 cores slows docs/s; n/a: not "
-            "recorded); *threads* = torch's intra-op threads (blank: torch not used). "
+            "recorded); *other cores busy* = the cores other processes kept busy during the timed "
+            "runs, measured from /proc/stat (0: the machine was the run's alone; blank: not "
+            "measured); *threads* = torch's intra-op threads (blank: torch not used). "
             "Source: `benchmarks/results/*.json`."
         )
     return "\n".join(lines)
@@ -267,6 +296,11 @@ def _rate(result: dict[str, Any]) -> str:
     if len(runs) < 2:
         return median
     return f"{median} ({min(runs):,.0f}–{max(runs):,.0f}, {len(runs)} runs)"
+
+
+def _others(result: dict[str, Any]) -> str:
+    value = result.get("other_cores_busy")
+    return "" if value is None else f"{value:.2f}"
 
 
 def _share(value: float | None) -> str:
