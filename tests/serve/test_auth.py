@@ -39,17 +39,29 @@ def docsort(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def keys_file(tmp_path: Path) -> tuple[Path, str, str]:
-    path = tmp_path / "keys.json"
+def two_keys(folder: Path) -> tuple[Path, str, str]:
+    path = folder / "keys.json"
     first, _ = create_key(path, "ci")
     second, _ = create_key(path, "web page")
     return path, first, second
 
 
 @pytest.fixture
-def guarded(trained_model_dir: Path, store_url: str, keys_file) -> Iterator[TestClient]:
-    with TestClient(create_app(trained_model_dir, store_url, api_keys=keys_file[0])) as client:
+def keys_file(tmp_path: Path) -> tuple[Path, str, str]:
+    """A file of two keys that a test may change."""
+    return two_keys(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A file of two keys no test changes (each key costs a scrypt)."""
+    return two_keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def guarded(trained_model_dir: Path, shared_keys, tmp_path_factory) -> Iterator[TestClient]:
+    store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.sqlite'}"
+    with TestClient(create_app(trained_model_dir, store, api_keys=shared_keys[0])) as client:
         yield client
 
 
@@ -57,8 +69,8 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_the_file_holds_salted_hashes_owner_only(keys_file) -> None:
-    path, first, second = keys_file
+def test_the_file_holds_salted_hashes_owner_only(shared_keys) -> None:
+    path, first, second = shared_keys
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert first not in text and second not in text
@@ -107,8 +119,8 @@ def test_keys_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert code == 2 and reason in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_every_v1_route_needs_a_valid_key(guarded: TestClient, keys_file) -> None:
-    path, first, second = keys_file
+def test_every_v1_route_needs_a_valid_key(guarded: TestClient, shared_keys) -> None:
+    path, first, second = shared_keys
     routes = [("post", "/v1/classify", {"text": ABSTRACT}), ("get", "/v1/models", None),
               ("post", "/v1/feedback", {"text": ABSTRACT, "label": "astro-ph"}),
               ("get", "/v1/nothing-here", None)]  # fmt: skip
@@ -130,7 +142,8 @@ def test_every_v1_route_needs_a_valid_key(guarded: TestClient, keys_file) -> Non
         assert reason in answer.json()["detail"]
         if status == 401:
             assert 'error="invalid_request"' in answer.headers["www-authenticate"]
-    assert guarded.app.state.service.store.count("predictions") == 0
+    before = guarded.app.state.service.store.count("predictions")
+    assert before == 0
     for key in (first, second):
         answer = guarded.post("/v1/classify", json={"text": ABSTRACT}, headers=bearer(key))
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == "astro-ph"
@@ -144,9 +157,14 @@ def test_health_metrics_and_the_schema_stay_open(guarded: TestClient) -> None:
         assert guarded.get(route).status_code == 200, route
 
 
-def test_a_revoked_key_is_refused_from_its_next_request(guarded: TestClient, keys_file) -> None:
+def test_a_revoked_key_is_refused_from_its_next_request(trained_model_dir: Path, keys_file) -> None:
     path, first, second = keys_file
     body = {"text": ABSTRACT}
+    with TestClient(create_app(trained_model_dir, api_keys=path)) as guarded:
+        revoked_and_added(guarded, path, first, second, body)
+
+
+def revoked_and_added(guarded: TestClient, path: Path, first: str, second: str, body) -> None:
     assert guarded.post("/v1/classify", json=body, headers=bearer(second)).status_code == 200
     revoke_key(path, second.split("_")[1])
     answer = guarded.post("/v1/classify", json=body, headers=bearer(second))
@@ -179,10 +197,10 @@ def test_the_schema_declares_the_bearer_scheme_and_401_403(guarded: TestClient) 
         assert "security" not in operation and "401" not in operation["responses"]
 
 
-def test_a_keys_file_without_an_active_key_fails_at_start(tmp_path: Path, keys_file) -> None:
-    path, first, second = keys_file
-    for key in (first, second):
-        revoke_key(path, key)
+def test_a_keys_file_without_an_active_key_fails_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    key, _ = create_key(path)
+    revoke_key(path, key)
     with pytest.raises(DocsortError, match="holds no active key: create one with docsort keys"):
         KeyRing(path)
     broken = tmp_path / "broken.json"

@@ -62,8 +62,8 @@ class BatchSettings:
 class QueueFull(DocsortError):
     """Too many requests are waiting for the model (a 503 with ``Retry-After``)."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the server is busy: too many requests waiting; retry in {retry_after} s")
+    def __init__(self, retry_after: int, reason: str = "too many requests waiting") -> None:
+        super().__init__(f"the server is busy: {reason}; retry in {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -137,19 +137,32 @@ class Batcher:
         batches = self.waiting() / per_call + 1
         return max(1, math.ceil(batches * self._seconds))
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 30.0) -> None:
         """Answer every queued request, then stop (the app's shutdown, after uvicorn has
-        stopped accepting connections and let the open ones finish)."""
+        stopped accepting connections and let the open ones finish). A model call that hangs
+        past ``timeout`` seconds is left behind: its requests get a 503."""
         if self._task is None:
             self.executor.shutdown(wait=True)
             return
-        while self.unanswered():
+        deadline = time.monotonic() + timeout
+        while self.unanswered() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        drained = not self.unanswered()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        self.executor.shutdown(wait=True)
+        if not drained:
+            self._abandon()
+        self.executor.shutdown(wait=drained)
+
+    def _abandon(self) -> None:
+        left = [] if self._carried is None else [self._carried]
+        while self._queue is not None and not self._queue.empty():
+            left.append(self._queue.get_nowait())
+        for pending in left:
+            if not pending.future.done():
+                pending.future.set_exception(QueueFull(1, "it is shutting down"))
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
