@@ -1,0 +1,55 @@
+"""Redaction as the requests ask for it: rows in memory with their personal data replaced.
+
+``redact_rows(data, spec)`` returns the same rows with each text (and a pair's second text)
+redacted, and the counts per entity type. Training calls it before fitting (``docsort train
+--redact``), ingestion in its workers; the spec is checked first (``RedactSpec.check``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from docsort.data.dataset import Dataset
+from docsort.errors import DocsortError
+from docsort.redact import Redactor, RedactSpec
+
+
+def redact_spec(
+    mode: str | None,
+    entities: str | list[str] | tuple[str, ...] | None = None,
+    engine: str = "presidio",
+    min_score: float | None = None,
+) -> RedactSpec | None:
+    """The spec the options ``--redact MODE --redact-entities A,B --redact-engine E`` give;
+    ``None`` without ``--redact``. Checked here, before any data is read."""
+    if mode is None:
+        if entities:
+            raise DocsortError("--redact-entities needs --redact MODE (replace, mask, hash, drop)")
+        return None
+    if isinstance(entities, str):
+        entities = [e for e in entities.split(",") if e.strip()]
+    spec = RedactSpec(mode=mode, entities=tuple(entities) if entities else None, engine=engine)
+    if min_score is not None:
+        spec = replace(spec, min_score=min_score)
+    return spec.check()
+
+
+def redact_rows(data: Dataset, spec: RedactSpec) -> tuple[Dataset, Counter]:
+    """``data`` with its texts redacted (pairs: both texts), and what was found, by type."""
+    redactor = Redactor(spec)
+    texts, counts = redactor.redact_all(data.texts)
+    changes: dict[str, Any] = {"texts": texts}
+    if data.text_pair is not None:
+        pairs, more = redactor.redact_all(data.text_pair)
+        changes["text_pair"] = pairs
+        counts.update(more)
+    return replace(data, **changes), counts
+
+
+def counts_line(counts: Counter) -> str:
+    """``redacted EMAIL_ADDRESS 12, PERSON 3`` (or ``redacted nothing``)."""
+    if not counts:
+        return "redacted nothing"
+    return "redacted " + ", ".join(f"{k} {v:,}" for k, v in counts.most_common())
