@@ -1,13 +1,12 @@
 """An acknowledged write survives ``kill -9``: a real uvicorn server takes feedback from
 concurrent clients, is SIGKILLed mid-way, restarts on the same store, and every row that got a
-201 is there exactly once."""
+201 is there exactly once; on a SQLite file and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +14,9 @@ import time
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+
+from docsort.serve.store import Store
 
 CLIENTS = 4
 ROWS_PER_CLIENT = 250  # bounded: at most 1,000 requests
@@ -52,10 +54,9 @@ def body(key: str) -> dict:
 
 
 def test_every_acknowledged_feedback_row_survives_kill_9(
-    trained_model_dir: Path, tmp_path: Path
+    trained_model_dir: Path, tmp_path: Path, each_store: str
 ) -> None:
-    database = tmp_path / "store.sqlite"
-    store, port, log = f"sqlite:///{database}", free_port(), tmp_path / "server.log"
+    store, port, log = each_store, free_port(), tmp_path / "server.log"
     server = start_server(trained_model_dir, store, port, log)
     acknowledged: dict[str, int] = {}
     sent = [0]
@@ -89,10 +90,12 @@ def test_every_acknowledged_feedback_row_survives_kill_9(
         assert KILL_AFTER <= len(acknowledged) < CLIENTS * ROWS_PER_CLIENT  # killed mid-way
 
         server = start_server(trained_model_dir, store, port, log)  # same store, migrated again
-        with sqlite3.connect(database) as connection:
-            stored = connection.execute(
-                "SELECT idempotency_key, id, COUNT(*) FROM feedback GROUP BY idempotency_key"
-            ).fetchall()
+        engine = Store(store).engine
+        with engine.connect() as connection:
+            stored = connection.execute(sa.text(
+                "SELECT idempotency_key, MIN(id), COUNT(*) FROM feedback GROUP BY idempotency_key"
+            )).all()  # fmt: skip
+        engine.dispose()
         found = {key: (row_id, n) for key, row_id, n in stored}
         missing = [k for k in acknowledged if k not in found]
         assert missing == []

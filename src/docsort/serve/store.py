@@ -212,9 +212,13 @@ class Store:
         query = (
             sa.select(
                 *feedback.c,
-                p.text.label("prediction_text"), p.text_hash, p.is_record,
-                p.label.label("predicted_label"), p.labels.label("predicted_labels"),
-                p.model_name, p.model_version,
+                p.text.label("prediction_text"),
+                p.text_hash,
+                p.is_record,
+                p.label.label("predicted_label"),
+                p.labels.label("predicted_labels"),
+                p.model_name,
+                p.model_version,
             )  # fmt: skip
             .select_from(feedback.outerjoin(predictions, feedback.c.prediction_id == p.id))
             .order_by(feedback.c.id)
