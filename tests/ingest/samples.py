@@ -208,3 +208,80 @@ def corrupt_pdf(path: Path) -> Path:
         b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog" + bytes(range(256)) * 4
     )
     return path
+
+
+def _utf16(value: str) -> bytes:
+    return value.encode("utf-16-le")
+
+
+def _msg_properties(attachments: int = 0, top: bool = True, entries: bytes = b"") -> bytes:
+    """A ``__properties_version1.0`` stream: the header (32 bytes for a message, 24 for an
+    embedded one, 8 for an attachment) and 16-byte property entries."""
+    import struct
+
+    if top is None:  # an attachment
+        return b"\0" * 8 + entries
+    counts = struct.pack("<IIII", 0, attachments, 0, attachments)
+    return b"\0" * 8 + counts + (b"\0" * 8 if top else b"") + entries
+
+
+def _msg_fields(writer, prefix: str, subject: str, body: str, header: str | None) -> None:  # noqa: ANN001
+    writer.addEntry(f"{prefix}__substg1.0_001A001F", _utf16("IPM.Note"))
+    writer.addEntry(f"{prefix}__substg1.0_0037001F", _utf16(subject))
+    writer.addEntry(f"{prefix}__substg1.0_1000001F", _utf16(body))
+    if header:
+        writer.addEntry(f"{prefix}__substg1.0_007D001F", _utf16(header))
+
+
+def msg(
+    path: Path,
+    subject: str,
+    body: str,
+    attachment: tuple[str, bytes] | None = None,
+    nested: tuple[str, str] | None = None,
+) -> Path:
+    """An Outlook .msg (an OLE compound file, written by extract-msg's own OleWriter) with
+    transport headers, a plain body, optionally a file attachment and an embedded message
+    (``nested``: its subject and body)."""
+    import struct
+
+    from extract_msg.ole_writer import OleWriter
+
+    writer = OleWriter()
+    header = (
+        "From: Alice Example <alice@example.com>\r\nTo: Bob Example <bob@example.com>\r\n"
+        f"Subject: {subject}\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n\r\n"
+    )
+    _msg_fields(writer, "", subject, body, header)
+    attachments = [a for a in (attachment, nested) if a is not None]
+    writer.addEntry("__properties_version1.0", _msg_properties(len(attachments)))
+    writer.addEntry("__nameid_version1.0", storage=True)
+    for stream in ("00020102", "00030102", "00040102"):
+        writer.addEntry(f"__nameid_version1.0/__substg1.0_{stream}", b"")
+    number = 0
+    method = 0x37050003  # PR_ATTACH_METHOD, a 32-bit integer: 1 by value, 5 an embedded message
+    if attachment is not None:
+        name, data = attachment
+        storage = f"__attach_version1.0_#{number:08X}"
+        writer.addEntry(storage, storage=True)
+        entry = struct.pack("<IIii", method, 6, 1, 0)
+        writer.addEntry(
+            f"{storage}/__properties_version1.0", _msg_properties(top=None, entries=entry)
+        )
+        writer.addEntry(f"{storage}/__substg1.0_37010102", data)
+        writer.addEntry(f"{storage}/__substg1.0_3707001F", _utf16(name))
+        number += 1
+    if nested is not None:
+        storage = f"__attach_version1.0_#{number:08X}"
+        writer.addEntry(storage, storage=True)
+        entry = struct.pack("<IIii", method, 6, 5, 0)
+        writer.addEntry(
+            f"{storage}/__properties_version1.0", _msg_properties(top=None, entries=entry)
+        )
+        writer.addEntry(f"{storage}/__substg1.0_3707001F", _utf16("forwarded.msg"))
+        inner = f"{storage}/__substg1.0_3701000D"
+        writer.addEntry(inner, storage=True)
+        _msg_fields(writer, inner + "/", nested[0], nested[1], None)
+        writer.addEntry(f"{inner}/__properties_version1.0", _msg_properties(top=False))
+    writer.write(str(path))
+    return path

@@ -42,6 +42,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         nested_body="Nested message body.",
         pdf_bytes=(d / "report.pdf").read_bytes(),
     )
+    samples.msg(
+        d / "outlook.msg",
+        "Quarterly figures",
+        "The body of the Outlook message.",
+        attachment=("notes.txt", b"Attached notes text."),
+        nested=("Inner subject", "Inner body text."),
+    )
     samples.corrupt_pdf(d / "corrupt.pdf")
     samples.encrypted_pdf(d / "locked.pdf", "secret text")
     samples.encrypted_docx(d / "locked.docx", "secret text")
@@ -97,6 +104,20 @@ def test_an_email_gives_headers_body_attachments_and_the_nested_message(folder: 
     assert "--- attachment: report.pdf ---\nHydraulic valve assembly report." in text
     assert "--- attached message ---\nFrom: Inner Sender" in text
     assert "Nested message body." in text
+
+
+def test_an_outlook_message_gives_headers_body_attachment_and_embedded_message(
+    folder: Path,
+) -> None:
+    result = read(folder, "outlook.msg")
+    assert result.type == "msg" and result.error == ""
+    assert result.text.startswith(
+        "From: Alice Example <alice@example.com>\nTo: Bob Example <bob@example.com>\n"
+        "Date: Mon, 07 Dec 2026 09:00:00 +0000\nSubject: Quarterly figures\n\n"
+        "The body of the Outlook message."
+    )
+    assert "--- attachment: notes.txt ---\nAttached notes text." in result.text
+    assert "--- attached message ---\nSubject: Inner subject\n\nInner body text." in result.text
 
 
 @pytest.mark.parametrize(

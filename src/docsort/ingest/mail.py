@@ -141,12 +141,21 @@ def extract_msg_file(data: bytes, context: Context) -> Part:
         message.close()
 
 
+def _msg_header(message: Any, name: str) -> str | None:
+    """A field of the message's transport headers (what Outlook kept of the SMTP ones)."""
+    try:
+        header = message.header
+        return header.get(name) if header is not None else None
+    except Exception:  # no or malformed transport headers
+        return None
+
+
 def _msg_text(message: Any, context: Context, depth: int) -> str:
     fields = {
         "From": getattr(message, "sender", None),
         "To": getattr(message, "to", None),
         "Cc": getattr(message, "cc", None),
-        "Date": getattr(message, "date", None),
+        "Date": getattr(message, "date", None) or _msg_header(message, "Date"),
         "Subject": getattr(message, "subject", None),
     }
     lines = [f"{name}: {' '.join(str(v).split())}" for name, v in fields.items() if v]
