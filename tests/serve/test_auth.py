@@ -209,6 +209,15 @@ def test_a_keys_file_without_an_active_key_fails_at_start(tmp_path: Path) -> Non
         KeyRing(broken)
 
 
+def test_serve_with_a_missing_keys_file_is_one_line(
+    trained_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    missing = tmp_path / "keys.json"
+    code, _, err = docsort(capsys, "serve", str(trained_model_dir), "--api-keys", str(missing))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"does not exist: create a key with docsort keys create --file {missing}" in err
+
+
 def test_with_keys_any_host_may_be_served() -> None:
     check_host("0.0.0.0", api_keys=True)
     with pytest.raises(DocsortError, match="give --api-keys FILE"):

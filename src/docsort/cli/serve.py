@@ -94,6 +94,11 @@ def serve(
     if api_keys is None:
         access = "no API keys: loopback only"
     else:
+        from docsort.serve.auth import loose_permissions
+
+        if loose_permissions(api_keys):
+            err_console.print(f"warning: {api_keys} is readable by others: chmod 600 {api_keys}",
+                              highlight=False, soft_wrap=True)  # fmt: skip
         access = (
             f"API keys from {api_keys} ({app.state.keys.active()} active) required on /v1; "
             "/healthz, /readyz and /metrics are open"
