@@ -187,6 +187,13 @@ CASES: list[Case] = [
     ("Goldman Sachs raised its forecast for the euro area.", []),
     ("Serial number SN-88421-7730-19 is printed on the back plate.", []),
     ("Call 911 in an emergency; the helpdesk extension is 4417.", []),
+    # added after the identifier cues were written (not tuned on)
+    ("The shipment weighed 12,450 kg across 3 pallets.", []),
+    ("Room 2041 in building 7 opens at 08:15.", []),
+    ("Customer ID 88123456789 was merged with an older account.", []),
+    ("The model number is XR-5500-2201.", []),
+    ("Flight BA0117 leaves at 14:05 from gate 22.", []),
+    ("The grant 2024-7781-0032 funds three doctoral positions.", []),
 ]
 
 

@@ -1,7 +1,8 @@
 """PDF: the text layer with pypdfium2 (PDFium, Chrome's PDF engine), page by page; a page
 with no text but an image is a scan, read by OCR when tesseract is installed and otherwise
 listed in the row's note ("needs OCR: page 2"). pypdfium2 was chosen by measurement over
-pypdf and pdfplumber (docs/ingest.md: same files, same words found, 10-60x faster).
+pypdf, pdfplumber and pdfminer.six (docs/ingest.md: the same words on the same files, 20-70x
+faster; pdfplumber glues words together on real files).
 """
 
 from __future__ import annotations

