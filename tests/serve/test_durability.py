@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,13 +28,61 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model: Path, store: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DOCSORT_NO_PROGRESS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "docsort.cli", "serve", str(model), "--port", str(port),
-         "--store", store],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
+class Forked:
+    """``docsort serve ARGS`` in a forked child of this process: the CLI's own ``main`` and a
+    real uvicorn server, without the 5-25 s (by load) a fresh interpreter spends on imports.
+    A SIGKILL of it is a SIGKILL of the server process."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        import docsort.cli
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid, self.code = os.fork(), None
+        if self.pid:
+            return
+        code = 1
+        try:
+            output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115  (not pytest's)
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.argv = ["docsort", "serve", *args]
+            try:
+                docsort.cli.main()
+                code = 0
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException:  # noqa: BLE001  (printed to the log, which the test shows)
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.code is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+        return self.code
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.code
+
+    def send(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
+def start_server(model: Path, store: str, port: int, log: Path) -> Forked:
+    server = Forked([str(model), "--port", str(port), "--store", store], log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert server.poll() is None, log.read_text()
@@ -43,8 +90,8 @@ def start_server(model: Path, store: str, port: int, log: Path) -> subprocess.Po
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return server
         except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
+            time.sleep(0.05)
+    server.send(signal.SIGKILL)
     raise AssertionError(f"server not ready in 60 s: {log.read_text()}")
 
 
@@ -83,8 +130,8 @@ def test_every_acknowledged_feedback_row_survives_kill_9(
         deadline = time.monotonic() + 60
         while len(acknowledged) < KILL_AFTER and time.monotonic() < deadline:
             time.sleep(0.005)
-        os.kill(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
+        server.send(signal.SIGKILL)
+        assert server.wait(timeout=10) == -signal.SIGKILL
         for thread in threads:
             thread.join(timeout=10)
         assert KILL_AFTER <= len(acknowledged) < CLIENTS * ROWS_PER_CLIENT  # killed mid-way
@@ -111,6 +158,7 @@ def test_every_acknowledged_feedback_row_survives_kill_9(
             f"\nsent {sent[0]}, acknowledged {len(acknowledged)}, found once {once}, {extra} more"
         )
     finally:
-        if server.poll() is None:
-            server.terminate()
+        server.send(signal.SIGTERM)
+        if server.wait(timeout=30) is None:
+            server.send(signal.SIGKILL)
             server.wait(timeout=10)
