@@ -255,3 +255,34 @@ def test_sigterm_lets_every_accepted_request_finish(trained_model_dir: Path, tmp
     assert all(answers[i].json()["predictions"][0]["label"] for i in range(8))
     assert "Waiting for connections to close" in output and "Traceback" not in output
     assert code == 128 + signal.SIGTERM, output  # drained, then ended as SIGTERM asks
+
+
+@pytest.mark.slow  # slow: trains an embed probe on minilm (~30 s); tfidf runs in the default suite
+def test_an_embed_probe_batched_gives_the_unbatched_numbers(
+    arxiv_frame: pd.DataFrame, records, tmp_path: Path
+) -> None:
+    pytest.importorskip("sentence_transformers")
+    from tests.conftest import train_arxiv
+
+    arxiv_frame.groupby("category").head(8).to_csv(tmp_path / "few.csv", index=False)
+    (tmp_path / "embed.yaml").write_text("max_length: 64\ncache: false\nbatch_size: 16\n")
+    result = train_arxiv(tmp_path / "few.csv", tmp_path / "embed", "--model", "embed",
+                         "--config", str(tmp_path / "embed.yaml"), "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    batched = create_app(tmp_path / "embed", batching=BatchSettings(max_wait_ms=200))
+    *answers, metrics = asyncio.run(post_all(batched, [{"records": [r]} for r in records]))
+    assert metric(metrics.text, "docsort_batch_requests_count") < len(records)
+    alone = create_app(tmp_path / "embed", batching=BatchSettings(batching=False))
+    *singles, _ = asyncio.run(post_all(alone, [{"records": [r]} for r in records]))
+    joined = [without_ids(a)[0] for a in answers]
+    separate = [without_ids(a)[0] for a in singles]
+    assert [r["label"] for r in joined] == [r["label"] for r in separate]
+    gaps = []
+    for one, other in zip(joined, separate, strict=True):
+        assert one["probabilities"].keys() == other["probabilities"].keys()
+        gaps += [abs(p - other["probabilities"][k]) for k, p in one["probabilities"].items()]
+    print(f"\n{sum(g > 0 for g in gaps)} of {len(gaps)} probabilities differ, by at most "
+          f"{max(gaps):.1e}")  # fmt: skip
+    # rows are rounded to 6 digits: padding with other rows moves the float32 sums in their last
+    # bits, which can flip a rounded last digit (measured: 1 of 160 probabilities, by 1e-6)
+    assert max(gaps) <= 1e-6 + 1e-12
