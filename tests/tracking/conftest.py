@@ -1,5 +1,6 @@
-"""A real MLflow registry on SQLite in a temp folder, migrated once per session (MLflow's
-migrations take seconds), and the shared tfidf model registered in it once."""
+"""A real MLflow registry on SQLite in a temp folder, opened once per session (importing
+MLflow's SQL store takes seconds), and a small tfidf model (word n-grams only: it trains,
+loads and predicts in a fraction of a second) registered in it once."""
 
 from __future__ import annotations
 
@@ -58,19 +59,41 @@ def holdout_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def report_dir(
-    trained_model_dir: Path, holdout_csv: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    out = tmp_path_factory.mktemp("report") / "report"
-    api.run_evaluate(api.EvalRequest(model=trained_model_dir, data=holdout_csv, out=out))
+def train_words(frame: pd.DataFrame, out: Path) -> Path:
+    """tfidf on word n-grams of title and abstract (label: category), saved to ``out``."""
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    request = api.TrainRequest(
+        data=out.with_suffix(".csv"),
+        out=out,
+        params={"char_ngrams": None},
+        columns=api.Columns.parse("title,abstract", label="category"),
+    )
+    api.fit(api.prepare_train(request))
     return out
 
 
 @pytest.fixture(scope="session")
-def champion(trained_model_dir: Path, report_dir: Path, registry_uri: str) -> str:
-    """The shared tfidf model as version 1 of ``arxiv``, its champion, with its report."""
-    result = run_register(RegisterRequest(trained_model_dir, NAME, metrics=report_dir,
-                                          alias="champion", tracking_uri=registry_uri))  # fmt: skip
+def model_dir(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tfidf model (word n-grams) trained on 240 real arXiv rows."""
+    return train_words(arxiv_frame, tmp_path_factory.mktemp("models") / "words")
+
+
+@pytest.fixture(scope="session")
+def report_dir(
+    model_dir: Path, holdout_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report"
+    api.run_evaluate(api.EvalRequest(model=model_dir, data=holdout_csv, out=out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def champion(model_dir: Path, report_dir: Path, registry_uri: str) -> str:
+    """The small model as version 1 of ``arxiv``, its champion, with its report."""
+    result = run_register(
+        RegisterRequest(
+            model_dir, NAME, metrics=report_dir, alias="champion", tracking_uri=registry_uri
+        )
+    )
     assert result.version == "1"
     return f"models:/{NAME}@champion"

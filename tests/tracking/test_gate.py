@@ -8,32 +8,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from docsort import api
 from docsort.api.registry import PromoteRequest, RegisterRequest, run_promote, run_register
 from docsort.errors import DocsortError
+from tests.tracking.conftest import train_words
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
 
 
 def test_the_gate_refuses_a_worse_challenger(
     registry: str,
-    trained_model_dir: Path,
+    model_dir: Path,
     arxiv_frame: pd.DataFrame,
     holdout_csv: Path,
     unique_name: str,
     tmp_path: Path,
 ) -> None:
     # deliberately worse: the same rows with their labels shuffled
-    shuffled = arxiv_frame.assign(category=arxiv_frame.category.sample(frac=1, random_state=0)
-                                  .to_numpy())  # fmt: skip
-    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
-    worse = tmp_path / "worse"
-    api.fit(api.prepare_train(api.TrainRequest(
-        data=tmp_path / "shuffled.csv", out=worse,
-        columns=api.Columns.parse("title,abstract", label="category"),
-    )))  # fmt: skip
+    labels = arxiv_frame.category.sample(frac=1, random_state=0).to_numpy()
+    worse = train_words(arxiv_frame.assign(category=labels), tmp_path / "worse")
     name = unique_name
-    run_register(RegisterRequest(trained_model_dir, name, alias="champion"))
+    run_register(RegisterRequest(model_dir, name, alias="champion"))
     run_register(RegisterRequest(worse, name, alias="challenger"))
 
     gate = PromoteRequest(name, "challenger", holdout=holdout_csv, tolerance=0.01)

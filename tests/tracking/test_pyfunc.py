@@ -15,14 +15,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
 
 
 def test_pyfunc_predicts_what_docsort_predict_does(
-    registry: str, champion: str, trained_model_dir: Path, holdout_csv: Path
+    registry: str, champion: str, model_dir: Path, holdout_csv: Path
 ) -> None:
     import mlflow
 
     from docsort.tracking.client import session
 
     frame = pd.read_csv(holdout_csv)
-    expected = api.run_predict(api.PredictRequest(model=trained_model_dir, data=holdout_csv)).rows
+    expected = api.run_predict(api.PredictRequest(model=model_dir, data=holdout_csv)).rows
     with session():  # the registry URI of the session's fixture
         model = mlflow.pyfunc.load_model(champion)
     out = model.predict(frame[["title", "abstract"]])

@@ -24,15 +24,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
 
 
 def test_versions_carry_params_metrics_and_tags(
-    registry: str, trained_model_dir: Path, report_dir: Path, unique_name: str
+    registry: str, model_dir: Path, report_dir: Path, unique_name: str
 ) -> None:
     from docsort.tracking.client import session
 
-    result = run_register(RegisterRequest(trained_model_dir, unique_name, metrics=report_dir,
-                                          alias="challenger", description="first"))  # fmt: skip
+    result = run_register(
+        RegisterRequest(
+            model_dir, unique_name, metrics=report_dir, alias="challenger", description="first"
+        )
+    )
     assert (result.version, result.alias, result.previous) == ("1", "challenger", None)
     metrics = json.loads((report_dir / "metrics.json").read_text())
-    manifest = (trained_model_dir / "docsort.yaml").read_text()
+    manifest = (model_dir / "docsort.yaml").read_text()
     with session() as mlflow_registry:
         client = mlflow_registry.client
         version = client.get_model_version(unique_name, "1")
@@ -50,43 +53,45 @@ def test_versions_carry_params_metrics_and_tags(
     assert row["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"])
 
 
-def test_promote_rollback_and_archive(
-    registry: str, trained_model_dir: Path, unique_name: str
-) -> None:
+def test_promote_rollback_and_archive(registry: str, model_dir: Path, unique_name: str) -> None:
     name = unique_name
-    for _ in range(3):
-        run_register(RegisterRequest(trained_model_dir, name))
+    for _ in range(2):
+        run_register(RegisterRequest(model_dir, name))
     assert run_promote(PromoteRequest(name, "1")).previous is None
-    run_register(RegisterRequest(trained_model_dir, name, alias="challenger"))  # version 4
+    run_register(RegisterRequest(model_dir, name, alias="challenger"))  # version 3
     promoted = run_promote(PromoteRequest(name, "challenger"))
-    assert (promoted.version, promoted.previous) == ("4", "1")
-    assert run_promote(PromoteRequest(name, "2")).previous == "4"
+    assert (promoted.version, promoted.previous) == ("3", "1")
+    assert run_promote(PromoteRequest(name, "2")).previous == "3"
     listed = {row["version"]: row for row in registry_list(name)["versions"]}
     assert listed["2"]["aliases"] == ["champion"]
-    assert listed["4"]["aliases"] == []  # a challenger made champion is no longer challenger
-    assert listed["4"]["parent"] == "1" and listed["1"]["parent"] is None  # champion then
+    assert listed["3"]["aliases"] == []  # a challenger made champion is no longer challenger
+    assert listed["3"]["parent"] == "1" and listed["1"]["parent"] is None  # champion then
 
-    assert run_rollback(name) == ("2", "4")  # the champion before, then the one before it
-    assert run_rollback(name) == ("4", "1")
+    assert run_rollback(name) == ("2", "3")  # the champion before, then the one before it
+    assert run_rollback(name) == ("3", "1")
     with pytest.raises(DocsortError, match="no earlier champion to roll back to"):
         run_rollback(name)
 
-    assert run_archive(name, "3") == "3"
-    with pytest.raises(DocsortError, match="version 3 of .* is archived"):
-        run_promote(PromoteRequest(name, "3"))
+    assert run_archive(name, "2") == "2"
+    with pytest.raises(DocsortError, match="version 2 of .* is archived"):
+        run_promote(PromoteRequest(name, "2"))
     with pytest.raises(DocsortError, match="is the champion: promote another version"):
         run_archive(name, "1")
-    assert registry_list(name)["versions"][2]["archived"] is True
-    assert run_register(RegisterRequest(trained_model_dir, name)).parent == "1"
+    assert registry_list(name)["versions"][1]["archived"] is True
     models = {row["name"]: row for row in registry_list()["models"]}
-    assert models[name] == {"name": name, "versions": 5, "latest": "5", "champion": "1",
-                            "challenger": None}  # fmt: skip
+    assert models[name] == {
+        "name": name,
+        "versions": 3,
+        "latest": "3",
+        "champion": "1",
+        "challenger": None,
+    }
 
 
 def test_mistakes_are_one_line(
     registry: str,
     champion: str,
-    trained_model_dir: Path,
+    model_dir: Path,
     report_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -96,21 +101,29 @@ def test_mistakes_are_one_line(
     cases = [
         (lambda: local_model("models:/nope@champion"), "no registered model 'nope' in sqlite"),
         (lambda: local_model("models:/arxiv/9"), "arxiv has no version 9 \\(its versions: 1"),
-        (lambda: local_model("models:/arxiv@challenger"),
-         "arxiv has no alias 'challenger' \\(its aliases: champion → 1\\)"),
+        (
+            lambda: local_model("models:/arxiv@challenger"),
+            "arxiv has no alias 'challenger' \\(its aliases: champion → 1\\)",
+        ),
         (lambda: local_model("models:/arxiv"), "is not a registry reference"),
         (lambda: run_promote(PromoteRequest("arxiv", "champion")), "champion already"),
         (lambda: run_promote(PromoteRequest("arxiv", "1")), "is the champion already"),
         (lambda: run_promote(PromoteRequest("arxiv", "latest")), "a version number or challenger"),
-        (lambda: run_register(RegisterRequest(trained_model_dir, "a/b")), "without '/'"),
-        (lambda: run_register(RegisterRequest(trained_model_dir, "x", alias="prod")),
-         "--alias is champion or challenger"),
+        (lambda: run_register(RegisterRequest(model_dir, "a/b")), "without '/'"),
+        (
+            lambda: run_register(RegisterRequest(model_dir, "x", alias="prod")),
+            "--alias is champion or challenger",
+        ),
         (lambda: run_register(RegisterRequest(tmp_path, "x")), "is not a docsort model"),
-        (lambda: run_register(RegisterRequest(trained_model_dir, "x", metrics=tmp_path)),
-         "no metrics.json there"),
-        (lambda: registry_list(tracking_uri=f"sqlite:///{tmp_path}/no/such/dir/m.db"),
-         "folder .* does not exist"),
-    ]  # fmt: skip
+        (
+            lambda: run_register(RegisterRequest(model_dir, "x", metrics=tmp_path)),
+            "no metrics.json there",
+        ),
+        (
+            lambda: registry_list(tracking_uri=f"sqlite:///{tmp_path}/no/such/dir/m.db"),
+            "folder .* does not exist",
+        ),
+    ]
     for call, message in cases:
         with pytest.raises(DocsortError, match=message) as caught:
             call()
@@ -121,7 +134,7 @@ def test_mistakes_are_one_line(
     report["model_info"]["train_fingerprint"] = "0" * 16
     other.write_text(json.dumps(report))
     with pytest.raises(DocsortError, match="trained on other rows"):
-        run_register(RegisterRequest(trained_model_dir, "x", metrics=other))
+        run_register(RegisterRequest(model_dir, "x", metrics=other))
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with pytest.raises(DocsortError, match="http://127.0.0.1:9 cannot be reached") as caught:

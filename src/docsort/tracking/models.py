@@ -9,11 +9,12 @@ version tag (``docsort.archived``), which keeps the version and its history read
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,9 @@ def register(
             for file in ("metrics.json", "report.md"):
                 if (report_dir / file).is_file():
                     module.log_artifact(str(report_dir / file), artifact_path="report")
-        with warnings.catch_warnings():  # "an input example was not provided": on purpose,
-            warnings.simplefilter("ignore", UserWarning)  # one would run the model to log it
+        # "an input example was not provided": on purpose, one would run the model to log it
+        with warnings.catch_warnings(), _requirements_checked_by_name():
+            warnings.simplefilter("ignore", UserWarning)
             info = module.pyfunc.log_model(
                 name=ARTIFACT,
                 python_model=str(CODE),
@@ -138,6 +140,28 @@ def register(
     )
     version = str(created.version)
     return Registered(name, version, run.info.run_id, info.model_uri, flat_metrics, parent)
+
+
+@contextlib.contextmanager
+def _requirements_checked_by_name() -> Iterator[None]:
+    """MLflow checks the logged pip requirements against this environment after mapping every
+    installed distribution's files to its modules, once per process: 4-10 s here, with torch
+    and transformers installed, for two requirements that ``importlib.metadata`` finds by name.
+    The map starts empty for the block (so each is looked up by name) and is as before after
+    it, so a notebook's later ``log_model`` infers its requirements as usual."""
+    try:
+        from mlflow.utils import requirements_utils as requirements
+    except ImportError:  # moved in another MLflow: the check just takes its time
+        yield
+        return
+    before = (getattr(requirements, "_MODULES_TO_PACKAGES", None),
+              getattr(requirements, "_PACKAGES_TO_MODULES", None))  # fmt: skip
+    if before[0] is None:
+        requirements._MODULES_TO_PACKAGES = {}
+    try:
+        yield
+    finally:
+        requirements._MODULES_TO_PACKAGES, requirements._PACKAGES_TO_MODULES = before
 
 
 def flat_params(manifest: Mapping[str, Any]) -> dict[str, str]:
