@@ -11,16 +11,22 @@ from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.models.base import Model, Runtime, load
 from docsort.text.chunking import LongDoc
+from docsort.tracking.uri import is_reference
 
 LONG_DOC_SETTINGS = ("strategy", "size", "overlap", "aggregate", "train_on")
 DEFAULT_WINDOW = LongDoc().size  # for a model with no fixed token limit (words are counted)
 
 
 def open_model(model: Model | str | Path, runtime: Runtime | None = None) -> Model:
-    """A model object as given, or the saved model at a path, set up with ``runtime``."""
+    """A model object as given, or the saved model at a path or a registry reference
+    (``models:/NAME@champion``, ``models:/NAME/3``), set up with ``runtime``."""
     if isinstance(model, Model):
         model.apply_runtime(runtime)
         return model
+    if is_reference(model):  # models:/NAME@champion: the registry's copy, downloaded once
+        from docsort.api.registry import local_model
+
+        model = local_model(str(model))
     return load(model, runtime=runtime)
 
 
