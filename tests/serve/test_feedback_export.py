@@ -131,6 +131,24 @@ def test_records_come_back_as_their_columns(
     assert frame.iloc[0][["title", "abstract", "label"]].tolist() == [*record.values(), "q-bio"]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_multi_label_corrections_are_read_back_as_label_sets(
+    store_url: str, tmp_path: Path, suffix: str
+) -> None:
+    from docsort.api import Columns, read_rows
+    from docsort.serve.store import Store
+
+    store = Store(store_url, log_text="full")
+    rows = [{"labels": ["cs.CL"], "confidence": 0.7, "probabilities": {"cs.CL": 0.7}}] * 2
+    first, second = store.add_predictions(["speech and vision", "parsing"], rows, ("m", "v"), 1.0)
+    store.add_feedback(None, prediction_id=first, labels=["cs.CL", "cs.CV"], rating=3)
+    store.add_feedback(None, prediction_id=second, rating=5)  # confirms ["cs.CL"]
+    out = tmp_path / f"multi{suffix}"
+    run_feedback_export(FeedbackExportRequest(store_url, out))
+    data = read_rows(str(out), Columns.parse("text"))
+    assert [tuple(label) for label in data.labels] == [("cs.CL", "cs.CV"), ("cs.CL",)]
+
+
 def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str):
     """``docsort ARGS`` in this process (its imports are paid once): exit code and stderr."""
     import docsort.cli
