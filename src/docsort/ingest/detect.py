@@ -40,7 +40,7 @@ MAIL_HEADERS = {
     "mime-version", "delivered-to", "x-mailer", "reply-to", "sender", "content-type",
     "x-original-to", "envelope-to", "x-spam-status", "in-reply-to", "references",
 }  # fmt: skip
-_HEADER = re.compile(rb"^([A-Za-z][A-Za-z0-9-]{0,60}):[ \t]?")
+_HEADER = re.compile(rb"^([!-9;-~]{1,76}):")  # RFC 5322 field names: printable, no colon
 _HTML = re.compile(
     rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b", re.I | re.S
 )

@@ -10,8 +10,10 @@ decoded, documents (PDF, DOCX, ...) extracted by their own extractor, attached m
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
-from email.message import EmailMessage, Message
+from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +34,22 @@ HEADERS = ("From", "To", "Cc", "Date", "Subject")
 
 @register_extractor("eml")
 def extract_eml(data: bytes, context: Context) -> Part:
-    message = email.message_from_bytes(data, policy=email.policy.default)
+    # compat32: the default policy parses every header into objects, 80% of the time here
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
     return Part(_message_text(message, context, context.depth))
 
 
 def _header(message: Message, name: str) -> str:
+    """A header's value with RFC 2047 words decoded (``=?utf-8?q?...?=``); the raw value when
+    it is malformed."""
+    value = message.get(name)
+    if value is None:
+        return ""
     try:
-        value = message.get(name)
-    except Exception:  # a malformed header the policy cannot parse: the raw value
-        value = message.get_all(name, failobj=[""])[0] if hasattr(message, "get_all") else ""
-    return " ".join(str(value).split()) if value is not None else ""
+        text = str(make_header(decode_header(str(value))))
+    except (LookupError, ValueError, UnicodeError, email.errors.HeaderParseError):
+        text = str(value)
+    return " ".join(text.split())
 
 
 def _message_text(message: Message, context: Context, depth: int) -> str:
@@ -64,7 +72,8 @@ def _walk(part: Message, context: Context, depth: int, out: list[str]) -> None:
         out.append("--- attached message ---\n" + _message_text(inner, context, depth + 1))
         return
     if part.is_multipart():
-        children = list(part.iter_parts()) if isinstance(part, EmailMessage) else part.get_payload()
+        children = part.get_payload()
+        children = children if isinstance(children, list) else []
         if ctype == "multipart/alternative":
             plain = [c for c in children if c.get_content_type() == "text/plain"]
             children = plain[-1:] or children[-1:]  # the richest part is last; plain wins
@@ -90,14 +99,18 @@ def _walk(part: Message, context: Context, depth: int, out: list[str]) -> None:
 
 
 def _text_of(part: Message) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content
-    except (LookupError, KeyError, ValueError, AttributeError, UnicodeError):
-        pass  # an unknown or lying charset: guess from the bytes
+    """A text part decoded: its transfer encoding undone, then its declared charset (an
+    unknown or lying one: guessed from the bytes)."""
     payload = part.get_payload(decode=True)
-    return decode_text(payload) if isinstance(payload, bytes) else str(payload or "")
+    if not isinstance(payload, bytes):
+        return str(payload or "")
+    charset = part.get_content_charset()
+    if charset:
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(payload)
 
 
 def _attachment(payload: bytes, filename: str, ctype: str, context: Context, depth: int) -> str:
