@@ -15,6 +15,10 @@ fi
 # wheel, so CI pays the build on its first run only)
 EXTRAS=$(.venv/bin/python -c 'import tomllib; print(",".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]))')
 .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
+# Spark (the spark extra) needs Java 17+: Debian's JRE where no java is installed (as root)
+if ! command -v java >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
 .venv/bin/docsort models fetch minilm static qwen-0.5b
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"

@@ -1,4 +1,5 @@
-"""``docsort predict``: one JSON line per document."""
+"""``docsort predict``: one JSON line per document, or with ``--engine`` a folder of Parquet
+shards written by the local, Ray or Spark engine (``docsort.batch``)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ def predict(
         ...,
         help="CSV/TSV/JSONL/Parquet file, folder of .txt, or - for stdin (one document per line).",
     ),
-    out: str = typer.Option(..., "--out", help="Output JSONL file (- for stdout)."),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Output JSONL file (- for stdout); with --engine a folder of Parquet shards "
+        "and a manifest (--engine local --out FILE.jsonl writes JSONL).",
+    ),
     text: str | None = typer.Option(None, "--text", help=TEXT_HELP + AS_TRAINED),
     template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),
     labels: Path | None = typer.Option(
@@ -73,8 +79,56 @@ def predict(
     context: str | None = typer.Option(None, "--context", help=CONTEXT_HELP + AS_TRAINED),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="local, ray or spark: predict INPUT (a CSV/JSONL/Parquet file, a folder of them or "
+        "a glob) shard by shard into the --out folder; a rerun resumes. Exit status 3: finished, "
+        "some rows failed (each written with its error).",
+    ),
+    shard_rows: int = typer.Option(10_000, "--shard-rows", help="Rows per output shard."),
+    address: str | None = typer.Option(
+        None, "--address", help="ray: the cluster to join (default: start a local Ray)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", help="ray: model actors (default: as many as the CPUs allow)."
+    ),
+    num_cpus: float = typer.Option(1.0, "--num-cpus", help="ray: CPUs per actor."),
+    num_gpus: float = typer.Option(0.0, "--num-gpus", help="ray: GPUs per actor."),
+    master: str | None = typer.Option(
+        None, "--master", help="spark: the master URL (default local[*])."
+    ),
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
+    if engine is not None and not (engine == "local" and _jsonl(out)):
+        if adapt or windows:
+            raise api.DocsortError("--adapt and --windows apply to --out FILE.jsonl only")
+        from docsort.api.batch import BatchRequest
+
+        batch = BatchRequest(
+            model=model_dir,
+            data=input,
+            out=out,
+            engine=engine,
+            columns=api.Columns.parse(
+                text, template=template, keep=keep, strict=strict, pair=pair, context=context
+            ),
+            labels=labels,
+            top_k=top_k,
+            at_least_one=at_least_one,
+            long_doc=long_doc_options(long_doc, window, overlap, aggregate),
+            runtime=runtime_options(device, threads),
+            shard_rows=shard_rows,
+            address=address,
+            concurrency=concurrency,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            master=master,
+        )
+        from docsort.cli.batch import predict_batch
+
+        predict_batch(batch)
+        return
     request = api.PredictRequest(
         model=model_dir,
         data=input,
@@ -97,3 +151,7 @@ def predict(
         return
     api.write_jsonl(out, result.rows, result.extra)
     err_console.print(f"wrote {len(result.rows):,} predictions → {out}")
+
+
+def _jsonl(out: str) -> bool:
+    return out == "-" or Path(out).suffix.lower() in (".jsonl", ".ndjson")
