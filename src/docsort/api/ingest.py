@@ -212,8 +212,8 @@ def run_ingest(request: IngestRequest) -> IngestResult:
         planned[len(jobs)] = row
         jobs.append((len(jobs), path))
     checkpoint = time.monotonic()
+    results = run_jobs(jobs, limits, workers, postprocess)  # workers start before the bar
     try:
-        results = run_jobs(jobs, limits, workers, postprocess)  # workers start before the bar
         with progress_bar("extracting", total=len(jobs)) as advance:
             for done in results:
                 _finish(result, rows, planned[done.key], done.result, done)
@@ -221,7 +221,8 @@ def run_ingest(request: IngestRequest) -> IngestResult:
                 if time.monotonic() - checkpoint > request.checkpoint_seconds:
                     write_output(out, kind, rows)
                     checkpoint = time.monotonic()
-    finally:  # interrupted too: what is done is kept, and a rerun resumes from it
+    finally:  # interrupted too: the workers stop, what is done is kept, a rerun resumes
+        results.close()  # type: ignore[attr-defined]  (a generator)
         written = write_output(out, kind, rows)
     result.rows = written
     result.seconds = time.monotonic() - started

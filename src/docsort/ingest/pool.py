@@ -100,18 +100,31 @@ def _serve(conn: Connection, limits: Limits, postprocess: Postprocess | None) ->
 
 
 def _cap_memory(megabytes: int) -> None:
+    """Cap the worker's address space at what it already maps (a forked worker shares its
+    parent's, which may hold torch) plus ``megabytes``."""
     if megabytes <= 0:
         return
     try:
         import resource
 
-        limit = megabytes * MB
+        limit = _mapped_bytes() + megabytes * MB
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ImportError, ValueError, OSError):
         pass  # not on this system: the time limit still holds
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 class _Worker:
@@ -154,7 +167,7 @@ def run_jobs(
     the server imports docsort once, ~3 s)."""
     pending = deque(jobs)
     if not pending:
-        return iter(())
+        return (done for done in ())  # a generator: it has close()
     method = "fork" if fork_is_safe() else "forkserver"
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
