@@ -28,6 +28,11 @@ def test_predict_by_reference_writes_the_rows_predict_by_dir_writes(
     assert len(outputs[champion].splitlines()) == 160
     assert "Downloading" not in result.output
 
+    report = tmp_path / "report"  # eval's MODEL argument is typed as a path: still a reference
+    result = CliRunner().invoke(app, ["eval", champion, str(holdout_csv), "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    assert (report / "metrics.json").is_file()
+
 
 def test_eval_and_serve_open_a_reference_as_its_directory(
     registry: str, champion: str, model_dir: Path, holdout_csv: Path

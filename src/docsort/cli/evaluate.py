@@ -32,7 +32,9 @@ from docsort.progress import status
 
 
 def eval_command(
-    model_dir: Path = typer.Argument(..., help="A saved model directory."),
+    model_dir: Path = typer.Argument(
+        ..., help="A saved model directory, or a registry reference (models:/NAME@champion)."
+    ),
     data: str = typer.Argument(
         ..., help="Labelled data: a file, a folder or builtin:NAME[:split]."
     ),

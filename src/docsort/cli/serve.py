@@ -14,7 +14,9 @@ DEFAULT_STORE = "sqlite:///docsort-serve.sqlite"
 
 
 def serve(
-    model_dir: str = typer.Argument(..., help="A saved model directory."),
+    model_dir: str = typer.Argument(
+        ..., help="A saved model directory, or a registry reference (models:/NAME@champion)."
+    ),
     host: str = typer.Option(
         "127.0.0.1",
         "--host",

@@ -83,7 +83,8 @@ class Reference:
 
 
 def is_reference(model: object) -> bool:
-    return isinstance(model, str) and model.startswith(PREFIX)
+    """``models:/...``, also as a ``Path`` (a CLI argument typed as one keeps the text)."""
+    return isinstance(model, str | Path) and str(model).startswith(PREFIX)
 
 
 def parse_reference(text: str) -> Reference:
