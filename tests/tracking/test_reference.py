@@ -1,5 +1,5 @@
 """A registry reference works wherever a model directory does: ``docsort predict`` (the same
-bytes as by directory), ``eval``, ``serve``; the version is downloaded once."""
+bytes as by directory), ``eval``, ``compare``, ``serve``; the version is downloaded once."""
 
 from __future__ import annotations
 
@@ -34,13 +34,16 @@ def test_predict_by_reference_writes_the_rows_predict_by_dir_writes(
     assert (report / "metrics.json").is_file()
 
 
-def test_eval_and_serve_open_a_reference_as_its_directory(
+def test_eval_compare_and_serve_open_a_reference_as_its_directory(
     registry: str, champion: str, model_dir: Path, holdout_csv: Path
 ) -> None:
     by_dir = api.run_evaluate(api.EvalRequest(model=model_dir, data=holdout_csv))
     by_ref = api.run_evaluate(api.EvalRequest(model=champion, data=holdout_csv))
     for key in ("accuracy", "macro_f1", "ece"):
         assert by_ref.metrics[key] == by_dir.metrics[key]
+    rows = api.run_compare(api.CompareRequest(models=[champion, model_dir], data=holdout_csv))
+    assert [row["model"] for row in rows] == ["arxiv@champion", "words"]
+    assert rows[0]["accuracy"] == rows[1]["accuracy"] == by_dir.metrics["accuracy"]
 
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient

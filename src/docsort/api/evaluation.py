@@ -17,6 +17,7 @@ import numpy as np
 
 from docsort.api.common import long_doc_for, open_model
 from docsort.api.prediction import Run, answering_stages, run_batched
+from docsort.api.registry import local_model_dir
 from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_rows, write_jsonl
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
@@ -275,7 +276,8 @@ def run_compare(request: CompareRequest) -> list[dict[str, Any]]:
         raise DocsortError("compare needs at least one model directory")
     if request.out is not None:
         check_replaceable(request.out, is_report_dir, REPORT)
-    spec = dict(read_manifest(request.models[0]).get("input") or {})
+    first = local_model_dir(request.models[0])  # a registry reference: its local copy
+    spec = dict(read_manifest(first).get("input") or {})
     data = read_rows(request.data, request.columns.or_trained(spec))
     return compare(
         request.models, data, out=request.out, cost_model=request.cost_model,
