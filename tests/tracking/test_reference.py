@@ -63,9 +63,12 @@ def test_eval_compare_and_serve_open_a_reference_as_its_directory(
 
 
 def test_a_version_is_downloaded_once(registry: str, champion: str) -> None:
-    from docsort.api.registry import local_model
+    from docsort.api.registry import local_model, resolve_reference
 
+    resolved = resolve_reference(champion)
+    assert (resolved.name, resolved.version) == ("arxiv", "1")
     first = local_model(champion)
+    assert first == resolved.path
     files = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
     again = local_model("models:/arxiv/1")  # the same version by number
     assert again == first

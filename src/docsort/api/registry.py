@@ -40,14 +40,34 @@ def _check_alias(alias: str | None) -> None:
         raise DocsortError(f"--alias is {' or '.join(ALIASES)}, not {alias!r}")
 
 
-def local_model(reference: str) -> Path:
-    """The saved model directory a registry reference names, downloaded once into the cache."""
+@dataclass(frozen=True)
+class Resolved:
+    """What a registry reference names now: the registered model, the version an alias points
+    to (or the version given), and its local copy."""
+
+    reference: str
+    name: str
+    version: str
+    path: Path
+
+
+def resolve_reference(reference: str | Path) -> Resolved:
+    """Ask the registry which version ``reference`` names and give its local copy (downloaded
+    once into the cache). A service serving ``models:/NAME@champion`` can call it again to see
+    whether the alias has moved (``version`` changed) and load the new ``path`` if so."""
     from docsort.tracking import models
     from docsort.tracking.client import session
 
-    parsed = parse_reference(reference)
+    parsed = parse_reference(str(reference))
     with session() as registry:
-        return models.local_copy(registry, models.resolve(registry, parsed))
+        version = models.resolve(registry, parsed)
+        path = models.local_copy(registry, version)
+    return Resolved(str(reference), version.name, version.version, path)
+
+
+def local_model(reference: str | Path) -> Path:
+    """The saved model directory a registry reference names, downloaded once into the cache."""
+    return resolve_reference(reference).path
 
 
 def local_model_dir(model: str | Path) -> str | Path:
@@ -325,11 +345,13 @@ __all__ = [
     "PromoteResult",
     "RegisterRequest",
     "RegisterResult",
+    "Resolved",
     "check_name",
     "local_model",
     "local_model_dir",
     "registry_list",
     "registry_location",
+    "resolve_reference",
     "run_archive",
     "run_promote",
     "run_register",
