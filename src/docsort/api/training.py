@@ -25,7 +25,7 @@ from docsort.io import check_replaceable
 from docsort.models.base import Model, Runtime, create, get_kind, is_model_dir, is_number
 from docsort.text.chunking import LongDoc, training_pieces
 
-SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate")
+SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate", "max_auto_error")
 
 
 @dataclass
@@ -129,7 +129,7 @@ def _fold_options(kind: str, request: TrainRequest, params: dict[str, Any]) -> N
                 f"--{next(iter(request.select)).replace('_', '-')} chooses a cascade's "
                 "thresholds: use it with --model cascade"
             )
-        if len(request.select) > 1:
+        if len([k for k in request.select if k != "delta"]) > 1:
             options = ", ".join("--" + k.replace("_", "-") for k in SELECT_KEYS)
             raise DocsortError(f"give one of {options}")
         params["select"] = dict(request.select)

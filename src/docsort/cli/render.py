@@ -99,3 +99,18 @@ def selection(s: dict[str, Any]) -> None:
             f"on new rows, with {b['confidence']:.0%} confidence: at most "
             f"{b['escalated_to_last']:.1%} sent to the last stage, ${b['cost_per_1k']:.6f} per 1k"
         )
+    if "certified" in s:
+        out_console.print(certified_line(s["certified"], s["stages"]))
+
+
+def certified_line(c: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+    """What a certified cascade promises, per early stage, in one line."""
+    parts = []
+    for stage, cert in zip(stages, c["stages"], strict=False):
+        bound = "no rows" if cert["error_bound"] is None else f"≤ {cert['error_bound']:.2%}"
+        parts.append(f"{stage['name']} answers {cert['answered']:,} ({bound} wrong)")
+    return (
+        f"certified with {1 - c['delta']:.0%} confidence: each early stage's error on what it "
+        f"answers alone is at most {c['max_auto_error']:.1%}; {'; '.join(parts)}; coverage "
+        f"{c['coverage']:.1%}"
+    )

@@ -75,6 +75,18 @@ def train(
         "--max-escalation-rate",
         help="Cascade: most accurate thresholds sending at most this share to the last stage.",
     ),
+    max_auto_error: float | None = typer.Option(
+        None,
+        "--max-auto-error",
+        help="Cascade: certify that, with probability 1 - --delta, at most this share of the "
+        "documents each early stage answers alone is wrong (e.g. 0.02); the most coverage "
+        "that holds.",
+    ),
+    delta: float | None = typer.Option(
+        None,
+        "--delta",
+        help="With --max-auto-error: the chance the certified bound may fail (default 0.05).",
+    ),
     pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP),
     context: str | None = typer.Option(None, "--context", help=CONTEXT_HELP),
     context_map: Path | None = typer.Option(None, "--context-map", help=CONTEXT_MAP_HELP),
@@ -105,6 +117,8 @@ def train(
             "target_accuracy": target_accuracy,
             "max_cost_per_1k": max_cost_per_1k,
             "max_escalation_rate": max_escalation_rate,
+            "max_auto_error": max_auto_error,
+            "delta": delta,
         }.items()
         if value is not None
     }

@@ -307,12 +307,33 @@ def _cascade_section(metrics: dict[str, Any], with_sweep: bool) -> list[str]:
             f"validation accuracy {selection.get('accuracy', float('nan')):.4f}, "
             f"{selection.get('escalated_to_last', float('nan')):.1%} sent to the last stage.\n"
         )
+    if selection.get("certified"):
+        lines.append(_certified_lines(selection["certified"], metrics["stages"]))
     if with_sweep:
         lines.append(
             "Threshold sweep (each stage's threshold varied, the others as chosen): "
             "`threshold_sweep.csv`, plotted in `threshold_sweep.png`.\n"
         )
     return lines
+
+
+def _certified_lines(certified: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+    """The certified bound beside the error observed on the evaluated rows, per early stage."""
+    alpha, delta = certified["max_auto_error"], certified["delta"]
+    parts = []
+    for cert, stage in zip(certified["stages"], stages, strict=False):
+        seen = (
+            "answered none of these rows"
+            if stage["accuracy"] is None
+            else f"{1 - stage['accuracy']:.2%} wrong of the {stage['n_answered']:,} it answered"
+        )
+        bound = "no rows" if cert["error_bound"] is None else f"at most {cert['error_bound']:.2%}"
+        parts.append(f"{stage['name']}: bound {bound} wrong; {seen}")
+    return (
+        f"Certified (Learn then Test): with probability at least {1 - delta:.0%}, each early "
+        f"stage is wrong on at most {alpha:.1%} of the documents it answers alone; "
+        f"coverage on the selection rows {certified['coverage']:.1%}. " + "; ".join(parts) + ".\n"
+    )
 
 
 SWEEP_COLUMNS = (

@@ -65,12 +65,20 @@ from docsort.models.cost import CostModel
 from docsort.models.params import SEED, Choice, Integer, Items, Mapping, Number, Optional
 
 CONFIDENCES = ("max", "margin")
-SELECT_KEYS = ("target_accuracy", "max_accuracy_drop", "max_escalation_rate", "max_cost_per_1k")
+SELECT_KEYS = (
+    "target_accuracy",
+    "max_accuracy_drop",
+    "max_escalation_rate",
+    "max_cost_per_1k",
+    "max_auto_error",
+)
 BUDGET_KEYS = ("max_escalation_rate", "max_cost_per_1k")
 # a budget is held on new rows with this confidence unless ``budget_confidence: null`` says
 # "on the validation rows only" (met there, it is missed on about half of new samples)
 DEFAULT_BUDGET_CONFIDENCE = 0.9
 DEFAULT_SELECT = {"max_accuracy_drop": 0.005}
+# ``max_auto_error``'s companion: the chance that the certified bound may fail
+DEFAULT_DELTA = 0.05
 STAGE_KEYS = ("name", "cost", "threshold", "calibrate")  # besides model / kind + kind params
 ESCALATE_ALL = 2.0  # above any confidence (probabilities are <= 1): the stage answers nothing
 MAX_SETTINGS = 20_000  # threshold combinations searched at most
@@ -223,8 +231,16 @@ class CascadeClassifier(Classifier):
         return specs
 
     def selection_target(self) -> tuple[str, float]:
-        """The one criterion of ``select``, checked."""
+        """The one criterion of ``select``, checked (``delta`` may accompany
+        ``max_auto_error``: see ``selection_delta``)."""
         select = DEFAULT_SELECT if self.select is None else self.select
+        if isinstance(select, dict) and "max_auto_error" in select:
+            select = {k: v for k, v in select.items() if k != "delta"}
+        elif isinstance(select, dict) and "delta" in select:
+            raise DocsortError(
+                "cascade select: delta is the risk of a certified error bound; give it with "
+                "max_auto_error"
+            )
         if not isinstance(select, dict) or len(select) != 1:
             raise DocsortError(
                 f"cascade select: give exactly one of {', '.join(SELECT_KEYS)} (got {select!r})"
@@ -237,11 +253,23 @@ class CascadeClassifier(Classifier):
         if not is_number(value) or value < 0 or (key != "max_cost_per_1k" and value > 1):
             limit = "a price >= 0" if key == "max_cost_per_1k" else "a share in [0, 1]"
             raise DocsortError(f"cascade select: {key} must be {limit}, got {value!r}")
+        if key == "max_auto_error" and not 0 < value < 1:
+            raise DocsortError(f"cascade select: max_auto_error must be in (0, 1), got {value!r}")
         return key, float(value)
+
+    def selection_delta(self) -> float:
+        """``select``'s ``delta`` (default ``DEFAULT_DELTA``): the certified bound holds with
+        probability at least 1 − delta."""
+        delta = (self.select or {}).get("delta", DEFAULT_DELTA)
+        if not is_number(delta) or not 0 < delta < 1:
+            raise DocsortError(f"cascade select: delta must be in (0, 1), e.g. 0.05, not {delta!r}")
+        return float(delta)
 
     def _check_params(self) -> None:
         """What the rules cannot see alone (``param_rules`` check each value first)."""
         key, _ = self.selection_target()
+        if key == "max_auto_error":
+            self.selection_delta()
         bound = self.budget_confidence
         if bound is not None and key not in BUDGET_KEYS and bound != DEFAULT_BUDGET_CONFIDENCE:
             raise DocsortError(
@@ -338,9 +366,14 @@ class CascadeClassifier(Classifier):
         correct = [p.argmax(axis=1) == y for p in probas]
         key, value = self.selection_target()
         grids = candidate_grid(confidences, fixed, self.candidates)
-        thresholds, chosen, met = select_thresholds(
-            confidences, correct, usd_per_doc, grids, key, value, self.budget_confidence
-        )
+        if key == "max_auto_error":
+            thresholds, chosen, met = certify_thresholds(
+                confidences, correct, usd_per_doc, grids, value, self.selection_delta()
+            )
+        else:
+            thresholds, chosen, met = select_thresholds(
+                confidences, correct, usd_per_doc, grids, key, value, self.budget_confidence
+            )
         self.stage_thresholds_ = [float(t) for t in thresholds]
         self.selection_ = {
             "criterion": key,
@@ -601,6 +634,101 @@ def select_thresholds(
     if criterion == "max_accuracy_drop":
         chosen["target_accuracy"] = float(correct[-1].mean()) - value
     return chosen["thresholds"], chosen, met
+
+
+def error_p_value(errors: int, answered: int, alpha: float) -> float:
+    """Evidence against "the error rate of what a stage answers exceeds ``alpha``": the chance
+    of at most ``errors`` wrong among ``answered`` rows if it were exactly ``alpha`` (the
+    binomial tail; small when the rows are clearly better than ``alpha``)."""
+    from scipy.stats import binom
+
+    return float(binom.cdf(errors, answered, alpha))
+
+
+def rows_to_pass(observed: float, alpha: float, delta: float, most: int = 100_000) -> int:
+    """The fewest answered rows at which an error rate of ``observed`` passes the test of
+    "at most ``alpha``" at level ``delta`` (``most`` if none up to it does)."""
+    from scipy.stats import binom
+
+    n = np.arange(1, most + 1)
+    passes = binom.cdf(np.floor(observed * n), n, alpha) <= delta
+    return int(n[passes][0]) if passes.any() else most
+
+
+def certify_thresholds(
+    confidences: Sequence[np.ndarray],
+    correct: Sequence[np.ndarray],
+    usd_per_doc: np.ndarray,
+    grids: Sequence[np.ndarray],
+    alpha: float,
+    delta: float,
+) -> tuple[list[float], dict[str, Any], bool]:
+    """Thresholds under which, with probability at least 1 − ``delta``, the error rate among
+    the documents each early stage answers is at most ``alpha`` (Learn then Test, Angelopoulos
+    et al. 2021): per stage, candidate thresholds are tested from the most to the least
+    confident with a binomial-tail p-value, stopping at the first that fails (fixed-sequence
+    testing needs no correction for the number of thresholds tried); the lowest one that passed
+    is kept, which answers the most documents. Thresholds answering too few rows to pass with
+    half of ``alpha`` wrong are skipped, not tested. ``delta`` is split evenly across the early
+    stages (Bonferroni). A later stage is tested on the rows the earlier ones passed on, with
+    their thresholds as chosen on the same rows: that step is not covered by the proof, and the
+    simulation test measures the joint violation rate instead. A fixed threshold is kept and
+    its bound reported, not certified."""
+    n = len(correct[0])
+    pending = np.ones(n, dtype=bool)
+    per_stage_delta = delta / max(len(confidences), 1)
+    # The sequence starts where enough rows answer for a test to pass with some errors (half
+    # of alpha observed): starting at the few most confident rows, one error there would stop
+    # the sequence before it reached any useful threshold. Which thresholds are skipped depends
+    # on how many rows answer (the confidences), not on which rows are right, so the order of
+    # the tests is still fixed before their outcomes are seen
+    least = rows_to_pass(alpha / 2, alpha, per_stage_delta)
+    thresholds: list[float] = []
+    stages: list[dict[str, Any]] = []
+    for k, conf in enumerate(confidences):
+        wrong = ~correct[k]
+        chosen_t, fixed = ESCALATE_ALL, len(grids[k]) == 1
+        candidates = grids[k] if fixed else np.sort(grids[k][grids[k] < ESCALATE_ALL])[::-1]
+        # fewer rows than that reach this stage: start where none wrong would pass
+        start = least if pending.sum() >= least else rows_to_pass(0.0, alpha, per_stage_delta)
+        for t in candidates:
+            take = pending & (conf >= t)
+            answered = int(take.sum())
+            if fixed:
+                chosen_t = float(t)
+                break
+            if answered < start:
+                continue  # too few rows answered to start testing here
+            if error_p_value(int((take & wrong).sum()), answered, alpha) > per_stage_delta:
+                break
+            chosen_t = float(t)
+        take = pending & (conf >= chosen_t)
+        answered, errors = int(take.sum()), int((take & wrong).sum())
+        upper = (
+            float(upper_share(np.array([errors / answered]), answered, 1 - per_stage_delta)[0])
+            if answered
+            else None
+        )
+        stages.append(
+            {
+                "answered": answered,
+                "errors": errors,
+                "observed_error": errors / answered if answered else None,
+                "error_bound": upper,
+                "certified": not fixed and (upper is None or upper <= alpha + 1e-12),
+            }
+        )
+        thresholds.append(chosen_t)
+        pending &= ~take
+    chosen = simulate(thresholds, confidences, correct, usd_per_doc)
+    chosen["certified"] = {
+        "max_auto_error": alpha,
+        "delta": delta,
+        "delta_per_stage": per_stage_delta,
+        "coverage": 1.0 - chosen["escalated_to_last"],
+        "stages": stages,
+    }
+    return thresholds, chosen, True
 
 
 def threshold_sweep(
