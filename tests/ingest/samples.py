@@ -285,3 +285,17 @@ def msg(
         writer.addEntry(f"{inner}/__properties_version1.0", _msg_properties(top=False))
     writer.write(str(path))
     return path
+
+
+def xls(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    """A legacy Excel 97-2003 workbook (an OLE file), written by xlwt."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    for name, rows in sheets.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+    book.save(str(path))
+    return path

@@ -31,6 +31,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         d / "book.xlsx", {"Costs": [["item", "amount"], ["pump", 3.5]], "Staff": [["Ada"]]}
     )
     samples.ods(d / "sheet.ods", {"Plan": [["phase", "weeks"], ["design", 4]]})
+    samples.xls(d / "legacy.xls", {"Old": [["part", "price"], ["seal", 2.25]]})
     samples.html(d / "page.html", "Visible paragraph text")
     (d / "notes.txt").write_text("Plain text notes about invoices.", encoding="utf-8")
     (d / "readme.md").write_text("# Title\n\nMarkdown body.", encoding="utf-8")
@@ -73,6 +74,7 @@ def read(folder: Path, name: str, **limits: object):
         ("deck.pptx", "pptx", 2, ["Roadmap slide text", "Risks slide text", "Speaker notes"]),
         ("book.xlsx", "xlsx", 2, ["## Sheet: Costs", "pump\t3.5", "## Sheet: Staff", "Ada"]),
         ("sheet.ods", "ods", 1, ["## Sheet: Plan", "design\t4"]),
+        ("legacy.xls", "xls", 1, ["## Sheet: Old", "seal\t2.25"]),
         ("page.html", "html", 1, ["A page", "Heading", "Visible paragraph text", "second item"]),
         ("notes.txt", "text", 1, ["Plain text notes about invoices."]),
         ("readme.md", "md", 1, ["Markdown body."]),

@@ -1,11 +1,11 @@
 """What a file is, from its first bytes (and, for containers, the names inside), not its name.
 
 A ``.txt`` that is really a PDF is read as a PDF; a ``.pdf`` of random bytes is reported as
-not a PDF. ``detect(head, path)`` returns a ``Detected``: the type an extractor is registered
-for (``pdf``, ``docx``, ``pptx``, ``xlsx``, ``ods``, ``html``, ``text``, ``md``, ``rtf``, ``eml``,
-``msg``, ``image``), or ``None`` with the reason the file cannot be read (an encrypted Office
-file, a legacy binary format, an unknown binary). ``data`` is the whole file: containers are
-looked into (the part names of a zip, the streams of an OLE file).
+not a PDF. ``detect(data, path)`` returns a ``Detected``: the type an extractor is registered
+for (``pdf``, ``docx``, ``pptx``, ``xlsx``, ``xls``, ``ods``, ``html``, ``text``, ``md``, ``rtf``,
+``eml``, ``msg``, ``image``), or ``None`` with the reason the file cannot be read (an encrypted
+Office file, a legacy Word or PowerPoint file, an unknown binary). ``data`` is the whole
+file: containers are looked into (the part names of a zip, the streams of an OLE file).
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ _HTML = re.compile(
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 LEGACY = {
     "WordDocument": "a legacy Word .doc file: save it as .docx",
-    "Workbook": "a legacy Excel .xls file: save it as .xlsx",
-    "Book": "a legacy Excel .xls file: save it as .xlsx",
     "PowerPoint Document": "a legacy PowerPoint .ppt file: save it as .pptx",
 }
+XLS_STREAMS = {"Workbook", "Book"}  # a legacy Excel file: calamine reads it
 
 
 @dataclass(frozen=True)
@@ -168,6 +167,8 @@ def _ole_type(data: bytes) -> Detected:
         return Detected(None, "encrypted (password-protected Office file): save it unprotected")
     if any(name.startswith("__substg1.0_") for name in tops):
         return Detected("msg")
+    if tops & XLS_STREAMS:
+        return Detected("xls")
     for stream, reason in LEGACY.items():
         if stream in tops:
             return Detected(None, reason)
@@ -181,6 +182,7 @@ def _by_suffix(suffix: str) -> str | None:
         ".pptx": "pptx",
         ".xlsx": "xlsx",
         ".xlsm": "xlsx",
+        ".xls": "xls",
         ".ods": "ods",
         ".html": "html",
         ".htm": "html",

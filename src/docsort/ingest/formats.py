@@ -1,4 +1,4 @@
-"""Extractors for Office files, OpenDocument spreadsheets, HTML, plain text, RTF and images.
+"""Extractors for Office files, spreadsheets (XLSX, XLS, ODS), HTML, plain text, RTF, images.
 
 PDF is in ``docsort.ingest.pdf``, e-mail (EML, Outlook MSG) in ``docsort.ingest.mail``; each
 library is imported inside its extractor, so reading a folder of text files loads none of them.
@@ -103,31 +103,29 @@ def _shape_lines(shape) -> list[str]:  # noqa: ANN001 (python-pptx's shapes)
     return lines
 
 
-@register_extractor("xlsx")
-def extract_xlsx(data: bytes, context: Context) -> Part:
+@register_extractor("xlsx", "xls", "ods")
+def extract_spreadsheet(data: bytes, context: Context) -> Part:
     """Sheet by sheet (``## Sheet: name``), a row as its non-empty cells joined by tabs;
-    values as the file last computed them."""
-    check_zip(data, context)
-    import openpyxl
+    values as the file last computed them. Read with calamine (Rust, through
+    python-calamine): XLSX, legacy XLS and ODS alike, ~100x faster than openpyxl here."""
+    if data[:4] == b"PK\x03\x04":
+        check_zip(data, context)
+    from python_calamine import CalamineWorkbook
 
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except KeyError as exc:
-        raise Unreadable(f"a damaged workbook (missing part {exc})") from None
-    try:
-        sheets = book.worksheets
-        check_pages(len(sheets), context, "sheets")
+        names = list(book.sheet_names)
+        check_pages(len(names), context, "sheets")
         budget = context.limits.max_cells
         chunks = []
-        for sheet in sheets:
-            lines = [f"## Sheet: {sheet.title}"]
-            for row in sheet.iter_rows(values_only=True):
-                budget -= len(row)
-                if budget < 0:
-                    raise Unreadable(
-                        f"has more than {context.limits.max_cells:,} cells (--max-cells)"
-                    )
-                cells = [_cell(value) for value in row if value is not None]
+        for name in names:
+            sheet = book.get_sheet_by_name(name)
+            budget -= sheet.height * sheet.width
+            if budget < 0:
+                raise Unreadable(f"has more than {context.limits.max_cells:,} cells (--max-cells)")
+            lines = [f"## Sheet: {name}"]
+            for row in sheet.to_python(skip_empty_area=True):
+                cells = [_cell(value) for value in row if value not in (None, "")]
                 cells = [c for c in cells if c]
                 if cells:
                     lines.append("\t".join(cells))
@@ -141,45 +139,6 @@ def _cell(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-@register_extractor("ods")
-def extract_ods(data: bytes, context: Context) -> Part:
-    """OpenDocument spreadsheets, sheet by sheet like XLSX (read with odfpy)."""
-    check_zip(data, context)
-    from odf import opendocument, table, text
-
-    document = opendocument.load(io.BytesIO(data))
-    sheets = document.spreadsheet.getElementsByType(table.Table)
-    check_pages(len(sheets), context, "sheets")
-    budget = context.limits.max_cells
-    chunks = []
-    for sheet in sheets:
-        lines = [f"## Sheet: {sheet.getAttribute('name')}"]
-        for row in sheet.getElementsByType(table.TableRow):
-            cells = []
-            for cell in row.getElementsByType(table.TableCell):
-                budget -= 1
-                if budget < 0:
-                    raise Unreadable(
-                        f"has more than {context.limits.max_cells:,} cells (--max-cells)"
-                    )
-                value = "\n".join(
-                    "".join(_odf_text(node) for node in p.childNodes)
-                    for p in cell.getElementsByType(text.P)
-                ).strip()
-                if value:
-                    cells.append(value)
-            if cells:
-                lines.append("\t".join(cells))
-        chunks.append("\n".join(lines))
-    return Part("\n\n".join(chunks), pages=len(chunks))
-
-
-def _odf_text(node) -> str:  # noqa: ANN001 (an odfpy node)
-    if node.nodeType == node.TEXT_NODE:
-        return str(node.data)
-    return "".join(_odf_text(child) for child in node.childNodes)
 
 
 # ----------------------------------------------------------------------------- HTML
