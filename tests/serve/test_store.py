@@ -80,7 +80,8 @@ def test_commits_are_durable(each_store: str, request: pytest.FixtureRequest) ->
 def test_the_text_is_logged_as_asked(each_store: str, log_text: str) -> None:
     store = Store(each_store, log_text=log_text)
     record = {"title": "Dark halos", "abstract": "radio telescope"}
-    store.add_predictions(["plain text", record], [ROW, ROW], MODEL, 2.0)
+    staged = {**ROW, "stage": "fast"}  # a cascade's row names the stage that answered
+    store.add_predictions(["plain text", record], [staged, staged], MODEL, 2.0)
     with store.engine.connect() as connection:
         rows = connection.execute(sa.select(predictions).order_by(predictions.c.is_record)).all()
     canonical = json.dumps(record, sort_keys=True)
@@ -90,8 +91,8 @@ def test_the_text_is_logged_as_asked(each_store: str, log_text: str) -> None:
     assert texts == (["plain text", json.dumps(record)] if log_text == "full" else [None, None])
     assert [r.is_record for r in rows] == [False, True]
     assert all(r.probabilities == ROW["probabilities"] for r in rows)
-    assert {(r.model_name, r.model_version, r.label, r.latency_ms) for r in rows} == {
-        (*MODEL, "astro-ph", 2.0)
+    assert {(r.model_name, r.model_version, r.label, r.stage, r.latency_ms) for r in rows} == {
+        (*MODEL, "astro-ph", "fast", 2.0)
     }
 
 
