@@ -150,8 +150,8 @@ def run_ingest(request: IngestRequest) -> IngestResult:
     started = time.monotonic()
     limits = limits_of(request)
     out = Path(request.out)
-    kind = FORMATS.get(out.suffix.lower())
-    if kind is None:
+    file_format = FORMATS.get(out.suffix.lower())
+    if file_format is None:
         raise DocsortError(f"--out must end in .parquet or .jsonl, not {out.name!r}")
     workers = _workers(request.workers)
     spec = redact_spec(request.redact, request.redact_entities, request.redact_engine)
@@ -167,7 +167,7 @@ def run_ingest(request: IngestRequest) -> IngestResult:
     if not request.paths:
         raise DocsortError("give one or more files, folders or globs to ingest")
     # rows without a hash (a FIFO, an unreadable file) are listed again if still there
-    previous = [row for row in read_output(out, kind) if row.get("sha256")]
+    previous = [row for row in read_output(out, file_format) if row.get("sha256")]
     files = list(walk(request.paths, hidden=request.hidden, skip=out))
     if not files:
         raise DocsortError(
@@ -219,11 +219,11 @@ def run_ingest(request: IngestRequest) -> IngestResult:
                 _finish(result, rows, planned[done.key], done.result, done)
                 advance()
                 if time.monotonic() - checkpoint > request.checkpoint_seconds:
-                    write_output(out, kind, rows)
+                    write_output(out, file_format, rows)
                     checkpoint = time.monotonic()
     finally:  # interrupted too: the workers stop, what is done is kept, a rerun resumes
         results.close()  # type: ignore[attr-defined]  (a generator)
-        written = write_output(out, kind, rows)
+        written = write_output(out, file_format, rows)
     result.rows = written
     result.seconds = time.monotonic() - started
     return result
@@ -371,7 +371,7 @@ def _not_regular(path: str) -> str:
 # ----------------------------------------------------------------------------- the output
 
 
-def read_output(out: Path, kind: str) -> list[dict[str, Any]]:
+def read_output(out: Path, file_format: str) -> list[dict[str, Any]]:
     """The rows of an earlier run's output (to resume from); [] when there is none. A file
     that is not such an output is refused rather than overwritten."""
     if not out.exists():
@@ -379,7 +379,7 @@ def read_output(out: Path, kind: str) -> list[dict[str, Any]]:
     if out.is_dir():
         raise DocsortError(f"--out {str(out)!r} is a folder: give a .parquet or .jsonl file name")
     try:
-        if kind == "parquet":
+        if file_format == "parquet":
             import pandas as pd
 
             records = pd.read_parquet(out).to_dict("records")
@@ -402,7 +402,7 @@ def read_output(out: Path, kind: str) -> list[dict[str, Any]]:
     return records
 
 
-def write_output(out: Path, kind: str, rows: list[dict[str, Any] | None]) -> int:
+def write_output(out: Path, file_format: str, rows: list[dict[str, Any] | None]) -> int:
     """Write the rows (``None``: a row replaced by a newer one) atomically; their count."""
     kept = [row for row in rows if row is not None]
     columns = list(COLUMNS)
@@ -410,7 +410,7 @@ def write_output(out: Path, kind: str, rows: list[dict[str, Any] | None]) -> int
     columns += [c for c in ("label", "redacted") if c in extra]
     columns += [c for c in extra if c not in columns]
     with atomic_path(out) as tmp:
-        if kind == "parquet":
+        if file_format == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
