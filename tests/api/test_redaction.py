@@ -4,6 +4,7 @@ redacted (pairs: both texts), the counts line the commands print."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,19 @@ def test_rows_are_redacted_with_their_labels_kept() -> None:
     assert counts == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}
     assert counts_line(counts) == "redacted EMAIL_ADDRESS 1, PHONE_NUMBER 1"
     assert counts_line(Counter()) == "redacted nothing"
+
+
+def test_training_on_redacted_rows(tmp_path: Path) -> None:
+    from docsort.api import TrainRequest, fit, prepare_train
+
+    texts = [f"pump valve seal report {i}, from ana{i}@example.com" for i in range(6)]
+    texts += [f"invoice ledger audit note {i}, call +44 20 7946 09{i:02d}" for i in range(6)]
+    rows = Dataset(texts, ["hydraulics"] * 6 + ["finance"] * 6)
+    spec = redact_spec("replace", engine="patterns")
+    plan = prepare_train(TrainRequest(data=rows, redact=spec, out=tmp_path / "m"))
+    assert not any("@example.com" in t or "7946" in t for t in plan.train.texts)
+    assert plan.notes[-1] == (
+        "redacted EMAIL_ADDRESS 6, PHONE_NUMBER 6 in the training and validation rows"
+    )
+    model = fit(plan)
+    assert model.predict(["a seal for the pump"])[0] == "hydraulics"

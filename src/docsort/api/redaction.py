@@ -48,6 +48,17 @@ def redact_rows(data: Dataset, spec: RedactSpec) -> tuple[Dataset, Counter]:
     return replace(data, **changes), counts
 
 
+def redact_train_rows(
+    train: Dataset, valid: Dataset | None, spec: RedactSpec
+) -> tuple[Dataset, Dataset | None, Counter]:
+    """The training (and validation) rows redacted, and what was found in both."""
+    train, counts = redact_rows(train, spec)
+    if valid is not None:
+        valid, more = redact_rows(valid, spec)
+        counts.update(more)
+    return train, valid, counts
+
+
 def counts_line(counts: Counter) -> str:
     """``redacted EMAIL_ADDRESS 12, PERSON 3`` (or ``redacted nothing``)."""
     if not counts:

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from docsort.api.common import long_doc_for, models_beside, read_config
+from docsort.api.redaction import counts_line, redact_train_rows
 from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet, _cut
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
 from docsort.models.base import Model, Runtime, create, get_kind, is_model_dir, is_number
+from docsort.redact import RedactSpec
 from docsort.text.chunking import LongDoc, training_pieces
 
 SELECT_KEYS = ("target_accuracy", "max_cost_per_1k", "max_escalation_rate", "max_auto_error")
@@ -52,6 +54,7 @@ class TrainRequest:
     context_map: str | Path | None = None  # pair models: code,title CSV
     runtime: Runtime | None = None
     input_spec: dict[str, Any] | None = None  # columns to record; default: from ``columns``
+    redact: RedactSpec | None = None  # personal data out of the rows before fitting (--redact)
 
 
 @dataclass
@@ -111,6 +114,9 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
                 f"the labels file lists {len(absent)} label(s) no training row has (first: "
                 f"{_cut(absent[0])}); the model will never predict them"
             )
+    if request.redact is not None:
+        train, valid, found = redact_train_rows(train, valid, request.redact)
+        notes.append(f"{counts_line(found)} in the training and validation rows")
     return TrainPlan(request, model, train, valid, long_doc, spec, notes)
 
 

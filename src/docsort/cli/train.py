@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from docsort import api
+from docsort.api.redaction import redact_spec
 from docsort.cli import render
 from docsort.cli.app import (
     AGGREGATE_HELP,
@@ -30,6 +31,7 @@ from docsort.cli.app import (
     runtime_options,
     warn,
 )
+from docsort.cli.ingest import REDACT_ENGINE_HELP, REDACT_ENTITIES_HELP, REDACT_HELP
 from docsort.progress import status
 
 
@@ -102,6 +104,11 @@ def train(
     ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
+    redact: str | None = typer.Option(None, "--redact", help=REDACT_HELP),
+    redact_entities: str | None = typer.Option(
+        None, "--redact-entities", help=REDACT_ENTITIES_HELP
+    ),
+    redact_engine: str = typer.Option("presidio", "--redact-engine", help=REDACT_ENGINE_HELP),
 ) -> None:
     """Train a model on labelled data and save it to --out.
 
@@ -143,6 +150,7 @@ def train(
         soft=soft,
         context_map=context_map,
         runtime=runtime_options(device, threads),
+        redact=redact_spec(redact, redact_entities, redact_engine),
     )
     with status(f"reading {data}"):
         plan = api.prepare_train(request)
