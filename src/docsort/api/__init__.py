@@ -4,9 +4,12 @@ calls these. Requests are validated once, here; models and data never import thi
 - ``train`` / ``TrainRequest`` → ``prepare_train`` (checked, rows read) → ``fit``
 - ``evaluate`` / ``EvalRequest`` → ``run_evaluate``; ``compare`` / ``CompareRequest``
 - ``predict`` / ``PredictRequest`` → ``run_predict`` (the lean path: no report code)
+- ``AuditRequest`` → ``run_audit`` (label errors); ``SuggestRequest`` → ``run_suggest``
+  (what to label next)
 - ``ensemble``; admin: data sets, model aliases, the cache, the demo
 """
 
+from docsort.api.active import SuggestRequest, SuggestResult, run_suggest
 from docsort.api.admin import (
     builtin_datasets,
     cache_usage,
@@ -16,6 +19,7 @@ from docsort.api.admin import (
     models_table,
     run_demo,
 )
+from docsort.api.audit import AuditRequest, AuditResult, run_audit
 from docsort.api.common import open_model, read_config, zero_shot_model
 from docsort.api.ensemble import ensemble
 from docsort.api.evaluation import (
@@ -46,6 +50,8 @@ from docsort.io import install_termination_handler
 from docsort.models.base import Runtime
 
 __all__ = [
+    "AuditRequest",
+    "AuditResult",
     "Columns",
     "CompareRequest",
     "DocsortError",
@@ -55,6 +61,8 @@ __all__ = [
     "PredictResult",
     "Run",
     "Runtime",
+    "SuggestRequest",
+    "SuggestResult",
     "TrainPlan",
     "TrainRequest",
     "builtin_datasets",
@@ -79,10 +87,12 @@ __all__ = [
     "read_config",
     "read_rows",
     "run_batched",
+    "run_audit",
     "run_compare",
     "run_demo",
     "run_evaluate",
     "run_predict",
+    "run_suggest",
     "train",
     "with_labels",
     "write_jsonl",
