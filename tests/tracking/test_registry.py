@@ -140,3 +140,24 @@ def test_mistakes_are_one_line(
     with pytest.raises(DocsortError, match="http://127.0.0.1:9 cannot be reached") as caught:
         registry_list(tracking_uri="http://127.0.0.1:9")
     assert "\n" not in str(caught.value)
+
+
+def test_the_cli_says_a_registry_mistake_in_one_line(
+    registry: str, champion: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from docsort.cli import main
+
+    for argv, message in (
+        (["registry", "promote", "arxiv", "7"], "error: arxiv has no version 7 (its versions: 1"),
+        (["registry", "rollback", "nope"], "error: no registered model 'nope' in sqlite:"),
+        (
+            ["registry", "list", "--tracking-uri", "ftp://x"],
+            "is not a tracking URI MLflow supports",
+        ),
+    ):
+        monkeypatch.setattr("sys.argv", ["docsort", *argv])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err, err
