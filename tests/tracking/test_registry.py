@@ -152,7 +152,7 @@ def test_the_cli_says_a_registry_mistake_in_one_line(
         (["registry", "rollback", "nope"], "error: no registered model 'nope' in sqlite:"),
         (
             ["registry", "list", "--tracking-uri", "ftp://x"],
-            "is not a tracking URI MLflow supports",
+            "error: ftp://x is not a tracking URI",
         ),
     ):
         monkeypatch.setattr("sys.argv", ["docsort", *argv])
