@@ -143,21 +143,33 @@ def test_mistakes_are_one_line(
 
 
 def test_the_cli_says_a_registry_mistake_in_one_line(
-    registry: str, champion: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    registry: str,
+    champion: str,
+    holdout_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     from docsort.cli import main
 
+    out = str(tmp_path / "out.jsonl")
     for argv, message in (
-        (["registry", "promote", "arxiv", "7"], "error: arxiv has no version 7 (its versions: 1"),
-        (["registry", "rollback", "nope"], "error: no registered model 'nope' in sqlite:"),
-        (
-            ["registry", "list", "--tracking-uri", "ftp://x"],
-            "error: ftp://x is not a tracking URI",
-        ),
-    ):
+        (["predict", "models:/arxiv/7", str(holdout_csv), "--out", out],
+         "error: arxiv has no version 7 (its versions: 1"),
+        (["eval", "models:/nope@champion", str(holdout_csv), "--out", str(tmp_path / "r")],
+         "error: no registered model 'nope' in sqlite:"),
+        (["predict", "models:/arxiv@champion", str(holdout_csv), "--out", out, "--text", "x"],
+         "error: "),  # a docsort error after the reference opened: still one line
+    ):  # fmt: skip
         monkeypatch.setattr("sys.argv", ["docsort", *argv])
         with pytest.raises(SystemExit) as exited:
             main()
         assert exited.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err, err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "ftp://x")
+    monkeypatch.setattr("sys.argv", ["docsort", "predict", "models:/a/1", "-", "--out", out])
+    with pytest.raises(SystemExit):
+        main()
+    assert capsys.readouterr().err.startswith("error: ftp://x is not a tracking URI MLflow")
+    assert not Path(out).exists()
