@@ -21,6 +21,11 @@ from docsort.errors import DocsortError
 Reader = Callable[[Path], pd.DataFrame]
 READERS: dict[str, Reader] = {}  # file suffix -> reader; see register_reader
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
+# files of a folder read by docsort.ingest's extractors (the type is still decided by content)
+DOCUMENT_SUFFIXES = {
+    ".pdf", ".docx", ".pptx", ".xlsx", ".xlsm", ".xls", ".ods", ".html", ".htm", ".rtf",
+    ".eml", ".msg",
+}  # fmt: skip
 
 
 def read_table(source: str | Path) -> pd.DataFrame:
@@ -121,16 +126,31 @@ def _read_text_file(path: Path) -> str:
 
 
 def _read_folder(path: Path) -> pd.DataFrame:
-    """``<label>/<file>.txt`` gives labelled rows; text files right inside give unlabelled ones."""
+    """``<label>/<file>.txt`` gives labelled rows; text files right inside give unlabelled ones.
+    Documents (PDF, Office, spreadsheets, HTML, e-mail: ``DOCUMENT_SUFFIXES``) are read as
+    ``docsort ingest`` reads them, on worker processes within its default limits; one that
+    cannot be read has no text, so its row is skipped and counted like an empty file."""
     rows = []
+    documents: list[tuple[int, str]] = []
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        if file.suffix.lower() not in TEXT_SUFFIXES or file.name.startswith("."):
+        suffix = file.suffix.lower()
+        if file.name.startswith(".") or suffix not in TEXT_SUFFIXES | DOCUMENT_SUFFIXES:
             continue
         relative = file.relative_to(path)
         label = relative.parts[0] if len(relative.parts) > 1 else None
-        rows.append({"text": _read_text_file(file), "label": label, "path": str(relative)})
+        text = _read_text_file(file) if suffix in TEXT_SUFFIXES else ""
+        if suffix not in TEXT_SUFFIXES:
+            documents.append((len(rows), str(file)))
+        rows.append({"text": text, "label": label, "path": str(relative)})
     if not rows:
-        raise DocsortError(f"{path}: no .txt files found (expected <label>/<file>.txt)")
+        raise DocsortError(
+            f"{path}: no .txt or document files found (expected <label>/<file>.txt, .pdf, ...)"
+        )
+    if documents:
+        from docsort.ingest import Limits, run_jobs
+
+        for done in run_jobs(documents, Limits(), max(1, min(4, len(documents)))):
+            rows[done.key]["text"] = done.result.text if not done.result.error else ""
     frame = pd.DataFrame(rows)
     if frame["label"].isna().all():
         frame = frame.drop(columns="label")
