@@ -36,7 +36,8 @@ def predict(
     ),
     input: str = typer.Argument(
         ...,
-        help="CSV/TSV/JSONL/Parquet file, folder of .txt, or - for stdin (one document per line).",
+        help="CSV/TSV/JSONL/Parquet file, a folder of .txt or documents (PDF, DOCX, e-mail, ...), "
+        "or - for stdin (one document per line).",
     ),
     out: str = typer.Option(
         ...,
