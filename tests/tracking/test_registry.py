@@ -173,3 +173,27 @@ def test_the_cli_says_a_registry_mistake_in_one_line(
         main()
     assert capsys.readouterr().err.startswith("error: ftp://x is not a tracking URI MLflow")
     assert not Path(out).exists()
+
+
+def test_the_registry_commands_print_what_they_did(
+    registry: str, model_dir: Path, report_dir: Path, unique_name: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from docsort.cli.registry import registry_app
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(registry_app, list(args), env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    name = unique_name
+    shown = run("register", str(model_dir), "--name", name, "--metrics", str(report_dir),
+                "--alias", "challenger")  # fmt: skip
+    assert f"as version 1 of {name}, challenger (was –): models:/{name}/1" in shown
+    assert f"{name}: champion is version 1 (was –)" in run("promote", name, "challenger")
+    table = run("list", name)
+    assert "champion" in table and "accuracy" in table and "tfidf" in table
+    listed = json.loads(run("list", name, "--json"))
+    assert listed["versions"][0]["aliases"] == ["champion"]
+    assert name in run("list")
