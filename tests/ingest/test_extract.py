@@ -90,6 +90,14 @@ def test_each_type_is_read_by_content(
         assert piece in result.text
 
 
+def test_the_language_is_told_when_there_is_enough_text() -> None:
+    german = "Die Rechnung für die Hydraulikpumpe ist beigefügt, bitte bis Freitag bezahlen."
+    assert extract_bytes(german.encode(), "r.txt", Limits()).language == "de"
+    english = "The invoice for the hydraulic pump is attached; please pay it by Friday."
+    assert extract_bytes(english.encode(), "r.txt", Limits()).language == "en"
+    assert extract_bytes(b"INV-2024-0042 12.50", "n.txt", Limits()).language == ""
+
+
 def test_html_drops_scripts_and_styles(folder: Path) -> None:
     text = read(folder, "page.html").text
     assert "script text" not in text and "color: red" not in text

@@ -7,10 +7,10 @@ writes one row per document, atomically (and every ``checkpoint_seconds`` while 
 killed run loses little). Every unreadable file is a row with its ``error``; nothing raises
 for a bad file. The result's ``failed`` makes the CLI's exit status 3 (partial success).
 
-Rows: ``path, sha256, type, bytes, pages, chars, ocr_pages, text, error, note`` (+ ``label``
-with ``labels_from_folders``: the name of the file's folder; + ``redacted``, the counts per
-entity type, with ``redact``). ``docsort train docs.parquet`` reads it as it is: rows with an
-error have no text and are skipped.
+Rows: ``path, sha256, type, bytes, pages, chars, language, ocr_pages, text, error, note``
+(+ ``label`` with ``labels_from_folders``: the name of the file's folder; + ``redacted``, the
+counts per entity type, with ``redact``). ``docsort train docs.parquet`` reads it as it is:
+rows with an error have no text and are skipped.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ COLUMNS = (
     "bytes",
     "pages",
     "chars",
+    "language",
     "ocr_pages",
     "text",
     "error",
@@ -240,6 +241,7 @@ def _finish(
         type=extracted.type or "",
         pages=extracted.pages,
         chars=len(extracted.text),
+        language=extracted.language,
         ocr_pages=extracted.ocr_pages,
         text=extracted.text,
         error=extracted.error,

@@ -27,8 +27,9 @@ PARTIAL_EXIT = 3  # some files could not be read (listed); the rest were written
 HELP = f"""Extract the text of documents into one table (.parquet or .jsonl), one row per file.
 
 Reads PDF (text layer; scanned pages by OCR when tesseract is installed), DOCX, PPTX, XLSX,
-ODS, HTML, TXT/MD, RTF, EML and Outlook MSG, by content (a PDF named .txt is read as a PDF).
-Columns: path, sha256, type, bytes, pages, chars, ocr_pages, text, error, note (+ label).
+XLS, ODS, HTML, TXT/MD, RTF, EML and Outlook MSG, by content (a PDF named .txt is a PDF).
+Columns: path, sha256, type, bytes, pages, chars, language, ocr_pages, text, error, note (+
+label, + redacted).
 Files whose content is already in --out are skipped, so a rerun resumes; the same content
 twice is written once. An unreadable file (encrypted, corrupt, empty, over a limit,
 unsupported) gets its reason in the error column and the run goes on.
