@@ -19,12 +19,14 @@ GOOD = {
     "invoices/memo.docx": "docx",
     "invoices/book.xlsx": "xlsx",
     "invoices/sheet.ods": "ods",
+    "invoices/old.xls": "xls",
     "invoices/notes.txt": "text",
     "letters/deck.pptx": "pptx",
     "letters/page.html": "html",
     "letters/readme.md": "md",
     "letters/letter.rtf": "rtf",
     "letters/mail.eml": "eml",
+    "letters/outlook.msg": "msg",
     "letters/renamed.txt": "pdf",  # a PDF with the wrong extension
 }
 BAD = {
@@ -46,12 +48,14 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     samples.docx(inv / "memo.docx", "Invoice memo: budget for the warehouse.")
     samples.xlsx(inv / "book.xlsx", {"Invoice": [["item", "amount"], ["valve", 12]]})
     samples.ods(inv / "sheet.ods", {"Invoice": [["pump", 3]]})
+    samples.xls(inv / "old.xls", {"Invoice": [["seal", 2]]})
     (inv / "notes.txt").write_text("Invoice notes: paid in full.", encoding="utf-8")
     samples.pptx(let / "deck.pptx", ["Dear customer, a letter in slides."])
     samples.html(let / "page.html", "Dear reader, this letter is a web page.")
     (let / "readme.md").write_text("# Letter\n\nDear team, markdown letter.", encoding="utf-8")
     samples.rtf(let / "letter.rtf", "Dear Sir, a rich text letter.")
     samples.eml(let / "mail.eml", "Dear Bob, see attached.", "Attachment words.", "Nested words.")
+    samples.msg(let / "outlook.msg", "Letter", "Dear Bob, an Outlook letter.")
     (let / "renamed.txt").write_bytes(
         samples.pdf(root / "x.pdf", ["Dear all, renamed."]).read_bytes()
     )
@@ -89,15 +93,15 @@ def test_a_folder_of_every_type_with_hostile_files(inbox: Path, tmp_path: Path) 
         assert rows[name]["error"].endswith(reason), name
         assert rows[name]["text"] == ""
     assert rows["letters/renamed.txt"]["note"] == "the extension says text, the content is pdf"
-    assert (result.found, result.extracted, result.failed) == (16, 11, 5)
+    assert (result.found, result.extracted, result.failed) == (18, 13, 5)
     assert result.partial and {f.path.split("/")[-1] for f in result.failures} == {
         Path(n).name for n in BAD
     }
     assert result.by_type["pdf"] == 2
     # a rerun extracts nothing: every file's content is in the table (the failed ones too)
     again = run_ingest(request)
-    assert (again.extracted, again.failed, again.done_before, again.failed_before) == (0, 0, 16, 5)
-    assert again.partial and len(pd.read_parquet(out)) == 16
+    assert (again.extracted, again.failed, again.done_before, again.failed_before) == (0, 0, 18, 5)
+    assert again.partial and len(pd.read_parquet(out)) == 18
     # with a higher limit, --retry-errors reads the big file; the rest stay as they were
     retried = run_ingest(
         IngestRequest([tmp_path / "in"], out, labels_from_folders=True, retry_errors=True)
