@@ -134,3 +134,21 @@ def test_multi_label_data_and_unknown_columns_are_one_line(tmp_path: Path) -> No
     assert "no column 'body'" in result.stderr and "__docsort_row__" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists()
+
+
+def test_a_labels_file_listing_a_label_no_row_has_is_audited_on_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "small.csv"
+    texts = [f"shares and stock markets fell on day {i}" for i in range(6)]
+    texts += [f"the team won the football match {i}" for i in range(6)]
+    pd.DataFrame({"text": texts, "label": ["business"] * 6 + ["sport"] * 6}).to_csv(path)
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("labels: [business, sport, weather]\n")
+    out = tmp_path / "audit"
+    result = run_audit(AuditRequest(path, labels=labels, folds=2, out=out, fix="relabel"))
+    assert result.summary["labels"] == 2 and set(result.summary["per_label"]) == {
+        "business",
+        "sport",
+    }
+    assert len(pd.read_csv(out / "cleaned.csv")) == 12

@@ -99,8 +99,7 @@ def run_audit(request: AuditRequest) -> AuditResult:
     notes = notes_on(data, _name(request.data))
     proba = out_of_fold(request, data)
     assert data.label_set is not None
-    names = list(data.label_set.names)
-    given = data.targets()
+    names, given, proba = _present_labels(data, proba)
     findings = quality.find_suspects(
         given, proba, names, data.texts, read.positions,
         filter_by=request.filter_by, rank_by=request.rank_by,
@@ -166,6 +165,22 @@ def _fold_request(request: AuditRequest, rows: Dataset) -> TrainRequest:
     )
 
 
+def _present_labels(data: Dataset, proba: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The labels some row has (a labels file may list more), the rows' label indices among
+    them and the probabilities of those labels only, renormalised: confident learning counts
+    given labels, and a label no row has cannot be one."""
+    assert data.label_set is not None
+    counts = data.label_counts()
+    keep = [i for i, n in enumerate(data.label_set.names) if counts[n]]
+    names = [data.label_set.names[i] for i in keep]
+    position = {n: j for j, n in enumerate(names)}
+    given = np.array([position[label] for label in data.labels or []], dtype=np.int64)
+    part = proba[:, keep]
+    totals = part.sum(axis=1, keepdims=True)
+    return names, given, np.divide(part, totals, out=np.full_like(part, 1 / len(keep)),
+                                   where=totals > 0)  # fmt: skip
+
+
 def _check_options(request: AuditRequest) -> None:
     folds = request.folds
     if not (is_number(folds) and float(folds).is_integer() and 2 <= folds <= MAX_FOLDS):
@@ -182,8 +197,6 @@ def _check_options(request: AuditRequest) -> None:
         )
     if not (is_number(request.top) and request.top >= 0):
         raise DocsortError(f"--top must be 0 or more, not {request.top}")
-    if request.fix is not None and request.out is None:
-        raise DocsortError(f"--{request.fix} writes the cleaned data into --out: give --out DIR")
 
 
 def _check_folds(data: Dataset, folds: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from docsort import api
 from docsort.api import AuditRequest, run_audit
@@ -99,8 +100,8 @@ def audit(
     )
     for suspect in result.suspects[:5]:
         out_console.print(
-            f"  row {suspect.row}: {suspect.given} ({suspect.p_given:.2f}) → "
-            f"{suspect.suggested} ({suspect.p_suggested:.2f})",
+            f"  row {suspect.row}: {escape(suspect.given)} ({suspect.p_given:.2f}) → "
+            f"{escape(suspect.suggested)} ({suspect.p_suggested:.2f})",
             highlight=False,
         )
     if s["cleaned_file"]:
