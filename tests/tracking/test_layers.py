@@ -84,3 +84,16 @@ def test_predicting_a_directory_imports_no_mlflow(model_dir: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_mlflow_signature_asks_for_the_columns_the_model_reads() -> None:
+    from docsort.tracking.models import input_columns
+
+    assert input_columns({"text": "text"}) == ["text"]
+    assert input_columns({"text": ["title", "abstract"]}) == ["title", "abstract"]
+    assert input_columns({"text": "text", "template": "{title}. {abstract} ({title})"}) == [
+        "title",
+        "abstract",
+    ]
+    pair = {"text": "anchor", "pair": "target", "context": "context"}
+    assert input_columns(pair) == ["anchor", "target", "context"]

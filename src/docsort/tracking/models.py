@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import re
+import string
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,10 +49,14 @@ CODE = Path(__file__).with_name("model_code.py")
 
 
 def input_columns(spec: Mapping[str, Any]) -> list[str]:
-    """The columns a model reads (its saved input spec): the text column(s), a pair model's
-    pair and context columns."""
-    text = spec.get("text") or "text"
-    columns = [text] if isinstance(text, str) else list(text)
+    """The columns a model reads (its saved input spec): the text column(s) or the ones its
+    template joins, a pair model's pair and context columns."""
+    if spec.get("template"):
+        fields = [f for _, f, _, _ in string.Formatter().parse(str(spec["template"])) if f]
+        columns = list(dict.fromkeys(fields))
+    else:
+        text = spec.get("text") or "text"
+        columns = [text] if isinstance(text, str) else list(text)
     return columns + [spec[c] for c in ("pair", "context") if spec.get(c)]
 
 
