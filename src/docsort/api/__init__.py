@@ -6,6 +6,7 @@ calls these. Requests are validated once, here; models and data never import thi
 - ``predict`` / ``PredictRequest`` → ``run_predict`` (the lean path: no report code)
 - ``AuditRequest`` → ``run_audit`` (label errors); ``SuggestRequest`` → ``run_suggest``
   (what to label next)
+- ``run_distill`` / ``DistillRequest``: a teacher labels unlabelled rows, a student learns
 - ``ensemble``; admin: data sets, model aliases, the cache, the demo
 """
 
@@ -21,6 +22,7 @@ from docsort.api.admin import (
 )
 from docsort.api.audit import AuditRequest, AuditResult, run_audit
 from docsort.api.common import open_model, read_config, zero_shot_model
+from docsort.api.distill import DistillRequest, DistillResult, run_distill
 from docsort.api.ensemble import ensemble
 from docsort.api.evaluation import (
     CompareRequest,
@@ -54,6 +56,8 @@ __all__ = [
     "AuditResult",
     "Columns",
     "CompareRequest",
+    "DistillRequest",
+    "DistillResult",
     "DocsortError",
     "EvalRequest",
     "EvalResult",
@@ -89,6 +93,7 @@ __all__ = [
     "run_batched",
     "run_audit",
     "run_compare",
+    "run_distill",
     "run_demo",
     "run_evaluate",
     "run_predict",
