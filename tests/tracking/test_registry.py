@@ -73,7 +73,7 @@ def test_promote_rollback_and_archive(registry: str, model_dir: Path, unique_nam
         run_rollback(name)
 
     assert run_archive(name, "2") == "2"
-    with pytest.raises(DocsortError, match="version 2 of .* is archived"):
+    with pytest.raises(DocsortError, match="version 2 of .* is archived: register it again"):
         run_promote(PromoteRequest(name, "2"))
     with pytest.raises(DocsortError, match="is the champion: promote another version"):
         run_archive(name, "1")

@@ -239,6 +239,10 @@ def run_promote(request: PromoteRequest) -> PromoteResult:
         gate = None
         if champion == candidate.version:
             raise DocsortError(f"version {candidate.version} of {name} is the champion already")
+        if models.is_archived(candidate):  # before any evaluation
+            raise DocsortError(
+                f"version {candidate.version} of {name} is archived: register it again to use it"
+            )
         if request.holdout is not None and champion is None:
             notes.append(f"{name} has no champion yet: nothing to compare on the holdout")
         elif request.holdout is not None:
@@ -249,7 +253,7 @@ def run_promote(request: PromoteRequest) -> PromoteResult:
             if not gate["passed"] and not request.force:
                 raise DocsortError(_refusal(gate, name))
             if not gate["passed"]:
-                notes.append("promoted with --force: " + _refusal(gate, name).split(": ", 1)[1])
+                notes.append(f"promoted with --force, though {_shortfall(gate, name)}")
         previous = models.set_alias(registry, name, "champion", candidate.version)
         return PromoteResult(name, candidate.version, previous, gate, notes)
 
@@ -307,14 +311,18 @@ def _gate(
     }
 
 
-def _refusal(gate: dict[str, Any], name: str) -> str:
+def _shortfall(gate: dict[str, Any], name: str) -> str:
     direction = "lower" if gate["metric"] in LOWER_IS_BETTER else "higher"
     return (
-        f"refused: version {gate['candidate_version']} of {name} has {gate['metric']} "
+        f"version {gate['candidate_version']} of {name} has {gate['metric']} "
         f"{gate['candidate']:.4f} on {gate['holdout']}, {gate['worse_by']:.4f} worse than the "
         f"champion (version {gate['champion_version']}, {gate['champion']:.4f}; {direction} is "
-        f"better), more than the tolerance {gate['tolerance']:g}; --force promotes it anyway"
+        f"better), more than the tolerance {gate['tolerance']:g}"
     )
+
+
+def _refusal(gate: dict[str, Any], name: str) -> str:
+    return f"refused: {_shortfall(gate, name)}; --force promotes it anyway"
 
 
 def run_rollback(name: str, tracking_uri: str | None = None) -> tuple[str | None, str]:
