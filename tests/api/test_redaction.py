@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import docsort
+from docsort.api import EvalRequest, PredictRequest, run_evaluate, run_predict
 from docsort.api.redaction import counts_line, redact_rows, redact_spec
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
@@ -54,3 +56,28 @@ def test_training_on_redacted_rows(tmp_path: Path) -> None:
     )
     model = fit(plan)
     assert model.predict(["a seal for the pump"])[0] == "hydraulics"
+    # the saved model records the redaction (never a key); predict and eval redact the same way
+    saved = docsort.load(tmp_path / "m")
+    assert saved.input_spec_["redact"]["mode"] == "replace"
+    predicted = run_predict(PredictRequest(tmp_path / "m", ["a seal for the pump, bo@example.com"]))
+    assert predicted.notes == [
+        "redacted EMAIL_ADDRESS 1 in the input, as the model's training rows were"
+    ]
+    evaluated = run_evaluate(EvalRequest(tmp_path / "m", rows))
+    assert evaluated.notes[-1].startswith("redacted EMAIL_ADDRESS 6, PHONE_NUMBER 6 in the input")
+
+
+def test_a_model_trained_on_pseudonyms_needs_the_key_to_predict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docsort.api import TrainRequest, fit, prepare_train
+
+    monkeypatch.setenv("DOCSORT_REDACT_KEY", "the-training-key-0123456789")
+    texts = [f"pump {i} ana@example.com" for i in range(4)] + [f"ledger {i}" for i in range(4)]
+    rows = Dataset(texts, ["a"] * 4 + ["b"] * 4)
+    spec = redact_spec("hash", engine="patterns")
+    fit(prepare_train(TrainRequest(data=rows, redact=spec, out=tmp_path / "m")))
+    assert "key" not in docsort.load(tmp_path / "m").input_spec_["redact"]
+    monkeypatch.delenv("DOCSORT_REDACT_KEY")
+    with pytest.raises(DocsortError, match="trained on redacted texts \\(hash\\), so its input"):
+        run_predict(PredictRequest(tmp_path / "m", ["pump"]))

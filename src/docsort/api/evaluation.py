@@ -17,6 +17,7 @@ import numpy as np
 
 from docsort.api.common import long_doc_for, open_model
 from docsort.api.prediction import Run, answering_stages, run_batched
+from docsort.api.redaction import redact_like_training
 from docsort.api.registry import local_model_dir
 from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_rows, write_jsonl
 from docsort.data.dataset import Dataset
@@ -71,7 +72,7 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
     model = open_model(request.model, request.runtime)
     model.long_doc_ = long_doc_for(model, request.long_doc, current=model.long_doc_)
     columns = request.columns.or_trained(model.input_spec_)
-    data = read_rows(request.data, columns)
+    data, redacted = redact_like_training(model, read_rows(request.data, columns))
     metrics = evaluate(
         model,
         data,
@@ -80,7 +81,7 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
         title=request.title,
         sweep=request.sweep,
     )
-    return EvalResult(model, data, metrics, notes_on(data, str(request.data)))
+    return EvalResult(model, data, metrics, notes_on(data, str(request.data)) + redacted)
 
 
 def evaluate(

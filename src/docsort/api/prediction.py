@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from docsort.api.common import long_doc_for, open_model, zero_shot_model, zero_shot_spec
+from docsort.api.redaction import redact_like_training
 from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_labels, read_rows
 from docsort.data.dataset import Dataset
 from docsort.data.labels import LabelSet
@@ -70,6 +71,7 @@ def run_predict(request: PredictRequest) -> PredictResult:
         data = read_rows(request.data, columns, labelled=False)
     else:
         data = Dataset(texts=list(request.data), name="texts")
+    data, redacted = redact_like_training(model, data)
     inputs = data if model.capabilities().scores else data.texts
     rows = predict(
         model,
@@ -80,7 +82,8 @@ def run_predict(request: PredictRequest) -> PredictResult:
         adapt=request.adapt,
         windows=request.windows,
     )
-    return PredictResult(rows, data.extra, notes_on(data, str(request.data), labelled=False))
+    notes = notes_on(data, str(request.data), labelled=False) + redacted
+    return PredictResult(rows, data.extra, notes)
 
 
 def _records(data: Any) -> bool:

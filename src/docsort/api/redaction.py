@@ -59,6 +59,48 @@ def redact_train_rows(
     return train, valid, counts
 
 
+def redaction_record(spec: RedactSpec) -> dict[str, Any]:
+    """What a model trained on redacted rows records in its input spec (never the key)."""
+    checked = spec.check()
+    return {
+        "mode": checked.mode,
+        "engine": checked.engine,
+        "entities": list(checked.entities or ()),
+        "min_score": checked.min_score,
+    }
+
+
+def trained_redaction(model: Any) -> RedactSpec | None:
+    """The redaction a model's training rows went through (``docsort train --redact``), to be
+    applied to what it reads later; ``None`` when they were not redacted."""
+    record = (getattr(model, "input_spec_", None) or {}).get("redact")
+    if not record:
+        return None
+    spec = RedactSpec(
+        mode=record.get("mode", "replace"),
+        entities=tuple(record.get("entities") or ()) or None,
+        engine=record.get("engine", "presidio"),
+        min_score=record.get("min_score", RedactSpec.min_score),
+    )
+    try:
+        return spec.check()
+    except DocsortError as exc:
+        raise DocsortError(
+            f"this model was trained on redacted texts ({spec.mode}), so its input is redacted "
+            f"the same way: {exc}"
+        ) from None
+
+
+def redact_like_training(model: Any, data: Dataset) -> tuple[Dataset, list[str]]:
+    """``data`` redacted as the model's training rows were (nothing when they were not), and a
+    note saying what was found."""
+    spec = trained_redaction(model)
+    if spec is None:
+        return data, []
+    data, counts = redact_rows(data, spec)
+    return data, [f"{counts_line(counts)} in the input, as the model's training rows were"]
+
+
 def counts_line(counts: Counter) -> str:
     """``redacted EMAIL_ADDRESS 12, PERSON 3`` (or ``redacted nothing``)."""
     if not counts:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from docsort.api.common import long_doc_for, models_beside, read_config
-from docsort.api.redaction import counts_line, redact_train_rows
+from docsort.api.redaction import counts_line, redact_train_rows, redaction_record
 from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet, _cut
@@ -114,9 +114,10 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
                 f"the labels file lists {len(absent)} label(s) no training row has (first: "
                 f"{_cut(absent[0])}); the model will never predict them"
             )
-    if request.redact is not None:
+    if request.redact is not None:  # recorded, so that predict and eval redact the same way
         train, valid, found = redact_train_rows(train, valid, request.redact)
         notes.append(f"{counts_line(found)} in the training and validation rows")
+        spec = {**spec, "redact": redaction_record(request.redact)}
     return TrainPlan(request, model, train, valid, long_doc, spec, notes)
 
 
