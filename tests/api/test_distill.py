@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from docsort.api.distill import DistillRequest, run_distill
+from docsort.api.distill import (
+    SOFT_COLUMN,
+    DistillRequest,
+    prepare_distill,
+    run_distill,
+    soft_kinds,
+)
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
 from docsort.models.base import load
@@ -114,3 +120,16 @@ def test_zero_shot_dual_teacher(tmp_path: Path) -> None:
     texts = load_dataset(tmp_path / "pool.csv", ["title", "abstract"], None).texts
     accuracy = np.mean(np.array(student.predict(texts)) == np.array(truth))
     assert accuracy >= 0.8
+
+
+def test_soft_targets_ride_to_a_kind_that_reads_them(
+    trained_model_dir: Path, pool_csv: Path
+) -> None:
+    """--soft is accepted for a kind with a soft_column parameter and fills it (not trained
+    here: a dual student takes minutes)."""
+    plan = prepare_distill(
+        DistillRequest(teacher=trained_model_dir, data=str(pool_csv), student="dual", soft=True)
+    )
+    assert plan.student_params["soft_column"] == SOFT_COLUMN
+    assert "dual" in soft_kinds() and "tfidf" not in soft_kinds()
+    assert len(plan.rows) == 160 and plan.rows.labels is None  # the label column is not read
