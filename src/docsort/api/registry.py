@@ -49,6 +49,7 @@ class Resolved:
     name: str
     version: str
     path: Path
+    alias: str | None = None  # the version can change: the alias may move
 
 
 def resolve_reference(reference: str | Path) -> Resolved:
@@ -62,7 +63,7 @@ def resolve_reference(reference: str | Path) -> Resolved:
     with session() as registry:
         version = models.resolve(registry, parsed)
         path = models.local_copy(registry, version)
-    return Resolved(str(reference), version.name, version.version, path)
+    return Resolved(str(reference), version.name, version.version, path, parsed.alias)
 
 
 def local_model(reference: str | Path) -> Path:

@@ -29,6 +29,7 @@ from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
 from docsort.serve.limits import MAX_BODY_BYTES, BodyLimit, one_line
 from docsort.serve.metrics import Metrics, MetricsMiddleware
+from docsort.serve.registry_watch import AliasWatch
 from docsort.serve.schemas import (
     ClassifyAnswer,
     ClassifyRequest,
@@ -138,6 +139,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     api_keys: str | Path | None = None,
     batching: BatchSettings | None = None,
+    watch_seconds: float = 30.0,
 ) -> FastAPI:
     """Load ``model`` once, read the keys file and open the store (migrating it) before the
     port is bound, so a wrong model dir, keys file or database URL fails at start, in one
@@ -147,11 +149,17 @@ def create_app(
     metrics = Metrics()
     service = Service(api.open_model(model, runtime), Path(model).resolve().name, store,
                       batching or BatchSettings(), metrics)  # fmt: skip
+    # models:/NAME@champion: named by its registry version, and followed when the alias moves
+    watch = AliasWatch.follow(model, service, runtime, watch_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.batcher.start()
+        if watch is not None:
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         await service.batcher.close()  # uvicorn has let every open request finish by now
 
     app = FastAPI(
