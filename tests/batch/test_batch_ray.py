@@ -3,8 +3,10 @@ then rerun finishes with every row once. One local Ray per module (start-up is s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +35,7 @@ def local_ray() -> Iterator[str]:
         object_store_memory=128 * 1024 * 1024,
         log_to_driver=False,
         logging_level="ERROR",
+        _node_ip_address="127.0.0.1",
     )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
@@ -50,6 +53,11 @@ def test_ray_gives_the_local_engines_rows(
     result = run_batch(request)
     assert (result.rows, result.failed_rows, result.engine) == (2000, 0, "ray")
     same_predictions(read_output(out), expected_rows)
+    # two actors (two CPUs, one each), each opened the model once, in its own process
+    records = [json.loads(p.read_text()) for p in out.glob("_shards/*.json")]
+    workers = {r["worker"] for r in records}
+    assert 1 <= len(workers) <= 2 and f"{socket.gethostname()}:{os.getpid()}" not in workers
+    assert {r["model_loads"] for r in records} == {1}
 
 
 def test_a_killed_ray_driver_reruns_to_every_row_once(

@@ -3,6 +3,9 @@ session per module (start-up is slow)."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,10 @@ def test_spark_gives_the_local_engines_rows(
     result = run_batch(request)
     assert (result.rows, result.failed_rows, result.engine) == (2000, 0, "spark")
     same_predictions(read_output(out), expected_rows)
+    # predicted in Spark's Python workers, each opening the model once (workers are reused)
+    records = [json.loads(p.read_text()) for p in out.glob("_shards/*.json")]
+    assert f"{socket.gethostname()}:{os.getpid()}" not in {r["worker"] for r in records}
+    assert {r["model_loads"] for r in records} == {1}
 
 
 def test_spark_lists_failed_rows_and_resumes(

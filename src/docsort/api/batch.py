@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,7 @@ JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARTIAL_EXIT = 3  # the CLI's exit status when the job finished but some rows failed
 LISTED_ERRORS = 100  # failing rows listed per shard record (all of them are in the shard)
 _ROW = "__docsort_row__"  # the position column while a batch is in flight
+_MODEL_LOADS = 0  # ShardPredictors made in this process (each opens the model)
 
 
 @dataclass
@@ -125,6 +127,8 @@ class ShardReport:
     bytes: int
     seconds: float
     first_row: int
+    worker: str = ""  # host:pid of the process that predicted it
+    model_loads: int = 0  # models that process had opened by then (1: opened once)
 
     @property
     def name(self) -> str:
@@ -583,6 +587,8 @@ class ShardPredictor:
     returns its record."""
 
     def __init__(self, spec: PredictorSpec) -> None:
+        global _MODEL_LOADS
+        _MODEL_LOADS += 1
         self.spec = spec
         labels = read_labels(spec.labels)
         self.labels = labels
@@ -777,6 +783,8 @@ def write_shard(
         "bytes": size,
         "seconds": round(seconds, 4),
         "first_row": shard.first_row,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "model_loads": _MODEL_LOADS,
     }
     write_json(out / RECORDS / f"{shard.name}.json", record)
     return record

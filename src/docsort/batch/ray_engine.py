@@ -8,7 +8,7 @@ exactly the shards already written. Finished shards stream back to the driver as
 (``iter_rows``), which updates the manifest and the progress.
 
 ``ray.init()`` starts a small local Ray (``num_cpus`` = this machine's cores, no dashboard, a
-256 MB object store: shard records are all that travels) unless ``--address`` names a
+256 MB object store: shard records are all that travels; on 127.0.0.1) unless ``--address`` names a
 cluster; a Ray already initialised in this process (a notebook, a test) is used as it is.
 On a cluster, the model folder, the inputs and ``--out`` must be at the same path on every
 node (a shared file system).
@@ -116,6 +116,7 @@ def _init(ray: Any, address: str | None, runtime: Any) -> bool:
         options["address"] = address
     else:
         options["include_dashboard"] = False
+        options["_node_ip_address"] = "127.0.0.1"  # a local Ray listens on loopback only
         options["num_cpus"] = os.cpu_count() or 1
         options["object_store_memory"] = OBJECT_STORE_BYTES
     try:

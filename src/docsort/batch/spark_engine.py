@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,6 +94,11 @@ def session(master: str | None) -> tuple[Any, bool]:
     if active is not None:
         return active, False
     find_java()
+    local = master is None or master.startswith("local")
+    if local:  # a local Spark listens on loopback only, not on the machine's network address
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # mapInPandas exchanges one string column per shard: tested with pandas 3 (docs/batch.md)
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (
@@ -104,6 +110,10 @@ def session(master: str | None) -> tuple[Any, bool]:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("DOCSORT_SPARK_DRIVER_MEMORY", "1g"))
     )
+    if local:
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - Java missing or the master unreachable
