@@ -61,6 +61,12 @@ def serve(
         "--shutdown-timeout",
         help="On SIGTERM or Ctrl-C: seconds open requests get to finish before they are cut.",
     ),
+    watch_seconds: float = typer.Option(
+        30.0,
+        "--watch-seconds",
+        help="models:/NAME@ALIAS: how often to ask the registry whether "
+        "the alias moved (then the new version is swapped in); 0: never.",
+    ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
@@ -79,6 +85,8 @@ def serve(
     service.check_host(host, api_keys=api_keys is not None)
     if not 0 < port < 65536:
         raise DocsortError(f"--port must be between 1 and 65535, not {port}")
+    if watch_seconds < 0:
+        raise DocsortError(f"--watch-seconds must be 0 (never) or more, not {watch_seconds:g}")
     if not 0 <= shutdown_timeout <= 3600:
         raise DocsortError(
             f"--shutdown-timeout must be 0 to 3600 seconds, not {shutdown_timeout:g}"
@@ -92,6 +100,7 @@ def serve(
             runtime=runtime_options(device, threads),
             api_keys=api_keys,
             batching=batching,
+            watch_seconds=watch_seconds,
         )
     if api_keys is None:
         access = "no API keys: loopback only"
