@@ -24,6 +24,7 @@ QUICK_SECONDS = 300  # per block; the whole run takes well under a minute on 2 c
 TABLE_SCRIPTS = [
     ("run.py", ["--table-only"], "results"),
     ("cascade.py", ["--table-only"], "cascade"),
+    ("certified.py", ["--table-only"], "certified"),
     ("dual.py", ["table"], "dual"),
     ("llm.py", ["--table-only"], "llm"),
     ("long_docs.py", ["--table-only"], "long"),
