@@ -75,6 +75,29 @@ def test_the_default_registry_is_a_sqlite_file_in_the_state_dir(
     assert sqlite_file("sqlite:///rel/y.db") == Path("rel/y.db")
 
 
+def test_mlflow_is_imported_only_when_a_registry_is_used() -> None:
+    """Statically: MLflow is imported at module level only by the MLflow model's code, and the
+    API reaches the tracking package at module level only for ``tracking.uri`` (no MLflow), so
+    opening a model directory never imports it (the slow test below checks in a process)."""
+    import ast
+
+    for path in sorted((PACKAGE / "tracking").glob("*.py")):
+        top = [
+            n
+            for n in ast.parse(path.read_text()).body
+            if isinstance(n, ast.Import | ast.ImportFrom)
+        ]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        heavy = [n for n in names if n.split(".")[0] in ("mlflow", "sqlalchemy")]
+        assert heavy == [] or path.name in ENTRY_POINTS, (path.name, heavy)
+    for path in sorted((PACKAGE / "api").glob("*.py")):
+        top = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ImportFrom)]
+        reached = {n.module for n in top if (n.module or "").startswith("docsort.tracking")}
+        assert reached <= {"docsort.tracking.uri"}, (path.name, reached)
+
+
+@pytest.mark.slow
 def test_predicting_a_directory_imports_no_mlflow(model_dir: Path) -> None:
     script = (
         "import sys, docsort\n"
