@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -114,12 +115,38 @@ def session(master: str | None) -> tuple[Any, bool]:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+    if "spark.driver.extraJavaOptions" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        # errors only on the console (Spark's default prints a WARN line per start-up step)
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{_quiet_log4j()}"
+        )
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - Java missing or the master unreachable
         raise DocsortError(f"cannot start Spark ({master or 'local[*]'}): {_cause(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True
+
+
+_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.console.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+def _quiet_log4j() -> str:
+    """A log4j2 configuration that shows errors only, written once per process."""
+    path = os.path.join(tempfile.gettempdir(), f"docsort-spark-log4j2-{os.getuid()}.properties")
+    if not os.path.isfile(path):
+        with open(path + f".{os.getpid()}", "w", encoding="utf-8") as handle:
+            handle.write(_LOG4J)
+        os.replace(path + f".{os.getpid()}", path)
+    return path
 
 
 def find_java() -> str:
