@@ -167,8 +167,9 @@ def run_distill(request: DistillRequest) -> DistillResult:
 def distill(plan: DistillPlan) -> DistillResult:
     request, teacher, rows = plan.request, plan.teacher, plan.rows
     started = time.perf_counter()
-    adapted = False
-    if request.teacher_proba is not None:
+    adapted: bool | None = False
+    if request.teacher_proba is not None:  # the caller ran the teacher: adapted or not, unknown
+        adapted = None
         proba, teacher_seconds = np.asarray(request.teacher_proba, dtype=np.float64), 0.0
     else:
         begun = time.perf_counter()
