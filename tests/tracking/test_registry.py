@@ -109,6 +109,10 @@ def test_mistakes_are_one_line(
         (lambda: run_promote(PromoteRequest("arxiv", "champion")), "champion already"),
         (lambda: run_promote(PromoteRequest("arxiv", "1")), "is the champion already"),
         (lambda: run_promote(PromoteRequest("arxiv", "latest")), "a version number or challenger"),
+        (
+            lambda: run_promote(PromoteRequest("arxiv", "2", tolerance=float("nan"))),
+            "--tolerance must be 0 or more",
+        ),
         (lambda: run_register(RegisterRequest(model_dir, "a/b")), "without '/'"),
         (
             lambda: run_register(RegisterRequest(model_dir, "x", alias="prod")),

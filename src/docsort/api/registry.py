@@ -224,7 +224,8 @@ def run_promote(request: PromoteRequest) -> PromoteResult:
     if given == "champion":
         raise DocsortError("the champion is the champion already: promote a version or challenger")
     tolerance = request.tolerance
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+    number = isinstance(tolerance, int | float) and not isinstance(tolerance, bool)
+    if not number or not 0 <= tolerance < float("inf"):  # NaN fails both
         raise DocsortError(f"--tolerance must be 0 or more (e.g. 0.01), not {tolerance!r}")
     if request.holdout is not None and not isinstance(request.holdout, list):
         holdout = str(request.holdout)
