@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,11 +86,14 @@ def session(uri: str | None = None) -> Iterator[Session]:
     for each in {tracking, registry}:
         _check_local(each)
     shown = tracking if tracking == registry else f"{tracking} (registry {registry})"
-    with one_line(shown), _pointed_at(module, tracking, registry):
+    with _FLUENT, one_line(shown), _pointed_at(module, tracking, registry):
         yield Session(module.MlflowClient(tracking, registry), tracking, registry)
 
 
 URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# MLflow's fluent URIs are process-wide: one session at a time points them (a served alias is
+# checked from a thread while the main thread may open a session of its own)
+_FLUENT = threading.RLock()
 
 
 @contextlib.contextmanager
