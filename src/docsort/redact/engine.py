@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -102,10 +103,7 @@ class Redactor:
 
     def load(self) -> Redactor:
         if self._analyzer is None:
-            self._analyzer = build_analyzer(self.spec)
-            from presidio_anonymizer import AnonymizerEngine
-
-            self._anonymizer = AnonymizerEngine()
+            self._analyzer, self._anonymizer = _engines(self.spec.engine, self.spec.entities)
         return self
 
     def find(self, text: str) -> list[Any]:
@@ -247,6 +245,16 @@ def import_presidio() -> None:
         import presidio_analyzer.predefined_recognizers  # noqa: F401
         import presidio_anonymizer  # noqa: F401
         import spacy  # noqa: F401
+
+
+@functools.lru_cache(maxsize=8)
+def _engines(engine: str, entities: tuple[str, ...] | None) -> tuple[Any, Any]:
+    """The analyzer and anonymizer for an engine and entity list, built once per process (the
+    spaCy pipeline takes a second or two to load; predict and eval build a Redactor per call)."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    analyzer = build_analyzer(RedactSpec(engine=engine, entities=entities))
+    return analyzer, AnonymizerEngine()
 
 
 def build_analyzer(spec: RedactSpec) -> Any:
