@@ -17,6 +17,7 @@ from docsort.api.distill import (
     run_distill,
     soft_kinds,
 )
+from docsort.api.rows import Columns
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
 from docsort.models.base import load
@@ -102,19 +103,22 @@ def test_empty_data_through_the_cli(trained_model_dir: Path, tmp_path: Path) -> 
 def test_zero_shot_dual_teacher(tmp_path: Path) -> None:
     """The real zero-shot teacher: minilm over label descriptions, re-aimed on the pool."""
     frame = pd.read_csv(ARXIV_8CAT)
-    pool = frame[frame.category.isin(["cs.CV", "q-bio.NC"])].groupby("category").head(30)
+    pool = frame[frame.category.isin(["cs.CV", "q-bio.NC"])].groupby("category").head(20)
     pool.to_csv(tmp_path / "pool.csv", index=False)
     (tmp_path / "labels.yaml").write_text(
         "cs.CV: Computer vision, images, video, object detection and segmentation.\n"
         "q-bio.NC: Neuroscience, neurons, the brain, cognition and neural circuits.\n"
     )
-    result = run_cli("distill", "dual:minilm", str(tmp_path / "pool.csv"), "--labels",
-                     str(tmp_path / "labels.yaml"), "--text", "title,abstract", "--student",
-                     "tfidf", "--valid-share", "0.2", "--out", str(tmp_path / "s"))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    run_distill(  # in process: under load the CLI's 300 s child timeout is too short
+        DistillRequest(
+            teacher="dual:minilm", data=str(tmp_path / "pool.csv"),
+            labels=tmp_path / "labels.yaml", columns=Columns.parse("title,abstract"),
+            student="tfidf", valid_share=0.2, out=tmp_path / "s",
+        )
+    )  # fmt: skip
     report = json.loads((tmp_path / "s" / "distill.json").read_text())
     assert report["teacher_adapted"] is True and report["teacher_kind"] == "dual"
-    assert report["rows"] == 60 and report["agreement"] >= 0.8
+    assert report["rows"] == 40 and report["agreement"] >= 0.8
     truth = pool.category.tolist()
     student = load(tmp_path / "s")
     texts = load_dataset(tmp_path / "pool.csv", ["title", "abstract"], None).texts
