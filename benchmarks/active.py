@@ -98,30 +98,52 @@ def labels_needed(budgets: list[int], mean: list[float], target: float) -> float
     return None
 
 
-def run_set(dataset: str, seeds: int) -> dict[str, Any]:
-    from threadpoolctl import threadpool_info
-
+def run_set(dataset: str, seeds: int, save: Path | None = None) -> dict[str, Any]:
+    """All seeds' curves; with ``save``, the result so far is written after every seed (a
+    shared machine may not give the time for all of them)."""
     train_data, test = train_test(dataset)
     budgets = BUDGETS[dataset]
     load_before = round(os.getloadavg()[0], 2)
     cpu, wall = time.process_time(), time.perf_counter()
     full = accuracy(train(train_data, kind="tfidf", params=PARAMS), test)
     curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
+    result: dict[str, Any] = {}
     for seed in range(seeds):
         for strategy in STRATEGIES:
             curves[strategy].append(curve(train_data, test, strategy, seed, budgets))
             print(dataset, seed, strategy, [round(x, 4) for x in curves[strategy][-1]], flush=True)
+        result = summary(dataset, train_data, test, budgets, curves, full)
+        result.update(
+            cpu_seconds=round(time.process_time() - cpu, 1),
+            wall_seconds=round(time.perf_counter() - wall, 1),
+            load_average_1m_before=load_before,
+            load_average_1m_after=round(os.getloadavg()[0], 2),
+            threads=_threads(),
+            machine=machine(),
+        )
+        if save is not None:
+            write_json(save, result)
+    return result
+
+
+def summary(
+    dataset: str,
+    train_data: Dataset,
+    test: Dataset,
+    budgets: list[int],
+    curves: dict[str, list[list[float]]],
+    full: float,
+) -> dict[str, Any]:
     mean = {s: np.mean(c, axis=0).tolist() for s, c in curves.items()}
     plateau = mean["random"][-1]
     target = plateau - 0.01
-    needed = {s: labels_needed(budgets, m, target) for s, m in mean.items()}
     return {
         "dataset": dataset,
         "train_rows": len(train_data),
         "test_rows": len(test),
         "labels": len(train_data.label_set),
         "budgets": budgets,
-        "seeds": seeds,
+        "seeds": len(curves["random"]),
         "params": PARAMS,
         "candidates": CANDIDATES,
         "accuracy": curves,
@@ -130,14 +152,14 @@ def run_set(dataset: str, seeds: int) -> dict[str, Any]:
         "full_train_accuracy": full,
         "random_plateau": plateau,
         "target": target,
-        "labels_needed": needed,
-        "cpu_seconds": round(time.process_time() - cpu, 1),
-        "wall_seconds": round(time.perf_counter() - wall, 1),
-        "load_average_1m_before": load_before,
-        "load_average_1m_after": round(os.getloadavg()[0], 2),
-        "threads": {p["internal_api"]: p["num_threads"] for p in threadpool_info()},
-        "machine": machine(),
+        "labels_needed": {s: labels_needed(budgets, m, target) for s, m in mean.items()},
     }
+
+
+def _threads() -> dict[str, int]:
+    from threadpoolctl import threadpool_info
+
+    return {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -202,7 +224,7 @@ def main() -> None:
     if not args.table_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
         for dataset in args.datasets:
-            write_json(RESULTS / f"{dataset}.json", run_set(dataset, args.seeds))
+            run_set(dataset, args.seeds, save=RESULTS / f"{dataset}.json")
     for path in sorted(RESULTS.glob("*.json")):
         if not args.table_only or not path.with_suffix(".png").exists():
             plot(json.loads(path.read_text()), path.with_suffix(".png"))

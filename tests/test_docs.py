@@ -29,6 +29,8 @@ TABLE_SCRIPTS = [
     ("llm.py", ["--table-only"], "llm"),
     ("long_docs.py", ["--table-only"], "long"),
     ("pair.py", ["--table-only"], "pair"),
+    ("batch.py", ["--table-only"], "batch"),
+    ("distill.py", ["table"], "distill"),
 ]
 
 

@@ -17,7 +17,7 @@ from docsort.api.audit import AuditRequest, run_audit
 from docsort.cli import app
 from docsort.errors import DocsortError
 from docsort.quality.audit import Suspect, cleaned_frame
-from tests.conftest import ARXIV_MULTI, run_cli
+from tests.conftest import ARXIV_MULTI
 
 ROWS = 400
 FLIPPED = 20  # 5 %
@@ -129,10 +129,12 @@ def test_multi_label_data_and_unknown_columns_are_one_line(tmp_path: Path) -> No
     columns = Columns.parse("titles", label="terms")
     with pytest.raises(DocsortError, match="multi-label: docsort audit checks single-label"):
         run_audit(AuditRequest(path, columns=columns))
-    result = run_cli("audit", str(path), "--text", "body", "--out", str(tmp_path / "a"))
-    assert result.returncode == 2
-    assert "no column 'body'" in result.stderr and "__docsort_row__" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    args = ["audit", str(path), "--text", "body", "--out", str(tmp_path / "a")]
+    result = CliRunner().invoke(app, args)  # main() prints a DocsortError as one line, exit 2
+    assert isinstance(result.exception, DocsortError)
+    message = str(result.exception)
+    assert "no column 'body'" in message and "__docsort_row__" not in message
+    assert len(message.splitlines()) == 1
     assert not (tmp_path / "a").exists()
 
 

@@ -10,7 +10,11 @@ import sys
 from rich.markup import escape
 
 from docsort.api import install_termination_handler
-from docsort.cli import admin, evaluate, export, keys, predict, serve, train
+from docsort.cli import admin, evaluate, export, feedback, keys, predict, registry, serve, train
+from docsort.cli import audit as audit_commands
+from docsort.cli import distill as distill_commands
+from docsort.cli import ingest as ingest_commands
+from docsort.cli import suggest as suggest_commands
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
 
@@ -22,10 +26,16 @@ app.command("eval")(evaluate.eval_command)
 app.command()(evaluate.compare)
 app.command()(predict.predict)
 app.command()(train.ensemble)
+app.command()(distill_commands.distill)
 app.command()(export.export)
 app.command()(admin.demo)
 app.command()(serve.serve)
+app.command()(ingest_commands.ingest)
+app.command()(audit_commands.audit)
+app.command()(suggest_commands.suggest)
+app.add_typer(feedback.feedback_app, name="feedback")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(registry.registry_app, name="registry")
 
 
 def main() -> None:
