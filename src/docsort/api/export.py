@@ -17,7 +17,9 @@ from docsort.errors import DocsortError
 from docsort.io import check_replaceable
 from docsort.models.base import Runtime, is_model_dir, is_number
 
-QUANTIZATIONS = ("none", "dynamic")
+QUANTIZATIONS = ("none", "dynamic", "static")
+CALIBRATIONS = ("minmax", "percentile", "entropy")
+MAX_CALIBRATION_ROWS = 500  # ranges settle within a few hundred rows; each row is one run
 MIN_CHECK_ROWS = 50  # fewer rows cannot show an agreement of 99.5 % (one row is 2 %)
 MAX_CHECK_ROWS = 2000  # the check runs the source model too: more rows only cost time
 
@@ -35,6 +37,14 @@ class ExportRequest:
     columns: Columns = field(default_factory=Columns)
     max_rows: int = MAX_CHECK_ROWS
     runtime: Runtime | None = None
+    # int8 (--quantize dynamic|static): calibration rows (static needs them; the fp32 search
+    # reads them), the groups kept in fp32 (None: auto with calibration rows, else the head only)
+    calibration: Source | None = None
+    keep_fp32: str | list[str] | None = None
+    per_channel: bool = True
+    reduce_range: bool = False
+    calibrate: str = "minmax"
+    calibration_rows: int = MAX_CALIBRATION_ROWS
 
 
 @dataclass
@@ -50,6 +60,12 @@ def run_export(request: ExportRequest) -> ExportResult:
         raise DocsortError(
             f"--quantize must be one of {', '.join(QUANTIZATIONS)}, not {request.quantize!r}"
         )
+    if request.calibrate not in CALIBRATIONS:
+        raise DocsortError(
+            f"--calibrate must be one of {', '.join(CALIBRATIONS)}, not {request.calibrate!r}"
+        )
+    if not isinstance(request.calibration_rows, int) or request.calibration_rows < MIN_CHECK_ROWS:
+        raise DocsortError(f"calibration_rows must be a whole number >= {MIN_CHECK_ROWS}")
     if not is_number(request.min_agreement) or request.min_agreement < 0:
         raise DocsortError(f"--min-agreement must be a number >= 0, not {request.min_agreement!r}")
     if request.check is None:
@@ -74,8 +90,40 @@ def run_export(request: ExportRequest) -> ExportResult:
             f"--check has {len(texts)} rows with text: give at least {MIN_CHECK_ROWS} (a few "
             "hundred show an agreement of 99.5 % within a row or two)"
         )
+    calibration: list[str] = []
+    if request.calibration is not None:
+        if request.quantize == "none":
+            raise DocsortError("--calibration is for --quantize static or dynamic, not none")
+        rows = read_rows(
+            request.calibration, request.columns.or_trained(model.input_spec_), labelled=False
+        )
+        calibration = list(rows.texts[: request.calibration_rows])
+        if len(calibration) < MIN_CHECK_ROWS:
+            raise DocsortError(
+                f"--calibration has {len(calibration)} rows with text: give at least "
+                f"{MIN_CHECK_ROWS} (a few hundred from the training set)"
+            )
+    elif request.quantize == "static":
+        raise DocsortError(
+            "--quantize static needs --calibration DATA: rows (a few hundred, e.g. from the "
+            "training set) on which the activation ranges are measured"
+        )
     from docsort.export import export_model
+    from docsort.export.quantize import Scheme, parse_keep
 
+    keep = parse_keep(request.keep_fp32)
+    if not keep:
+        keep = ["auto"] if calibration else ["none"]
+    if keep == ["auto"] and request.quantize != "none" and not calibration:
+        raise DocsortError("--keep-fp32 auto needs --calibration DATA to search on")
+    scheme = None
+    if request.quantize != "none":
+        scheme = Scheme(
+            method=request.quantize,
+            per_channel=bool(request.per_channel),
+            reduce_range=bool(request.reduce_range),
+            calibrate=request.calibrate,
+        )
     threads = request.runtime.threads if request.runtime else None
     outcome = export_model(
         model,
@@ -85,7 +133,15 @@ def run_export(request: ExportRequest) -> ExportResult:
         min_agreement=float(request.min_agreement),
         force=request.force,
         source=str(request.model),
-        check=str(request.check) if isinstance(request.check, (str, Path)) else data.name or "rows",
+        check=_name(request.check) or data.name or "rows",
         threads=threads,
+        scheme=scheme,
+        keep_fp32=keep if request.quantize != "none" else (),
+        calibration=calibration,
+        calibration_source=_name(request.calibration),
     )
     return ExportResult(outcome.report, outcome.written, outcome.out)
+
+
+def _name(source: Source | None) -> str:
+    return str(source) if isinstance(source, (str, Path)) else ""

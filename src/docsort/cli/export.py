@@ -17,7 +17,34 @@ def export(
     model_dir: str = typer.Argument(..., help="A saved embed or encoder model directory."),
     out: str = typer.Option(..., "--out", help="Where the exported (onnx) model goes."),
     quantize: str = typer.Option(
-        "none", "--quantize", help="none (fp32) or dynamic (int8 weights, per channel)."
+        "none",
+        "--quantize",
+        help="none (fp32), dynamic (int8 weights per channel, activations per batch) or "
+        "static (int8 QDQ, activation ranges from --calibration rows).",
+    ),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="Rows (a few hundred from the training set, not --check's) for int8: static "
+        "quantization measures activation ranges on them, and the fp32 search reads them.",
+    ),
+    keep_fp32: str | None = typer.Option(
+        None,
+        "--keep-fp32",
+        help="Node groups left in fp32 besides the head, comma-separated: auto (the fewest that "
+        "keep --min-agreement on the calibration rows; the default with --calibration), none, "
+        "first, last, qkv, attention-output, ffn-input, ffn-output, layer.N, layer.N.ROLE.",
+    ),
+    per_channel: bool = typer.Option(
+        True, "--per-channel/--per-tensor", help="int8 weight scales per output channel."
+    ),
+    reduce_range: bool = typer.Option(
+        False,
+        "--reduce-range/--full-range",
+        help="7-bit int8 weights (avoids overflow in CPUs without VNNI; less precise).",
+    ),
+    calibrate: str = typer.Option(
+        "minmax", "--calibrate", help="Static ranges: minmax, percentile or entropy."
     ),
     check: str | None = typer.Option(
         None,
@@ -55,6 +82,11 @@ def export(
         columns=Columns.parse(text, template=template),
         max_rows=max_rows,
         runtime=Runtime(threads=threads) if threads else None,
+        calibration=calibration,
+        keep_fp32=keep_fp32,
+        per_channel=per_channel,
+        reduce_range=reduce_range,
+        calibrate=calibrate,
     )
     with status(f"exporting {model_dir}"):
         result = run_export(request)
@@ -73,4 +105,8 @@ def export(
             f"below --min-agreement {report['min_agreement']}; --force writes it anyway. "
             f"Measured: {json.dumps(checked, separators=(',', ':'))}"
         )
+    precision = report.get("precision")
+    if precision:
+        kept = ", ".join(["head", *precision["fp32_groups"]])
+        err_console.print(f"int8: {precision['quantized_matmuls']} MatMuls; fp32: {kept}")
     err_console.print(f"wrote {result.out} ({report['graph_mb']} MB graph, export.json beside it)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from docsort.errors import DocsortError
+from docsort.export.quantize import Scheme
 from docsort.io import write_json
 from docsort.models.base import Classifier
 from docsort.models.kinds.onnx import EXPORT_FILE, MODEL_FILE
@@ -44,14 +45,26 @@ def export_model(
     source: str = "",
     check: str = "",
     threads: int | None = None,
+    scheme: Scheme | None = None,
+    keep_fp32: Sequence[str] = (),
+    calibration: Sequence[str] = (),
+    calibration_source: str = "",
 ) -> ExportOutcome:
-    """Export ``model`` to ``out`` as an ``onnx`` model, checked on ``texts``."""
+    """Export ``model`` to ``out`` as an ``onnx`` model, checked on ``texts``.
+
+    ``quantization`` ``dynamic`` / ``static`` makes an int8 graph by ``scheme`` (default: per
+    channel, 8-bit), with the head and the ``keep_fp32`` groups in fp32 (``["auto"]``: the
+    fewest groups that keep ``min_agreement`` on the ``calibration`` rows, which static
+    quantization also calibrates on); export.json's ``precision`` says which nodes stayed fp32."""
     from docsort.export import onnx as onnx_export
     from docsort.export.parity import compare
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="docsort-export-") as work:
-        exported = onnx_export.build(model, Path(work), quantization)
+        exported = onnx_export.build(
+            model, Path(work), quantization, scheme=scheme, keep_fp32=keep_fp32,
+            calibration=calibration, min_agreement=min_agreement,
+        )  # fmt: skip
         exported.threads = threads
         seconds = time.perf_counter() - started
         measured = compare(model, exported, texts)
@@ -62,7 +75,8 @@ def export_model(
             "source": source,
             "source_kind": model.kind,
             "graph": exported.__dict__.get("graph_note_", ""),
-            "quantization": _quantization_text(quantization),
+            "quantization": _quantization_text(quantization, exported.__dict__["precision_"]),
+            "precision": _precision(exported.__dict__["precision_"], calibration_source),
             "check": {"data": check, **measured},
             "min_agreement": min_agreement,
             "passed": passed,
@@ -79,9 +93,16 @@ def export_model(
     return ExportOutcome(report, True, Path(out))
 
 
-def _quantization_text(quantization: str) -> str:
-    if quantization == "dynamic":
-        return "dynamic int8 (weights per channel, MatMul only; embeddings and head fp32)"
+def _quantization_text(quantization: str, precision: dict[str, Any] | None) -> str:
     if quantization == "none":
         return "none (fp32)"
-    raise DocsortError(f"quantization must be none or dynamic, not {quantization!r}")
+    if precision is None:
+        raise DocsortError(f"quantization must be none, dynamic or static, not {quantization!r}")
+    kept = precision["fp32_groups"]
+    return f"{precision['description']}; fp32: the head" + "".join(f", {g}" for g in kept)
+
+
+def _precision(precision: dict[str, Any] | None, calibration: str) -> dict[str, Any] | None:
+    if precision is None:
+        return None
+    return {**precision, "calibration_data": calibration or None}

@@ -2,20 +2,24 @@
 
 ``torch.onnx.export`` (the TorchScript exporter, ``dynamo=False``: it needs no onnxscript and
 gives the plain MatMul/Softmax graph that ONNX Runtime optimises and quantizes) of the module the
-kind's ``export_network()`` gives, with the batch and sequence axes dynamic; dynamic int8
-quantization is ``onnxruntime.quantization.quantize_dynamic`` (weights per channel, activations
-per batch), the head kept in fp32.
+kind's ``export_network()`` gives, with the batch and sequence axes dynamic; int8 (dynamic, or
+static QDQ with calibration rows, the head and any nodes that change the answers kept in fp32)
+is ``export.quantize``'s.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docsort.errors import DocsortError
+from docsort.export.quantize import Scheme, plan_and_quantize
 from docsort.models.base import Classifier
-from docsort.models.kinds.onnx import MODEL_FILE, TOKENIZER_FILE, OnnxClassifier
+from docsort.models.kinds.onnx import MODEL_FILE, QUANTIZATIONS, TOKENIZER_FILE, OnnxClassifier
 
 if TYPE_CHECKING:
     from docsort.models.nn.export import ExportSpec
@@ -70,36 +74,30 @@ def head_nodes(path: Path, head: str) -> list[str]:
     return [node.name for node in graph.node if f"/{head}/" in node.name]
 
 
-def quantize_dynamic(source: Path, target: Path, keep_fp32: list[str]) -> None:
-    """Int8 weights, one scale per output channel; ``keep_fp32`` nodes (the head) untouched."""
-    from onnxruntime.quantization import QuantType
-    from onnxruntime.quantization import quantize_dynamic as quantize
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize(
-            str(source),
-            str(target),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=keep_fp32,
-            op_types_to_quantize=["MatMul"],  # not Gather: the embeddings stay fp32
-        )
-
-
-def build(model: Classifier, directory: Path, quantization: str = "none") -> OnnxClassifier:
+def build(
+    model: Classifier,
+    directory: Path,
+    quantization: str = "none",
+    *,
+    scheme: Scheme | None = None,
+    keep_fp32: Sequence[str] = (),
+    calibration: Sequence[str] = (),
+    min_agreement: float = 0.995,
+) -> OnnxClassifier:
     """Export ``model`` into ``directory`` (graph + tokenizer) and open it as an ``onnx`` model
     carrying the source's labels, thresholds, temperature, long-document settings and input
-    columns. ``directory`` is a working folder: ``save`` the result to keep it."""
+    columns. ``directory`` is a working folder: ``save`` the result to keep it.
+
+    ``quantization`` ``dynamic`` or ``static`` turns the fp32 graph into int8 by ``scheme``
+    (``export.quantize``), keeping the head and the ``keep_fp32`` groups (or, for ``auto``,
+    the groups searched on the ``calibration`` rows to reach ``min_agreement``) in fp32; what
+    was kept is in the result's ``precision_`` (export.json's ``precision``)."""
+    if quantization not in QUANTIZATIONS:
+        raise DocsortError(f"quantization must be none, dynamic or static, not {quantization!r}")
     spec = network_of(model)
     directory.mkdir(parents=True, exist_ok=True)
-    graph = directory / (FP32_FILE if quantization != "none" else MODEL_FILE)
+    graph = directory / MODEL_FILE
     write_graph(spec, graph)
-    if quantization == "dynamic":
-        quantize_dynamic(graph, directory / MODEL_FILE, head_nodes(graph, spec.head))
-        graph.unlink()
-    elif quantization != "none":
-        raise DocsortError(f"quantization must be none or dynamic, not {quantization!r}")
     (directory / TOKENIZER_FILE).write_text(spec.tokenizer.backend_tokenizer.to_str(), "utf-8")
     exported = OnnxClassifier(
         source_kind=model.kind,
@@ -122,6 +120,24 @@ def build(model: Classifier, directory: Path, quantization: str = "none") -> Onn
     if problem:
         raise DocsortError(f"the exported graph does not fit the model: {problem}")
     exported.__dict__["graph_note_"] = spec.note
+    exported.__dict__["precision_"] = None
+    if quantization != "none":
+        scheme = scheme or Scheme(method=quantization)
+        if scheme.method != quantization:
+            raise DocsortError(f"the scheme is {scheme.method}, the quantization {quantization}")
+        fp32 = directory / FP32_FILE
+        os.replace(graph, fp32)
+        head = head_nodes(fp32, spec.head)
+        work = directory / "quantizing"
+        work.mkdir()
+        plan = plan_and_quantize(
+            exported, fp32, graph, work, scheme, head,
+            list(keep_fp32), list(calibration), min_agreement,
+        )  # fmt: skip
+        fp32.unlink()
+        shutil.rmtree(work, ignore_errors=True)
+        exported._load_weights(directory)
+        exported.__dict__["precision_"] = plan.report(head)
     return exported
 
 

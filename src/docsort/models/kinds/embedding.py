@@ -196,7 +196,16 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         return self.encoder_
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encoder().encode(
+        """Normalised vectors by the fast path (``models/nn/fast.py``: one tokenizer call,
+        length-sorted token-budget batches, numpy padding), or sentence-transformers' own
+        ``encode`` for an encoder made of other modules."""
+        from docsort.models.nn.fast import sentence_vectors
+
+        encoder = self._encoder()
+        vectors = sentence_vectors(encoder, texts, self.batch_size)
+        if vectors is not None:
+            return vectors
+        return encoder.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

@@ -350,11 +350,14 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
-        from docsort.models.nn.training import predict_logits
+        from docsort.models.nn import fast
 
-        rows = self._tokenized(texts)
-        description = "predicting" if len(texts) >= 1000 else ""
-        logits = predict_logits(self.net_, rows, self.eval_batch_size, self.device_, description)
+        # one tokenizer call, length-sorted token-budget batches, numpy padding, inference mode
+        rows = fast.Encoded(self.tokenizer_, texts, self.max_length, self.pair_separator)
+        self.net_.eval()
+        logits = fast.run(
+            self.net_, rows, self.eval_batch_size, self.device_, self.net_.head.out_features
+        )
         return self._proba(logits)
 
     # -- persistence --------------------------------------------------------------------

@@ -11,7 +11,7 @@ source model's, in the manifest, applied by ``Classifier`` as for every kind.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ TOKENIZER_FILE = "tokenizer.json"
 EXPORT_FILE = "export.json"  # how it was exported and how well it agreed with its source
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ACTIVATIONS = ("softmax", "sigmoid")
-QUANTIZATIONS = ("none", "dynamic")
+QUANTIZATIONS = ("none", "dynamic", "static")
 
 
 @register("onnx")
@@ -108,17 +108,7 @@ class OnnxClassifier(Classifier):
         session = self.__dict__.get("_session_")
         if session is not None and self.__dict__.get("_session_threads") == self.threads:
             return session
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.inter_op_num_threads = 1
-        if self.threads:
-            options.intra_op_num_threads = int(self.threads)
-        options.log_severity_level = 3  # warnings about unused initialisers are not the user's
-        session = ort.InferenceSession(
-            str(Path(self.files_) / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        session = open_session(Path(self.files_) / MODEL_FILE, self.threads)
         self.__dict__["_session_"] = session
         self.__dict__["_session_threads"] = self.threads
         return session
@@ -129,13 +119,13 @@ class OnnxClassifier(Classifier):
             return self.tokenizer_.encode_batch(list(zip(first, second, strict=True)))
         return self.tokenizer_.encode_batch(list(texts))
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """The graph's output for ``texts``: longest first, each batch padded to its longest."""
+    def feeds(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """The graph's inputs for ``texts`` batch by batch, with the rows each batch holds:
+        longest first, each batch padded to its own longest row (the calibration of static
+        quantization reads the same batches)."""
         encodings = self._encode(texts)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(-lengths, kind="stable")
-        session = self._session()
-        out = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
@@ -149,8 +139,25 @@ class OnnxClassifier(Classifier):
                 mask[k, :n] = encoding.attention_mask
                 types[k, :n] = encoding.type_ids
             tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            out[rows] = session.run(None, {name: tensors[name] for name in self.inputs})[0]
+            yield rows, {name: tensors[name] for name in self.inputs}
+
+    def logits(self, texts: Sequence[str], session: Any = None) -> np.ndarray:
+        """The graph's output for ``texts`` (``session``: another graph with the same inputs,
+        e.g. a quantization being tried)."""
+        session = session or self._session()
+        out = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
+        for rows, feed in self.feeds(texts):
+            out[rows] = session.run(None, feed)[0]
         return out
+
+    def proba_of_logits(self, logits: np.ndarray) -> np.ndarray:
+        """The kind's probabilities (softmax, or a sigmoid per label) of the graph's logits."""
+        logits = logits.astype(np.float64)
+        if self.activation == "sigmoid":
+            return np.exp(-np.logaddexp(0.0, -logits))
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
 
     # -- the contract -------------------------------------------------------------------
     def fit(self, train: Dataset, valid: Dataset | None = None) -> OnnxClassifier:
@@ -167,12 +174,7 @@ class OnnxClassifier(Classifier):
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
-        logits = self.logits(texts).astype(np.float64)
-        if self.activation == "sigmoid":
-            return np.exp(-np.logaddexp(0.0, -logits))
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return self.proba_of_logits(self.logits(texts))
 
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:
@@ -201,6 +203,21 @@ class OnnxClassifier(Classifier):
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != len(self.labels_)):
             return f"its manifest lists {len(self.labels_)} labels, its graph gives {shape}"
         return None
+
+
+def open_session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session on the graph at ``path``, every graph optimisation on (the
+    QDQ pairs of a static int8 graph become integer kernels), ``threads`` intra-op threads
+    (None: ONNX Runtime's default, one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _split_pairs(texts: Sequence[str], separator: str) -> tuple[list[str], list[str]]:
