@@ -187,9 +187,32 @@ def fit(plan: TrainPlan) -> Model:
             "temperature": model.temperature_,
         }
     model.input_spec_ = dict(plan.input_spec)
+    model.trained_on_ = trained_on(request, rows=len(plan.train))
     if request.out is not None:
         model.save(request.out)
     return model
+
+
+def trained_on(request: TrainRequest, rows: int) -> dict[str, Any]:
+    """What a saved model records of how it was trained, so that ``docsort retrain`` can train
+    its next version the same way: the data (a path made absolute, or a built-in set; rows in
+    memory have no name to record), the row count and the split options."""
+    return {
+        "data": _source_name(request.data),
+        "valid": _source_name(request.valid),
+        "rows": rows,
+        "seed": request.seed,
+        "valid_split": request.valid_split,
+        "calibrate": request.calibrate,
+        "calibration_split": request.calibration_split,
+    }
+
+
+def _source_name(source: Source | None) -> str | None:
+    if source is None or isinstance(source, Dataset | list) or str(source) == "-":
+        return None
+    text = str(source)
+    return text if text.startswith("builtin:") else str(Path(text).resolve())
 
 
 @contextmanager

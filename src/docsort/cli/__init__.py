@@ -14,6 +14,7 @@ from docsort.cli import admin, evaluate, export, feedback, keys, predict, regist
 from docsort.cli import audit as audit_commands
 from docsort.cli import distill as distill_commands
 from docsort.cli import ingest as ingest_commands
+from docsort.cli import retrain as retrain_commands
 from docsort.cli import suggest as suggest_commands
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
@@ -30,6 +31,7 @@ app.command()(distill_commands.distill)
 app.command()(export.export)
 app.command()(admin.demo)
 app.command()(serve.serve)
+app.command()(retrain_commands.retrain)
 app.command()(ingest_commands.ingest)
 app.command()(audit_commands.audit)
 app.command()(suggest_commands.suggest)

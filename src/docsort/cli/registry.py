@@ -14,6 +14,7 @@ from rich.table import Table
 
 from docsort.api.registry import (
     PromoteRequest,
+    PromoteResult,
     RegisterRequest,
     registry_list,
     run_archive,
@@ -170,6 +171,11 @@ def promote(
         result = run_promote(request)
     for note in result.notes:
         err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False, soft_wrap=True)
+    print_promotion(result)
+
+
+def print_promotion(result: PromoteResult) -> None:
+    """The gate's comparison (when there was one) and the champion now."""
     if result.gate is not None:
         gate = result.gate
         out_console.print(
@@ -181,7 +187,8 @@ def promote(
             soft_wrap=True,
         )
     out_console.print(
-        f"{escape(name)}: champion is version {result.version} (was {_or_dash(result.previous)})",
+        f"{escape(result.name)}: champion is version {result.version} "
+        f"(was {_or_dash(result.previous)})",
         highlight=False,
     )
 

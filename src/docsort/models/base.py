@@ -288,6 +288,7 @@ class Model:
             "calibration": self.calibration_,
             "long_doc": None if self.long_doc_ is None else self.long_doc_.to_dict(),
             "input": getattr(self, "input_spec_", {}),
+            "trained_on": getattr(self, "trained_on_", None),
             **self.labels_.to_dict(),
         }
         with atomic_dir(directory, replaces=is_model_dir, what="a docsort model") as tmp:
@@ -367,6 +368,8 @@ class Model:
         except (DocsortError, TypeError, ValueError) as exc:  # a size: "abc" compares badly
             raise corrupt_model(directory, f"its long_doc settings: {exc}") from None
         self.input_spec_ = dict(spec or {})
+        trained_on = manifest.get("trained_on")
+        self.trained_on_ = dict(trained_on) if Mapping().accepts(trained_on) else None
 
     def _weights_problem(self) -> str | None:
         """After ``_load_weights``: why the weights do not fit the manifest (they know another
