@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
+from docsort.models.nn.hooks import current_hook
 from docsort.progress import progress_bar
 
 LAST = "last.pt"  # the latest state: weights, optimizer, scheduler, RNG, counters
@@ -438,16 +439,21 @@ def train_loop(
         }
         _save(folder / LAST, state)
 
+    hook = current_hook()
     if folder is not None and settings.resume and (folder / LAST).is_file():
         state = _load(folder / LAST)
-        if state["run_id"] != settings.run_id:
+        adopting = hook is not None and hook.adopt and state["run_id"] != settings.run_id
+        if state["run_id"] != settings.run_id and not adopting:
             raise DocsortError(
                 f"the checkpoint in {folder} belongs to another run (other parameters or "
                 "data); use another checkpoint_dir or resume=False"
             )
-        _load_weights(net, state["weights"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        if adopting:
+            _adopt(net, optimizer, scheduler, state)
+        else:
+            _load_weights(net, state["weights"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         epoch, skip, done = state["epoch"], state["batch"], state["done"]
@@ -464,6 +470,8 @@ def train_loop(
             best = _load(folder / BEST)
             best_weights, result.best_score = best["weights"], best["score"]
             result.best_epoch = best["epoch"]
+            if adopting:  # another rank's adapter: the best weights are resized as well
+                best_weights = _fitted_weights(net, best_weights)
 
     per_epoch = len(batches(0))
     last = result.history[-1]["valid_score"] if result.history else None
@@ -520,9 +528,71 @@ def train_loop(
             epoch += 1
             done = bad_epochs >= settings.patience or epoch >= settings.epochs
             save(epoch, 0, finished=done)
+            if hook is not None and hook.on_epoch is not None:  # may raise: a pruned trial
+                hook.on_epoch(dict(result.history[-1]), settings.metric, folder)
     if best_weights is not None:
         _load_weights(net, best_weights)
     return result
+
+
+def _adopt(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: dict[str, Any],
+) -> None:
+    """Continue from another run's checkpoint (a PBT exploit): its weights (a LoRA adapter of
+    another rank resized, ``_fitted_weights``), its optimiser moments when every shape matches,
+    its step in the schedule; this run's own learning rates, weight decay and warm-up, which
+    the freshly built optimiser and scheduler hold, are put back over the loaded ones."""
+    own = [dict(group) for group in optimizer.param_groups]
+    own_base = list(getattr(scheduler, "base_lrs", []))
+    weights = _fitted_weights(net, state["weights"])
+    resized = any(weights[k] is not state["weights"][k] for k in weights)
+    _load_weights(net, weights)
+    if not resized and len(state["optimizer"]["param_groups"]) == len(own):
+        optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    for group, mine in zip(optimizer.param_groups, own, strict=True):
+        for key in ("initial_lr", "weight_decay", "betas", "eps"):
+            if key in mine:
+                group[key] = mine[key]
+    if own_base:
+        scheduler.base_lrs = own_base
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    for k, group in enumerate(optimizer.param_groups):
+        base = own_base[k] if own_base else group.get("initial_lr", group["lr"])
+        group["lr"] = base * lambdas[k](scheduler.last_epoch) if lambdas else base
+    if hasattr(scheduler, "_last_lr"):
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def _fitted_weights(net: nn.Module, weights: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``weights`` with each LoRA pair whose rank differs from ``net``'s resized to it, keeping
+    the adapter's update ``B @ A`` (times the rank ratio, as peft scales by alpha / r): a
+    smaller rank keeps the largest singular directions; a larger one keeps the update exactly
+    and adds directions from this run's own initialisation (A random, B zero, as LoRA starts),
+    so they can learn. Every other tensor is passed through as it is."""
+    params = dict(net.named_parameters())
+    out = dict(weights)
+    for name, a in weights.items():
+        if ".lora_A." not in name or name not in params or params[name].shape == a.shape:
+            continue
+        b_name = name.replace(".lora_A.", ".lora_B.")
+        if b_name not in weights or b_name not in params:
+            continue
+        b = weights[b_name]
+        old_r, new_r = a.shape[0], params[name].shape[0]
+        update = (b.double() @ a.double()) * (new_r / old_r)
+        u, s, vh = torch.linalg.svd(update, full_matrices=False)
+        keep = min(new_r, old_r, len(s))
+        root = s[:keep].sqrt()
+        new_a = params[name].detach().cpu().clone()
+        new_b = torch.zeros_like(params[b_name].detach().cpu())
+        new_a[:keep] = (root[:, None] * vh[:keep]).to(new_a.dtype)
+        new_b[:, :keep] = (u[:, :keep] * root[None, :]).to(new_b.dtype)
+        out[name], out[b_name] = new_a, new_b
+    return out
 
 
 def _load_weights(net: nn.Module, weights: dict[str, Tensor]) -> None:
