@@ -16,6 +16,7 @@ from docsort.cli import distill as distill_commands
 from docsort.cli import ingest as ingest_commands
 from docsort.cli import retrain as retrain_commands
 from docsort.cli import suggest as suggest_commands
+from docsort.cli import tune as tune_commands
 from docsort.cli.app import app, err_console
 from docsort.errors import DocsortError
 
@@ -35,6 +36,7 @@ app.command()(retrain_commands.retrain)
 app.command()(ingest_commands.ingest)
 app.command()(audit_commands.audit)
 app.command()(suggest_commands.suggest)
+app.command()(tune_commands.tune)
 app.add_typer(feedback.feedback_app, name="feedback")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(registry.registry_app, name="registry")
