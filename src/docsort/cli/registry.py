@@ -181,7 +181,7 @@ def print_promotion(result: PromoteResult) -> None:
         out_console.print(
             f"{gate['metric']} on {escape(gate['holdout'])}: version {gate['candidate_version']}"
             f" {gate['candidate']:.4f}, champion {gate['champion_version']} "
-            f"{gate['champion']:.4f} (worse by {gate['worse_by']:.4f}, tolerance "
+            f"{gate['champion']:.4f} ({_difference(gate['worse_by'])}, tolerance "
             f"{gate['tolerance']:g})",
             highlight=False,
             soft_wrap=True,
@@ -191,6 +191,10 @@ def print_promotion(result: PromoteResult) -> None:
         f"(was {_or_dash(result.previous)})",
         highlight=False,
     )
+
+
+def _difference(worse_by: float) -> str:
+    return f"better by {-worse_by:.4f}" if worse_by < 0 else f"worse by {worse_by:.4f}"
 
 
 @registry_app.command("rollback")

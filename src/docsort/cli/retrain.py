@@ -93,10 +93,16 @@ def retrain(
         result = run_retrain(request)
     for note in result.notes:
         err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False, soft_wrap=True)
-    replaced = f", {result.replaced} of them replaced by corrections" if result.replaced else ""
+    kept = result.training_rows - result.replaced
+    rows = (
+        f"{kept} of {result.training_rows} training rows ({result.replaced} replaced by "
+        "corrections)"
+        if result.replaced
+        else f"{result.training_rows} training rows"
+    )
     out_console.print(
-        f"trained on {result.training_rows} training rows{replaced} and "
-        f"{result.feedback_rows} feedback rows; saved to {escape(str(result.out))}",
+        f"trained on {rows} and {result.feedback_rows} feedback rows; saved to "
+        f"{escape(str(result.out))}",
         highlight=False,
         soft_wrap=True,
     )
