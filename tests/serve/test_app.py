@@ -62,6 +62,7 @@ def test_feedback_refusals_say_why_in_one_line(client: TestClient) -> None:
     cases = [
         ({"prediction_id": "nope", "label": "astro-ph"}, 404, "not in the store"),
         ({"text": "x", "label": "biology"}, 422, "'biology' is unknown to this model"),
+        ({"text": "x", "label": "b" * 200}, 422, "…' is unknown to this model"),  # not cut off
         ({"text": "x", "labels": ["astro-ph", "cs.CL"]}, 422, "one label per text"),
         ({"text": "x", "rating": 6}, 422, "rating: Input should be less than or equal to 5"),
         ({"text": "x"}, 422, "a label, labels or a rating"),

@@ -109,9 +109,13 @@ class Service:
         unknown = [label for label in labels if label not in known]
         if unknown:
             shown = ", ".join(known[:10]) + (", …" if len(known) > 10 else "")
-            raise DocsortError(
-                f"label {unknown[0]!r} is unknown to this model, which knows {shown}"
+            raise DocsortError(  # the label cut short, so the reason is never cut off
+                f"label {_cut(unknown[0])!r} is unknown to this model, which knows {shown}"
             )
+
+
+def _cut(text: str, at: int = 40) -> str:
+    return text if len(text) <= at else text[: at - 1] + "…"
 
 
 def _read_alike(body: ClassifyRequest) -> Hashable:

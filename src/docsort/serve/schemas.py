@@ -14,11 +14,31 @@ Label = Annotated[str, Field(min_length=1, max_length=200)]
 Record = Annotated[dict[str, Text], Field(min_length=1, max_length=16)]
 
 
+def _given(name: str, kind: str) -> dict[str, Any]:
+    """JSON Schema: ``name`` is present and not null (an absent or null field is not given)."""
+    return {"required": [name], "properties": {name: {"type": kind}}}
+
+
+def _one_of(*fields: tuple[str, str]) -> list[dict[str, Any]]:
+    """JSON Schema branches for "exactly one of ``fields`` is given": in each, one is given
+    and every other is absent or null (``properties`` only constrain the fields present)."""
+    return [
+        {"required": [name], "properties": {other: {"type": kind if other == name else "null"}
+                                            for other, kind in fields}}
+        for name, kind in fields
+    ]  # fmt: skip
+
+
 class ClassifyRequest(BaseModel):
     """Exactly one of ``text``, ``texts`` or ``records`` (the columns the model was trained
     with: ``title``/``abstract``, or ``anchor``/``target``/``context`` for a pair model)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # the rule of _one_input, stated in the schema too (so a generated client knows it)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": _one_of(("text", "string"), ("texts", "array"),
+                                            ("records", "array"))},
+    )  # fmt: skip
 
     text: Text | None = None
     texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH)] | None = None
@@ -67,7 +87,18 @@ class FeedbackRequest(BaseModel):
     """A correction (``label`` or ``labels``) and/or a ``rating`` of a prediction, named by
     its id or by the text it was about."""
 
-    model_config = ConfigDict(extra="forbid")
+    # the rules of _what_and_about, stated in the schema too
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                {"oneOf": _one_of(("prediction_id", "string"), ("text", "string"))},
+                {"not": {"allOf": [_given("label", "string"), _given("labels", "array")]}},
+                {"anyOf": [_given("label", "string"), _given("labels", "array"),
+                           _given("rating", "integer")]},
+            ]
+        },
+    )  # fmt: skip
 
     prediction_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     text: Text | None = None
