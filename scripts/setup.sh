@@ -19,6 +19,11 @@ EXTRAS=$(.venv/bin/python -c 'import tomllib; print(",".join(tomllib.load(open("
 if ! command -v java >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
+# the web page's browser test (tests/serve/test_web_page.py) drives Debian's Chromium with
+# Playwright (the dev extra); never `playwright install`, whose browser downloads fail here
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
 .venv/bin/docsort models fetch minilm static qwen-0.5b
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"

@@ -16,6 +16,29 @@ from docsort.serve import create_app  # noqa: E402
 STORES = ["sqlite", "postgresql"]  # the store tests run on both (``each_store``)
 
 
+# a cascade of two tfidf stages (cheap char n-grams, then the full model)
+TWO_TFIDF = """
+stages:
+  - {name: cheap, kind: tfidf, word_ngrams: null, char_ngrams: [2, 3], max_features: 300}
+  - {name: full, kind: tfidf}
+select:
+  max_escalation_rate: 0.5
+"""
+
+
+@pytest.fixture(scope="session")
+def cascade_model_dir(arxiv_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cascade trained through the CLI on the shared arXiv rows, for read-only tests."""
+    from tests.conftest import train_arxiv
+
+    folder = tmp_path_factory.mktemp("cascade")
+    (folder / "cascade.yaml").write_text(TWO_TFIDF, encoding="utf-8")
+    result = train_arxiv(arxiv_csv, folder / "cascade", "--model", "cascade", "--config",
+                         str(folder / "cascade.yaml"), "--valid-split", "0.25")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder / "cascade"
+
+
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.sqlite'}"

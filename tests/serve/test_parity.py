@@ -13,14 +13,6 @@ from fastapi.testclient import TestClient
 from docsort.serve import create_app
 from tests.conftest import ARXIV_8CAT, run_cli, train_arxiv
 
-TWO_TFIDF = """
-stages:
-  - {name: cheap, kind: tfidf, word_ngrams: null, char_ngrams: [2, 3], max_features: 300}
-  - {name: full, kind: tfidf}
-select:
-  max_escalation_rate: 0.5
-"""
-
 
 @pytest.fixture(scope="module")
 def new_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -49,12 +41,10 @@ def test_tfidf(trained_model_dir: Path, new_rows: Path, tmp_path: Path) -> None:
     assert_same_as_cli(trained_model_dir, new_rows, tmp_path)
 
 
-def test_a_cascade_of_two_tfidf_stages(arxiv_csv: Path, new_rows: Path, tmp_path: Path) -> None:
-    (tmp_path / "cascade.yaml").write_text(TWO_TFIDF, encoding="utf-8")
-    result = train_arxiv(arxiv_csv, tmp_path / "cascade", "--model", "cascade", "--config",
-                         str(tmp_path / "cascade.yaml"), "--valid-split", "0.25")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    served = assert_same_as_cli(tmp_path / "cascade", new_rows, tmp_path)
+def test_a_cascade_of_two_tfidf_stages(
+    cascade_model_dir: Path, new_rows: Path, tmp_path: Path
+) -> None:
+    served = assert_same_as_cli(cascade_model_dir, new_rows, tmp_path)
     assert {row["stage"] for row in served} <= {"cheap", "full"}
 
 

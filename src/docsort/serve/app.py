@@ -12,10 +12,11 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Hashable, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request, Response, Security
+from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBearer
@@ -29,6 +30,7 @@ from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
 from docsort.serve.limits import MAX_BODY_BYTES, BodyLimit, one_line
 from docsort.serve.metrics import Metrics, MetricsMiddleware
+from docsort.serve.page import add_page
 from docsort.serve.registry_watch import AliasWatch
 from docsort.serve.schemas import (
     ClassifyAnswer,
@@ -39,6 +41,7 @@ from docsort.serve.schemas import (
     ModelInfo,
     ModelList,
     Problem,
+    Traffic,
 )
 from docsort.serve.store import KeyReused, Store, StoreUnavailable, UnknownPrediction
 
@@ -112,6 +115,10 @@ class Service:
             raise DocsortError(  # the label cut short, so the reason is never cut off
                 f"label {_cut(unknown[0])!r} is unknown to this model, which knows {shown}"
             )
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
 
 
 def _cut(text: str, at: int = 40) -> str:
@@ -258,6 +265,38 @@ def create_app(
         }
         return ModelList(models=[entry])
 
+    @app.get("/v1/traffic", response_model=Traffic, dependencies=guard,
+             responses=_problems(*refusals, 422, 503))  # fmt: skip
+    def traffic(
+        days: Annotated[float, Query(gt=0, le=366, description="The window: the last N days")] = 7,
+        bucket: Annotated[
+            Literal["hour", "day"] | None,
+            Query(description="The series' step (default: hour for 2 days or less, else day)"),
+        ] = None,
+    ) -> Traffic:
+        """Recent traffic from the store, for the web page: predictions by the cascade stage
+        that answered, feedback, ratings, and accuracy on the corrected rows, in total and per
+        hour or day; with the requests answered since the server started."""
+        if service.store is None:
+            raise StoreUnavailable("no store configured: start the server with --store URL")
+        step = bucket or ("hour" if days <= 2 else "day")
+        since = datetime.now(timezone.utc) - timedelta(days=days)
+        seen = service.store.traffic(since, step)
+        totals = {"predictions": 0, "feedback": 0, "corrected": 0, "correct": 0}
+        stages: dict[str, int] = {}
+        for entry in seen["series"]:
+            entry["accuracy"] = _share(entry["correct"], entry["corrected"])
+            for name in totals:
+                totals[name] += entry[name]
+            for stage, n in entry["stages"].items():
+                stages[stage] = stages.get(stage, 0) + n
+        return Traffic(
+            since=since.isoformat(timespec="seconds"), bucket=step, **totals, stages=stages,
+            accuracy=_share(totals["correct"], totals["corrected"]),
+            ratings={str(k): v for k, v in seen["ratings"].items()},
+            requests=metrics.requests_by_route("/v1/"), series=seen["series"],
+        )  # fmt: skip
+
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
         """The process is up."""
@@ -278,7 +317,8 @@ def create_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/healthz", "/readyz", "/metrics"}
+    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/healthz", "/readyz",
+              "/metrics", *add_page(app)}  # fmt: skip
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if keys is not None:
         app.add_middleware(KeyCheck, keys=keys)  # before the body is read or limited

@@ -45,6 +45,16 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
 
+    def requests_by_route(self, prefix: str) -> dict[str, int]:
+        """Requests answered since start, summed over methods and statuses, per route."""
+        counts: dict[str, int] = {}
+        for metric in self.requests.collect():
+            for sample in metric.samples:
+                route = sample.labels.get("route", "")
+                if sample.name.endswith("_total") and route.startswith(prefix):
+                    counts[route] = counts.get(route, 0) + int(sample.value)
+        return counts
+
     def observe_batch(self, documents: int, requests: int) -> None:
         self.batch_size.observe(documents)
         self.batch_requests.observe(requests)

@@ -142,3 +142,31 @@ class Health(BaseModel):
 
 class ModelList(BaseModel):
     models: list[dict[str, Any]]
+
+
+class TrafficBucket(BaseModel):
+    start: str = Field(description="The bucket's first hour or day, UTC (YYYY-MM-DDTHH:00)")
+    predictions: int = Field(description="Predictions logged (documents classified)")
+    stages: dict[str, int] = Field(description="Predictions by the cascade stage that answered")
+    feedback: int = Field(description="Feedback rows stored")
+    corrected: int = Field(description="Feedback rows with a label for a logged prediction")
+    correct: int = Field(description="Of those, the ones that name the predicted label(s)")
+    accuracy: float | None = Field(description="correct / corrected; null without corrections")
+
+
+class Traffic(BaseModel):
+    """Recent traffic from the store, for the web page's second view."""
+
+    since: str = Field(description="The window's start, UTC (ISO 8601)")
+    bucket: str = Field(description="hour or day")
+    predictions: int
+    stages: dict[str, int]
+    feedback: int
+    corrected: int
+    correct: int
+    accuracy: float | None
+    ratings: dict[str, int] = Field(description="Feedback rows by rating, 1 to 5")
+    requests: dict[str, int] = Field(
+        description="Requests answered since the server started, by route (/v1 routes)"
+    )
+    series: list[TrafficBucket]

@@ -227,6 +227,67 @@ class Store:
             for row in connection.execution_options(yield_per=1000).execute(query):
                 yield row._asdict()
 
+    def traffic(self, since: datetime, bucket: str) -> dict[str, Any]:
+        """What the store saw since ``since``, per ``bucket`` ("hour" or "day", UTC): the
+        predictions by the stage that answered, and the feedback: rows, corrections (rows with
+        a label for a logged prediction: correct when it names the predicted label, or the
+        same labels), ratings. Predictions are counted in SQL; the feedback rows of the window
+        are read, since comparing a JSON list of labels is not portable SQL."""
+        p, f = predictions.c, feedback.c
+        with _reachable(), self.engine.connect() as connection:
+            start = _bucket_start(p.created, bucket, connection.dialect.name)
+            counted = connection.execute(
+                sa.select(start.label("start"), p.stage, sa.func.count().label("n"))
+                .where(p.created >= since)
+                .group_by(start, p.stage)
+            ).all()
+            given = connection.execute(
+                sa.select(f.created, f.labels, f.rating, p.label, p.labels.label("predicted"))
+                .select_from(feedback.outerjoin(predictions, f.prediction_id == p.id))
+                .where(f.created >= since)
+                .order_by(f.id)
+            ).all()
+        series: dict[str, dict[str, Any]] = {}
+
+        def at(start: str) -> dict[str, Any]:
+            empty = {"start": start, "predictions": 0, "stages": {}, "feedback": 0,
+                     "corrected": 0, "correct": 0}  # fmt: skip
+            return series.setdefault(start, empty)
+
+        for row in counted:
+            entry = at(str(row.start))
+            entry["predictions"] += row.n
+            if row.stage is not None:
+                entry["stages"][row.stage] = entry["stages"].get(row.stage, 0) + row.n
+        ratings = dict.fromkeys(range(1, 6), 0)
+        for row in given:
+            entry = at(_bucket_of(row.created, bucket))
+            entry["feedback"] += 1
+            if row.rating is not None:
+                ratings[row.rating] += 1
+            predicted = [row.label] if row.label is not None else row.predicted
+            if row.labels is not None and predicted is not None:
+                entry["corrected"] += 1
+                entry["correct"] += sorted(row.labels) == sorted(predicted)
+        return {"series": [series[k] for k in sorted(series)], "ratings": ratings}
+
+
+def _bucket_start(column: Any, bucket: str, dialect: str) -> Any:
+    """SQL for the start of ``column``'s hour or day as ``YYYY-MM-DDTHH:00`` text (UTC)."""
+    if dialect == "postgresql":
+        utc = sa.func.timezone("UTC", column)
+        pattern = 'YYYY-MM-DD"T"HH24:00' if bucket == "hour" else 'YYYY-MM-DD"T00:00"'
+        return sa.func.to_char(sa.func.date_trunc(bucket, utc), pattern)
+    # SQLite keeps the UTC time as text (every row is written in UTC)
+    return sa.func.strftime("%Y-%m-%dT%H:00" if bucket == "hour" else "%Y-%m-%dT00:00", column)
+
+
+def _bucket_of(moment: datetime, bucket: str) -> str:
+    """The same bucket start computed in Python, for a row read back."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:00" if bucket == "hour" else "%Y-%m-%dT00:00")
+
 
 def _alembic_config() -> Any:
     from alembic.config import Config
