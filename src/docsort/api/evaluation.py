@@ -197,6 +197,12 @@ def _add_cascade_metrics(
     metrics["thresholds"] = model.stage_thresholds_
     metrics["confidence"] = model.confidence
     metrics["escalated_to_last"] = stages[-1]["reached"]
+    if model.human_:  # what the models answered alone, and what went to people
+        auto = run.routed.stage < len(model.stages_)
+        metrics["coverage"] = float(auto.mean()) if n else 0.0
+        metrics["review_share"] = 1.0 - metrics["coverage"] if n else 0.0
+        hits = run.proba[auto].argmax(axis=1) == y_true[auto]
+        metrics["auto_accuracy"] = float(hits.mean()) if auto.any() else None
     metrics["selection"] = model.selection_
     metrics["cost_per_1k"] = total_usd * 1000 / n
     metrics["cost"]["total_usd"] = total_usd

@@ -193,7 +193,8 @@ def answering_stages(model: Classifier, run: Run) -> list[str] | None:
     """A cascade's run: the name of the stage that answered each row; else ``None``."""
     if run.routed is None:
         return None
-    return [model.stage_names_[k] for k in run.routed.stage]  # type: ignore[attr-defined]
+    names = model.answer_names()  # type: ignore[attr-defined]
+    return [names[k] for k in run.routed.stage]
 
 
 def predict_proba_batched(

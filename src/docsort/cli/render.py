@@ -69,8 +69,10 @@ def stages_table(stages: list[dict[str, Any]]) -> None:
             f"{s['seconds']:.2f}",
             f"${s['cost_per_1k']:.6f}",
         ]
-        if alone:
+        if alone and "alone_accuracy" in s:
             cells += [f"{s['alone_accuracy']:.4f}", rate(s["alone_docs_per_second"])]
+        elif alone:  # the human stage: people were not run
+            cells += ["–", "–"]
         table.add_row(*cells)
     out_console.print(table)
 
@@ -83,7 +85,7 @@ def selection(s: dict[str, Any]) -> None:
         table.add_row(
             stage["name"],
             "–" if threshold is None else f"{threshold:.4f}",
-            f"{stage['alone_accuracy']:.4f}",
+            "–" if stage["alone_accuracy"] is None else f"{stage['alone_accuracy']:.4f}",
             f"{stage['share_answered']:.1%}",
         )
     out_console.print(table)

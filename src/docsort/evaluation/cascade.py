@@ -35,7 +35,7 @@ def evaluation_breakdown(
         row: dict[str, Any] = {
             "name": model.stage_names_[k],
             "kind": model.stages_[k].kind,
-            "threshold": model.stage_thresholds_[k] if k < n_stages - 1 else None,
+            "threshold": (model.stage_thresholds_[k] if k < len(model.stage_thresholds_) else None),
             "share": float(answered.mean()) if n else 0.0,
             "reached": len(routed.seen[k]) / n if n else 0.0,
             "n_answered": int(answered.sum()),
@@ -67,13 +67,45 @@ def evaluation_breakdown(
                 }
             )
         stages.append(row)
+    human = model.human_
+    if human:
+        stages.append(_human_row(human, routed, y_true, n))
+        usd.append(human["usd_per_doc"] * stages[-1]["n_answered"])
     sweep: list[dict[str, Any]] = []
     if complete and n:
+        early = full_probas if human else full_probas[:-1]
+        correct = [p.argmax(axis=1) == y_true for p in full_probas]
+        per_doc = list(np.array(alone_usd) / n)
+        if human:
+            correct.append(np.ones(n, dtype=bool))
+            per_doc.append(human["usd_per_doc"])
         sweep = threshold_sweep(
-            [model.confidence_of(p) for p in full_probas[:-1]],
-            [p.argmax(axis=1) == y_true for p in full_probas],
-            np.array(alone_usd) / n,
+            [model.confidence_of(p) for p in early],
+            correct,
+            np.array(per_doc),
             model.stage_thresholds_,
             model.stage_names_,
         )
     return stages, sweep, float(sum(usd))
+
+
+def _human_row(human: dict[str, Any], routed: Routed, y_true: np.ndarray, n: int) -> dict[str, Any]:
+    """The human stage: the rows sent to people, what they cost, and how often the last model
+    stage's suggestion for them was right (``suggestion_accuracy``; their own answers are
+    not known here)."""
+    sent = routed.stage == len(routed.seen)
+    guessed = routed.proba[sent].argmax(axis=1) == y_true[sent]
+    return {
+        "name": human["name"],
+        "kind": "human",
+        "threshold": None,
+        "share": float(sent.mean()) if n else 0.0,
+        "reached": float(sent.mean()) if n else 0.0,
+        "n_answered": int(sent.sum()),
+        "n_reached": int(sent.sum()),
+        "accuracy": None,
+        "suggestion_accuracy": float(guessed.mean()) if sent.any() else None,
+        "seconds": 0.0,
+        "tokens": {},
+        "cost_per_1k": human["usd_per_doc"] * float(sent.sum()) * 1000 / n if n else 0.0,
+    }

@@ -283,9 +283,9 @@ def _cascade_section(metrics: dict[str, Any], with_sweep: bool) -> list[str]:
         ]
         if alone:
             row += [
-                s["alone_accuracy"],
-                _fmt_rate(s["alone_docs_per_second"]),
-                _fmt_usd(s["alone_cost_per_1k"]),
+                s.get("alone_accuracy"),
+                _fmt_rate(s.get("alone_docs_per_second")),
+                _fmt_usd(s["alone_cost_per_1k"]) if "alone_cost_per_1k" in s else None,
             ]
         rows.append(row)
     selection = metrics.get("selection") or {}
@@ -309,6 +309,8 @@ def _cascade_section(metrics: dict[str, Any], with_sweep: bool) -> list[str]:
         )
     if selection.get("certified"):
         lines.append(_certified_lines(selection["certified"], metrics["stages"]))
+    if "review_share" in metrics:
+        lines.append(_review_line(metrics))
     if with_sweep:
         lines.append(
             "Threshold sweep (each stage's threshold varied, the others as chosen): "
@@ -333,6 +335,24 @@ def _certified_lines(certified: dict[str, Any], stages: list[dict[str, Any]]) ->
         f"Certified (Learn then Test): with probability at least {1 - delta:.0%}, each early "
         f"stage is wrong on at most {alpha:.1%} of the documents it answers alone; "
         f"coverage on the selection rows {certified['coverage']:.1%}. " + "; ".join(parts) + ".\n"
+    )
+
+
+def _review_line(metrics: dict[str, Any]) -> str:
+    """A cascade ending in people: what the models answered alone and what went to review."""
+    human = metrics["stages"][-1]
+    suggestion = human.get("suggestion_accuracy")
+    guess = (
+        ""
+        if suggestion is None
+        else f"; the last model stage's suggestion was right for {suggestion:.1%} of them"
+    )
+    auto = metrics.get("auto_accuracy")
+    auto_text = "none" if auto is None else f"{auto:.4f} accurate"
+    return (
+        f"Review queue ({human['name']}): the models answered {metrics['coverage']:.1%} of the "
+        f"documents alone ({auto_text}); {metrics['review_share']:.1%} "
+        f"({human['n_answered']:,}) went to people{guess}.\n"
     )
 
 

@@ -31,6 +31,13 @@ different model than the one it was chosen for. The price is disk space (a copy 
 stage's weights; kinds such as ``embed`` that refer to a base model by alias stay small).
 Single-label data only: multi-label stages decide with per-label thresholds, which a mixture
 of stages could not share.
+
+The last entry may be ``human`` (or ``{human: true, name: review, usd_per_doc: 0.4}``): then
+every model stage, the last one too, has a threshold, and the documents no model is sure
+enough of go to people (the answering stage is ``human``; the probabilities are the last model
+stage's, a suggestion for the reviewer). For threshold selection a person is taken to be
+right, at ``usd_per_doc`` each; with ``max_auto_error`` (certified) that assumption plays no
+part, as only the model stages' answers are certified.
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ DEFAULT_SELECT = {"max_accuracy_drop": 0.005}
 # ``max_auto_error``'s companion: the chance that the certified bound may fail
 DEFAULT_DELTA = 0.05
 STAGE_KEYS = ("name", "cost", "threshold", "calibrate")  # besides model / kind + kind params
+HUMAN = "human"  # the last stage may be people: a review queue
+HUMAN_KEYS = ("human", "name", "usd_per_doc")
 ESCALATE_ALL = 2.0  # above any confidence (probabilities are <= 1): the stage answers nothing
 MAX_SETTINGS = 20_000  # threshold combinations searched at most
 STAGES_DIR = "stages"
@@ -191,7 +200,7 @@ class CascadeClassifier(Classifier):
                 "alone_accuracy": s["stage_alone_accuracy"][k],
                 "share_answered": s["share_answered"][k],
             }
-            for k, name in enumerate(self.stage_names_)
+            for k, name in enumerate(self.answer_names())
         ]
         return {**s, "stages": stages}
 
@@ -202,15 +211,19 @@ class CascadeClassifier(Classifier):
                 "cascade needs `stages:`, a list of at least two entries, each a saved model "
                 "({model: DIR}) or a kind config ({kind: tfidf, ...})"
             )
+        human = self.human_stage()
+        entries = self.stages[:-1] if human else self.stages
         specs: list[StageSpec] = []
-        for i, entry in enumerate(self.stages):
+        for i, entry in enumerate(entries):
             where = f"cascade stage {i + 1}"
+            if _is_human(entry):
+                raise DocsortError(f"{where}: a human stage must be the last one")
             if not isinstance(entry, dict):
                 raise DocsortError(f"{where}: expected a mapping such as {{kind: tfidf}}")
             spec = parse_model_entry(entry, where, STAGE_KEYS)
             threshold = entry.get("threshold")
             if threshold is not None:
-                if i == len(self.stages) - 1:
+                if i == len(entries) - 1 and not human:
                     raise DocsortError(f"{where}: the last stage answers everything: no threshold")
                 if not is_number(threshold) or not 0 <= threshold <= 1:
                     raise DocsortError(f"{where}: threshold must be a number in [0, 1]")
@@ -228,7 +241,39 @@ class CascadeClassifier(Classifier):
                 )
             )
         make_names_unique(specs)
+        if human and any(spec.name == human["name"] for spec in specs):
+            raise DocsortError(
+                f"cascade: a model stage is named {human['name']!r}, like the human stage: "
+                "rename one"
+            )
         return specs
+
+    def human_stage(self) -> dict[str, Any] | None:
+        """The last entry when it is people (``human``): its name and price per document."""
+        if not isinstance(self.stages, list) or not self.stages or not _is_human(self.stages[-1]):
+            return None
+        entry = self.stages[-1]
+        if entry == HUMAN:
+            entry = {"human": True}
+        where = f"cascade stage {len(self.stages)} (human)"
+        unknown = sorted(set(entry) - set(HUMAN_KEYS))
+        if unknown:
+            raise DocsortError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(HUMAN_KEYS)}")
+        if entry.get("human") is not True:
+            raise DocsortError(f"{where}: human: true marks people as the last stage")
+        price = entry.get("usd_per_doc", 0.0)
+        if not is_number(price) or not 0 <= price < math.inf:
+            raise DocsortError(f"{where}: usd_per_doc must be a price >= 0, e.g. 0.4")
+        name = entry.get("name", HUMAN)
+        if not isinstance(name, str) or not name.strip():
+            raise DocsortError(f"{where}: name must be a non-empty text")
+        return {"name": name, "usd_per_doc": float(price)}
+
+    def answer_names(self) -> list[str]:
+        """The name of each stage that can answer a row, in routing order: the model stages,
+        then the human stage when there is one."""
+        human = getattr(self, "human_", None)
+        return [*self.stage_names_, *([human["name"]] if human else [])]
 
     def selection_target(self) -> tuple[str, float]:
         """The one criterion of ``select``, checked (``delta`` may accompany
@@ -319,6 +364,7 @@ class CascadeClassifier(Classifier):
             except DocsortError as exc:
                 raise DocsortError(f"cascade stage {i + 1} ({spec.name}): {exc}") from None
             stages.append(model)
+        self.human_ = self.human_stage()
         self._set_stages(stages, [s.name for s in specs], [s.cost for s in specs])
         self._choose_thresholds(valid, [s.threshold for s in specs])
         return self
@@ -359,11 +405,15 @@ class CascadeClassifier(Classifier):
             tokens.append(used)
         n = len(texts)
         prices = self.stage_cost_models()
-        usd_per_doc = np.array(
-            [price.usage(s, t) / n for price, s, t in zip(prices, seconds, tokens, strict=True)]
-        )
-        confidences = [self.confidence_of(p) for p in probas[:-1]]
+        usd = [price.usage(s, t) / n for price, s, t in zip(prices, seconds, tokens, strict=True)]
+        early = probas if self.human_ else probas[:-1]
+        confidences = [self.confidence_of(p) for p in early]
         correct = [p.argmax(axis=1) == y for p in probas]
+        if self.human_:  # people answer the rest, taken to be right, at their price
+            correct.append(np.ones(n, dtype=bool))
+            usd.append(self.human_["usd_per_doc"])
+        usd_per_doc = np.array(usd)
+        fixed = fixed[: len(early)]
         key, value = self.selection_target()
         grids = candidate_grid(confidences, fixed, self.candidates)
         if key == "max_auto_error":
@@ -383,13 +433,16 @@ class CascadeClassifier(Classifier):
             "validation_rows": n,
             "settings_searched": int(np.prod([len(g) for g in grids])),
             **chosen,
-            "stage_alone_accuracy": [float(c.mean()) for c in correct],
-            "stage_seconds_per_doc": [s / n for s in seconds],
+            "stage_alone_accuracy": [float(c.mean()) for c in correct[: len(probas)]]
+            + ([None] if self.human_ else []),
+            "stage_seconds_per_doc": [s / n for s in seconds] + ([None] if self.human_ else []),
             "stage_cost_per_1k": (usd_per_doc * 1000).tolist(),
         }
         self.validation_sweep_ = threshold_sweep(
             confidences, correct, usd_per_doc, self.stage_thresholds_, self.stage_names_
         )
+        if self.human_:
+            self.selection_["human"] = dict(self.human_)
 
     def confidence_of(self, proba: np.ndarray) -> np.ndarray:
         """How sure a stage is of each row: top probability, or top minus second."""
@@ -432,12 +485,15 @@ class CascadeClassifier(Classifier):
             seen.append(pending)
             stage_proba.append(p)
             tokens.append(used)
-            if k < n_stages - 1:
+            if k < len(self.stage_thresholds_):
                 answer = self.confidence_of(p) >= self.stage_thresholds_[k]
             else:
                 answer = np.ones(len(pending), dtype=bool)
             proba[pending[answer]] = p[answer]
             stage[pending[answer]] = k
+            if k == n_stages - 1 and self.human_:  # to people, with the last stage's guess
+                proba[pending[~answer]] = p[~answer]
+                stage[pending[~answer]] = n_stages
             pending = pending[~answer]
         return Routed(proba, stage, seconds, seen, stage_proba, tokens)
 
@@ -485,6 +541,7 @@ class CascadeClassifier(Classifier):
                     )
                 ],
                 "thresholds": self.stage_thresholds_,
+                "human": self.human_,
                 "selection": self.selection_,
                 "validation_sweep": self.validation_sweep_,
             },
@@ -504,17 +561,28 @@ class CascadeClassifier(Classifier):
             [entry.get("cost") for entry in state["stages"]],
         )
         self.stage_thresholds_ = [float(t) for t in state["thresholds"]]
+        self.human_ = state.get("human")
         self.selection_ = state.get("selection") or {}
         self.validation_source_ = self.selection_.get("validation_source", "")
         self.validation_sweep_ = state.get("validation_sweep") or []
 
     def _weights_problem(self) -> str | None:
-        if len(self.stage_thresholds_) != len(self.stages_) - 1:
+        wanted = len(self.stages_) - (0 if self.human_ else 1)
+        if len(self.stage_thresholds_) != wanted:
+            each = (
+                "one per model stage, before the human"
+                if self.human_
+                else "one per stage but the last"
+            )
             return (
                 f"its {STATE} holds {len(self.stage_thresholds_)} thresholds for "
-                f"{len(self.stages_)} stages (one per stage but the last)"
+                f"{len(self.stages_)} stages ({each})"
             )
         return None
+
+
+def _is_human(entry: Any) -> bool:
+    return entry == HUMAN or (isinstance(entry, dict) and "human" in entry)
 
 
 # -- threshold search (pure functions: confidences and correctness in, settings out) --------
