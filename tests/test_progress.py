@@ -61,5 +61,8 @@ def test_a_resumed_run_estimates_time_left_from_its_own_speed(logged, capsys) ->
             time.sleep(0.06)
             advance()
     line = capsys.readouterr().err.splitlines()[-1]
-    assert line.startswith("training: 55/100 (55%)")
-    assert re.search(r", ~[23]s left$", line), line
+    # the line falls on step 4 or 5 (sleeps overshoot on a busy machine); either way the time
+    # left comes from this run's ~60 ms a step, 2.7 s or more, not from 55 steps in 0.3 s
+    done = re.match(r"training: (\d+)/100 \(\d+%\), .*, ~(\d+)s left$", line)
+    assert done is not None, line
+    assert int(done.group(1)) in (54, 55) and int(done.group(2)) >= 2, line
