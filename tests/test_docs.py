@@ -31,6 +31,7 @@ TABLE_SCRIPTS = [
     ("pair.py", ["--table-only"], "pair"),
     ("batch.py", ["--table-only"], "batch"),
     ("distill.py", ["table"], "distill"),
+    ("tune.py", ["table"], "tune"),
 ]
 
 

@@ -27,6 +27,7 @@ import shutil
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,8 +197,6 @@ def _trainable(config: dict[str, Any], objective: Objective, work: str, pbt: boo
     except DocsortError as exc:
         _write(folder / "result.json", {"state": "failed", "error": str(exc), "params": params})
         raise
-    if not reporter.scores:  # a kind without epochs: one report, at the end
-        reporter.epoch(1, outcome.value)
     model_dir = folder / "model"
     shutil.rmtree(model_dir, ignore_errors=True)
     outcome.model.save(model_dir)
@@ -212,35 +211,48 @@ def _trainable(config: dict[str, Any], objective: Objective, work: str, pbt: boo
             "finished": time.time(),
         },
     )
+    if not reporter.scores:  # a kind without epochs: one report, once all is kept
+        reporter.epoch(1, outcome.value)
 
 
 def _callback(say: Callable[[str], None], total: int, work: Path) -> Any:
     from ray.tune import Callback
 
     class Progress(Callback):
-        """Progress lines in the driver: each exploit step and each trial that ends."""
+        """Progress lines in the driver: each exploit step and each trial that ends. Ray
+        pickles its callbacks with the experiment's state: ``say`` (a console) stays behind."""
+
+        def __init__(self, say: Callable[[str], None], total: int, work: Path) -> None:
+            self.say, self.total, self.work = say, total, work
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {"total": self.total, "work": self.work}
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.__dict__.update(state)
+            self.say = lambda line: print(line, file=sys.stderr, flush=True)
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            donor = result.get("exploited_from")
-            if donor:
-                steps = _read(work / "trials" / trial.trial_id / "exploits.json", []) or []
+            if result.get("exploited_from"):
+                folder = self.work / "trials" / trial.trial_id
+                steps = _read(folder / "exploits.json", []) or []
                 if steps:
                     number = _number(trial.trial_id)
-                    say(f"PBT exploit: trial {number} takes {exploit_text(steps[-1])}")
+                    self.say(f"PBT exploit: trial {number} takes {exploit_text(steps[-1])}")
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-            result = _read(work / "trials" / trial.trial_id / "result.json", {}) or {}
-            ended = sum(1 for t in trials if t.is_finished())
+            result = _read(self.work / "trials" / trial.trial_id / "result.json", {}) or {}
+            ended = sum(1 for t in trials if t.is_finished() or t is trial)
             value = result.get("value")
-            shown = f"{value:.4f}" if isinstance(value, float) else "-"
-            say(f"trial {_number(trial.trial_id)} done ({ended}/{total}): {shown}")
+            shown = f"{value:.4f}" if isinstance(value, float) else "stopped by the scheduler"
+            self.say(f"trial {_number(trial.trial_id)} ended ({ended}/{self.total}): {shown}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            result = _read(work / "trials" / trial.trial_id / "result.json", {}) or {}
-            error = result.get("error") or "failed (see Ray's log in the work folder)"
-            say(f"trial {_number(trial.trial_id)} failed: {error}")
+            result = _read(self.work / "trials" / trial.trial_id / "result.json", {}) or {}
+            error = result.get("error") or "failed (Ray's log is in the work folder)"
+            self.say(f"trial {_number(trial.trial_id)} failed: {error}")
 
-    return Progress()
+    return Progress(say, total, work)
 
 
 def run(
@@ -287,7 +299,9 @@ def run(
     else:
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
-            max_t=max(search.max_epochs, 1),
+            # one past the last epoch: a trial's last report is judged at a rung, never cut
+            # off by max_t before it has scored and saved its model
+            max_t=max(search.max_epochs, 1) + 1,
             grace_period=1,
             reduction_factor=2,
         )
@@ -317,13 +331,16 @@ def run(
             storage_path=str((work / "ray").resolve()),
             verbose=0,
             callbacks=[_callback(say, search.trials, work)],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            # PBT clones a donor's latest checkpoint: keep a few, Ray warns below 3
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
     t0 = time.time()
     try:
-        results = tuner.fit()
+        with warnings.catch_warnings():  # advice for class trainables, not this function
+            warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
+            results = tuner.fit()
         errors = {}
         for result in results:
             trial_id = (result.metrics or {}).get("trial_id")

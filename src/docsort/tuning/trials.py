@@ -166,7 +166,7 @@ def search_figure(records: list[TrialRecord], metric: str, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_title(f"{metric} per trial (pruned/stopped: last epoch score)")
+    axes[0].set_title(f"{metric} per trial (pruned, stopped: last epoch)")
     axes[1].set_title("the same against wall time")
     if lineage:
         ax = axes[2]
@@ -183,7 +183,7 @@ def search_figure(records: list[TrialRecord], metric: str, path: Path) -> Path:
                                 arrowprops={"arrowstyle": "->", "color": "red"})  # fmt: skip
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation score")
-        ax.set_title("per-epoch score; red arrows: PBT exploit (donor -> trial)")
+        ax.set_title("per-epoch validation score; red: PBT exploit")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
     with atomic_path(path) as tmp:

@@ -1,0 +1,236 @@
+"""Hyperparameter search on the same wall-clock budget: Optuna TPE (+ median pruning), Ray Tune
+ASHA and Ray Tune PBT against the kind's default configuration, for the encoder with LoRA on
+minilm over a banking77 subset.
+
+    nice .venv/bin/python benchmarks/tune.py run --budget 300      # the default, then each search
+    .venv/bin/python benchmarks/tune.py table                      # the docs section only
+
+The subset: the first ``--labels`` intents (sorted by name), ``--train`` training rows and
+``--valid`` validation rows of each, drawn from banking77's training rows with ``--seed``; the
+test rows are banking77's test rows of those intents. Each search gets ``--budget`` seconds of
+wall time on this machine (no trial is started after it; trials running then finish, so the
+wall time each one really took is recorded), the same space (lr, weight decay, warm-up ratio,
+LoRA rank) and the same fixed parameters. Optuna runs one trial at a time with every core; Ray
+runs one trial per core (``--cpus-per-trial 1``). The value compared is the best validation
+macro-F1 a search found (what it optimises); the test macro-F1 of its best model is beside it.
+Results: benchmarks/results/tune/*.json; the table between the ``<!-- tune:start -->``
+markers of docs/benchmarks.md is rebuilt from them only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docsort.data.dataset import Dataset
+from docsort.io import write_json
+from run import (
+    _busy_seconds,
+    _own_seconds,
+    add_docs_option,
+    machine,
+    replace_docs_section,
+    train_test,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "tune"
+START, END = "<!-- tune:start -->", "<!-- tune:end -->"
+FIXED = {"lora": True, "max_length": 32, "batch_size": 16, "epochs": 4, "patience": 4}
+SPACE = """\
+lr: {type: float, low: 1.0e-5, high: 3.0e-3, log: true}
+weight_decay: {type: float, low: 0.0, high: 0.1}
+warmup_ratio: {type: float, low: 0.0, high: 0.3}
+lora_r: {type: int, low: 2, high: 32, log: true}
+"""
+METHODS = {
+    "default": {},
+    "optuna-tpe": {"backend": "optuna"},
+    "ray-asha": {"backend": "ray", "scheduler": "asha"},
+    "ray-pbt": {"backend": "ray", "scheduler": "pbt"},
+}
+
+
+def subset(labels: int, per_train: int, per_valid: int, seed: int) -> tuple[Dataset, ...]:
+    train, test = train_test("banking77")
+    names = sorted(train.label_set.names)[:labels]
+    rng = np.random.default_rng(seed)
+    keep_train, keep_valid = [], []
+    for name in names:
+        rows = rng.permutation([i for i, label in enumerate(train.labels) if label == name])
+        keep_train += rows[:per_train].tolist()
+        keep_valid += rows[per_train : per_train + per_valid].tolist()
+    test_rows = [i for i, label in enumerate(test.labels) if label in names]
+
+    def part(data: Dataset, rows: list[int], name: str) -> Dataset:
+        return Dataset([data.texts[i] for i in rows], [data.labels[i] for i in rows], name=name)
+
+    return (
+        part(train, sorted(keep_train), "banking77-train"),
+        part(train, sorted(keep_valid), "banking77-valid"),
+        part(test, test_rows, "banking77-test"),
+    )
+
+
+def _macro_f1(model: Any, data: Dataset) -> float:
+    from docsort.api import evaluate
+
+    return float(evaluate(model, data)["macro_f1"])
+
+
+def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    import docsort
+    from docsort.api import Columns, train
+    from docsort.api.tuning import TuneRequest, prepare_tune, run_tune
+
+    train_rows, valid_rows, test_rows = subset(args.labels, args.train, args.valid, args.seed)
+    load_before = round(os.getloadavg()[0], 2)
+    busy, own, wall = _busy_seconds(), _own_seconds(), time.perf_counter()
+    result: dict[str, Any] = {"method": name, "budget_seconds": args.budget}
+    with tempfile.TemporaryDirectory() as tmp:
+        if name == "default":
+            model = train(train_rows, kind="encoder", params=FIXED, valid_data=valid_rows)
+            result["best_valid_macro_f1"] = _macro_f1(model, valid_rows)
+            result["test_macro_f1"] = _macro_f1(model, test_rows)
+            tuned_names = ("lr", "weight_decay", "warmup_ratio", "lora_r")
+            result["params"] = {k: model.get_params()[k] for k in tuned_names}
+            result["trials"] = {"complete": 1}
+            result["curve"] = [
+                [round(time.perf_counter() - wall, 1), result["best_valid_macro_f1"]]
+            ]
+        else:
+            space = Path(tmp) / "space.yaml"
+            space.write_text(SPACE)
+            request = TuneRequest(
+                data=train_rows,
+                valid=valid_rows,
+                space=space,
+                out=Path(tmp) / "out",
+                kind="encoder",
+                params=dict(FIXED),
+                trials=args.max_trials,
+                time_budget=args.budget,
+                seed=args.seed,
+                columns=Columns(),
+                **METHODS[name],
+            )
+            tuned = run_tune(prepare_tune(request))
+            best = tuned.best
+            result["best_valid_macro_f1"] = best.value if best else None
+            result["params"] = best.params if best else None
+            model = docsort.load(Path(tmp) / "out" / "model")
+            result["test_macro_f1"] = _macro_f1(model, test_rows)
+            result["trials"] = tuned.summary["states"]
+            result["exploit_steps"] = tuned.summary.get("exploit_steps", 0)
+            result["curve"] = _curve(tuned.records)
+            if args.keep_plots:
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path(tmp) / "out" / "search.png", RESULTS / f"{name}.png")
+    elapsed = time.perf_counter() - wall
+    others = None
+    if busy is not None:
+        others = round(max(_busy_seconds() - busy - (_own_seconds() - own), 0.0) / elapsed, 2)
+    result.update(
+        {
+            "wall_seconds": round(elapsed, 1),
+            "rows": {"train": len(train_rows), "valid": len(valid_rows), "test": len(test_rows)},
+            "labels": args.labels,
+            "seed": args.seed,
+            "fixed": FIXED,
+            "space": SPACE,
+            "load_before": load_before,
+            "other_cores_busy": others,  # excludes Ray's own workers only when they are children
+            "machine": machine(),
+        }
+    )
+    return result
+
+
+def _curve(records: list[Any]) -> list[list[float]]:
+    """Best validation macro-F1 so far against the seconds since the search started."""
+    done = sorted(
+        ((r.started or 0) + (r.seconds or 0), r.value)
+        for r in records
+        if r.state == "complete" and r.value is not None
+    )
+    curve, best = [], -1.0
+    for at, value in done:
+        if value > best:
+            best = value
+            curve.append([round(at, 1), round(value, 4)])
+    return curve
+
+
+def table() -> str:
+    rows = []
+    for name in METHODS:
+        path = RESULTS / f"{name}.json"
+        if path.is_file():
+            rows.append(json.loads(path.read_text()))
+    if not rows:
+        return "_No results yet: run `benchmarks/tune.py run`._"
+    searches = [r for r in rows if r["method"] != "default"]
+    top = max(searches, key=lambda r: r["best_valid_macro_f1"] or 0, default=None)
+    lines = [
+        "| method | best valid macro-F1 | test macro-F1 (its model) | trials | exploit steps "
+        "| wall s | load | other cores busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
+        mark = " **(best search)**" if top is not None and r is top else ""
+        lines.append(
+            f"| {r['method']}{mark} | {r['best_valid_macro_f1']:.4f} | {r['test_macro_f1']:.4f} "
+            f"| {trials} | {r.get('exploit_steps', '')} | {r['wall_seconds']:.0f} "
+            f"| {r['load_before']} | {r['other_cores_busy']} |"
+        )
+    first = rows[0]
+    lines += [
+        "",
+        f"encoder + LoRA on minilm, banking77: {first['labels']} intents, "
+        f"{first['rows']['train']} training / {first['rows']['valid']} validation / "
+        f"{first['rows']['test']} test rows, fixed "
+        f"{json.dumps(first['fixed'])}; each search {first['budget_seconds']} s of wall time "
+        "(no trial started after it), seed "
+        f"{first['seed']}, one run each (one seed: differences of a point or two are within "
+        "what another seed moves). *load* = 1-minute load average when the method started; "
+        "*other cores busy* = cores other processes kept busy during it (Ray's workers count "
+        "as other processes).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("run", "table"))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--budget", type=float, default=300.0, help="Seconds per search.")
+    parser.add_argument("--max-trials", type=int, default=64, help="Trials at most per search.")
+    parser.add_argument("--labels", type=int, default=20, help="Intents of the subset.")
+    parser.add_argument("--train", type=int, default=15, help="Training rows per intent.")
+    parser.add_argument("--valid", type=int, default=5, help="Validation rows per intent.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-plots", action="store_true", help="Copy each search.png.")
+    add_docs_option(parser)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.what == "run":
+        for name in args.methods:
+            result = run_method(name, args)
+            write_json(RESULTS / f"{name}.json", result)
+            shown = ("method", "best_valid_macro_f1", "test_macro_f1", "wall_seconds")
+            print(json.dumps({k: result[k] for k in shown}), flush=True)
+    replace_docs_section(START, END, table(), args.docs)
+
+
+if __name__ == "__main__":
+    main()
