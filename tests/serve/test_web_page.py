@@ -23,6 +23,7 @@ from docsort.serve.page import ASSETS, asset
 from docsort.serve.store import Store, feedback
 
 CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE = '<img src=x onerror="window.pwned=1">'
 ABSTRACT = "We observe the galaxy cluster with a radio telescope and find dark matter halos."
 
 
@@ -97,7 +98,8 @@ def test_classify_correct_rate_and_see_the_traffic(
         label = page.text_content("#label")
         assert label == "astro-ph"
         assert re.fullmatch(r"confidence \d+\.\d %", page.text_content("#confidence"))
-        assert re.fullmatch(r"answered by stage (cheap|full)", page.text_content("#stage"))
+        page_stage = page.text_content("#stage").removeprefix("answered by stage ")
+        assert page_stage in ("cheap", "full")
         bars = page.locator("#bars li")
         assert bars.count() == 5  # the top 5 labels, the predicted one first
         assert bars.first.get_attribute("data-name") == label
@@ -120,14 +122,21 @@ def test_classify_correct_rate_and_see_the_traffic(
             (prediction_id, None, 4),
         ]
 
+        # a stage name (from the model, via the store) that would run script if it became HTML
+        hostile = {"label": "q-bio", "confidence": 0.5, "probabilities": {"q-bio": 0.5},
+                   "stage": HOSTILE}  # fmt: skip
+        store.add_predictions(["x"], [hostile], ("cascade", "v1"), 1.0)
+
         page.click("#tab-traffic")
         page.wait_for_selector("#totals dd[data-name='predictions']")
         names = ("predictions", "feedback", "corrected", "accuracy on corrected")
         totals = {name: page.text_content(f"#totals dd[data-name='{name}']") for name in names}
-        assert totals == {"predictions": "1", "feedback": "2", "corrected": "1",
+        assert totals == {"predictions": "2", "feedback": "2", "corrected": "1",
                           "accuracy on corrected": "0.0 %"}  # fmt: skip
-        stage = page.locator("#stage-bars li")
-        assert stage.count() == 1 and stage.first.get_attribute("data-name") in ("cheap", "full")
+        stages = page.locator("#stage-bars li .name").all_text_contents()
+        assert sorted(stages) == sorted([HOSTILE, page_stage])  # shown as text
+        assert page.locator("#stage-bars img").count() == 0
+        assert page.evaluate("window.pwned") is None
         assert page.locator("#series tbody tr").count() == 1
         assert page.is_hidden("#classify-view")
     finally:
