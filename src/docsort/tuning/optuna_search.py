@@ -62,9 +62,9 @@ def _optuna() -> Any:
     return optuna
 
 
-def open_study(search: OptunaSearch) -> Any:
-    """The study, created or (with a storage that holds it) loaded; a stored study of another
-    search (kind, metric or space) is refused in one line."""
+def open_study(search: OptunaSearch) -> tuple[Any, Any]:
+    """The study, created or (with a storage that holds it) loaded, and its storage (None: in
+    memory); a stored study of another search (kind, metric or space) is refused in one line."""
     optuna = _optuna()
     storage: Any = None
     if search.storage:
@@ -100,20 +100,24 @@ def open_study(search: OptunaSearch) -> Any:
             study.set_user_attr(key, value)
     if len(study.trials):  # a resumed search: another seed, or TPE's start-up repeats itself
         study.sampler = optuna.samplers.TPESampler(seed=search.seed + len(study.trials))
-    return study
+    return study, storage
 
 
-def _mark_killed(study: Any) -> int:
+def _mark_killed(study: Any, storage: Any) -> int:
     """Trials left RUNNING by a process of this machine that no longer exists: failed."""
     from optuna.trial import TrialState
 
+    if storage is None:  # in memory: no earlier process left anything
+        return 0
     host, marked = socket.gethostname(), 0
+    study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
         if trial.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
             continue
-        study._storage.set_trial_user_attr(trial._trial_id, "killed", True)
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "killed", True)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
         marked += 1
     return marked
 
@@ -149,8 +153,8 @@ def run(
     trial's model is handed to ``keep_best`` as soon as it is the best (so a killed search
     keeps it). Returns every trial of the study and facts for the summary."""
     optuna = _optuna()
-    study = open_study(search)
-    killed = _mark_killed(study)
+    study, storage = open_study(search)
+    killed = _mark_killed(study, storage)
     before = counted(study)
     remaining = max(search.trials - before, 0)
     started = time.time()
