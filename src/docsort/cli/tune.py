@@ -27,7 +27,7 @@ from docsort.progress import status
 SPACE_HELP = (
     "YAML mapping each parameter to its range: `lr: {type: float, low: 1.0e-5, high: 1.0e-3, "
     "log: true}`, `lora_r: {type: int, low: 4, high: 32}`, `schedule: {type: categorical, "
-    "choices: [linear, cosine]}`; checked against the kind's parameters before any trial."
+    "choices: \\[linear, cosine]}`; checked against the kind's parameters before any trial."
 )
 
 
