@@ -138,6 +138,11 @@ def test_classify_correct_rate_and_see_the_traffic(
         assert page.locator("#stage-bars img").count() == 0
         assert page.evaluate("window.pwned") is None
         assert page.locator("#series tbody tr").count() == 1
+        # drift: one prediction served, the reference still being collected from traffic
+        page.wait_for_selector("#drift dd[data-name='drifted']")
+        assert page.text_content("#drift dd[data-name='drifted']").startswith(
+            "not yet: collecting the reference, 1 of 500 predictions"
+        )
         assert page.is_hidden("#classify-view")
     finally:
         served.stop()

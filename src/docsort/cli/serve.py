@@ -67,6 +67,16 @@ def serve(
         help="models:/NAME@ALIAS: how often to ask the registry whether "
         "the alias moved (then the new version is swapped in); 0: never.",
     ),
+    drift_reference: str | None = typer.Option(
+        None,
+        "--drift-reference",
+        help="Rows like the ones the model should see (e.g. its test set): traffic is "
+        "compared with the model's predictions on them (GET /v1/drift, /metrics). Default: "
+        "the first --drift-window predictions served.",
+    ),
+    drift_window: int = typer.Option(
+        500, "--drift-window", help="Drift compares the last N predictions served (50 or more)."
+    ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
@@ -85,6 +95,8 @@ def serve(
     service.check_host(host, api_keys=api_keys is not None)
     if not 0 < port < 65536:
         raise DocsortError(f"--port must be between 1 and 65535, not {port}")
+    if drift_window < 50:
+        raise DocsortError(f"--drift-window must be 50 or more, not {drift_window}")
     if watch_seconds < 0:
         raise DocsortError(f"--watch-seconds must be 0 (never) or more, not {watch_seconds:g}")
     if not 0 <= shutdown_timeout <= 3600:
@@ -101,6 +113,8 @@ def serve(
             api_keys=api_keys,
             batching=batching,
             watch_seconds=watch_seconds,
+            drift_reference=drift_reference,
+            drift_window=drift_window,
         )
     if api_keys is None:
         access = "no API keys: loopback only"

@@ -28,6 +28,8 @@ from docsort import api
 from docsort.errors import DocsortError
 from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
+from docsort.serve.drift import DEFAULT_WINDOW as DRIFT_WINDOW
+from docsort.serve.drift import DriftMonitor, monitor_for
 from docsort.serve.limits import MAX_BODY_BYTES, BodyLimit, one_line
 from docsort.serve.metrics import Metrics, MetricsMiddleware
 from docsort.serve.page import add_page
@@ -35,6 +37,7 @@ from docsort.serve.registry_watch import AliasWatch
 from docsort.serve.schemas import (
     ClassifyAnswer,
     ClassifyRequest,
+    Drift,
     FeedbackAnswer,
     FeedbackRequest,
     Health,
@@ -74,6 +77,8 @@ class Service:
         self.info = ModelInfo(name=name, kind=model.kind, version=str(version)[:12])
         self.batcher = Batcher(self._predict, batching, observe=metrics.observe_batch,
                                depth=metrics.queue_depth.set)  # fmt: skip
+        self.drift: DriftMonitor | None = None  # set by create_app, and again at a swap
+        self.new_drift = lambda model: None  # a monitor for a model swapped in
 
     def _predict(self, inputs: Sequence[Any], key: Hashable) -> list[dict[str, Any]]:
         """In the model thread: the rows of ``docsort predict`` for ``inputs``."""
@@ -92,6 +97,8 @@ class Service:
         latency_ms = (time.perf_counter() - start) * 1000
         if len(rows) != len(inputs):  # read_rows skips records with empty text
             raise DocsortError("every record needs a non-empty text in the trained columns")
+        if self.drift is not None:
+            self.drift.observe(rows)
         if self.store is None:
             ids = [uuid.uuid4().hex for _ in rows]
         else:
@@ -151,15 +158,20 @@ def create_app(
     api_keys: str | Path | None = None,
     batching: BatchSettings | None = None,
     watch_seconds: float = 30.0,
+    drift_reference: str | None = None,
+    drift_window: int = DRIFT_WINDOW,
 ) -> FastAPI:
     """Load ``model`` once, read the keys file and open the store (migrating it) before the
     port is bound, so a wrong model dir, keys file or database URL fails at start, in one
-    line, not on the first request."""
+    line, not on the first request. Traffic is compared with ``drift_reference`` rows as the
+    model predicts them (default: the first ``drift_window`` predictions served)."""
     keys = None if api_keys is None else KeyRing(api_keys)
     store = None if store_url is None else Store(store_url, log_text)
     metrics = Metrics()
     service = Service(api.open_model(model, runtime), Path(model).resolve().name, store,
                       batching or BatchSettings(), metrics)  # fmt: skip
+    service.new_drift = lambda loaded: monitor_for(loaded, drift_reference, drift_window)
+    service.drift = service.new_drift(service.model)
     # models:/NAME@champion: named by its registry version, and followed when the alias moves
     watch = AliasWatch.follow(model, service, runtime, watch_seconds)
 
@@ -297,6 +309,16 @@ def create_app(
             requests=metrics.requests_by_route("/v1/"), series=seen["series"],
         )  # fmt: skip
 
+    @app.get("/v1/drift", response_model=Drift, dependencies=guard,
+             responses=_problems(*refusals, 404))  # fmt: skip
+    def drift() -> Drift:
+        """The last served predictions against the drift reference: the confidence's PSI and
+        KS test, the label and stage shares' PSI, and a cascade's escalated share against its
+        budget (``drifted`` is null until the window holds enough predictions)."""
+        if service.drift is None:
+            raise UnknownPrediction("this model gives pair scores: there is no label drift")
+        return Drift(**service.drift.report())
+
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
         """The process is up."""
@@ -315,9 +337,12 @@ def create_app(
              responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
                               "description": "Prometheus text format"}})  # fmt: skip
     def prometheus() -> Response:
+        if service.drift is not None:
+            metrics.observe_drift(service.drift.report())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/healthz", "/readyz",
+    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/v1/drift", "/healthz",
+              "/readyz",
               "/metrics", *add_page(app)}  # fmt: skip
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if keys is not None:

@@ -45,6 +45,40 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
 
+        self.drift_psi = Gauge(
+            "docsort_drift_psi", "Population stability index of the last served predictions "
+            "against the drift reference (confidence, labels, stages)", ["signal"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.drift_ks_pvalue = Gauge(
+            "docsort_drift_ks_pvalue", "Kolmogorov-Smirnov p-value of the top probabilities "
+            "against the reference's", registry=self.registry,
+        )  # fmt: skip
+        self.drift_rows = Gauge(
+            "docsort_drift_window_rows", "Predictions in the drift window", registry=self.registry
+        )
+        self.drift_review = Gauge(
+            "docsort_drift_escalated_share", "A cascade's share escalated (or sent to people) "
+            "in the drift window", registry=self.registry,
+        )  # fmt: skip
+        self.drifted = Gauge(
+            "docsort_drifted", "1 when a drift signal is past its threshold, else 0",
+            registry=self.registry,
+        )  # fmt: skip
+
+    def observe_drift(self, report: dict[str, Any]) -> None:
+        """The drift report's numbers as gauges (set when /metrics is scraped)."""
+        self.drift_rows.set(report["rows"])
+        if report.get("drifted") is None:
+            return
+        self.drifted.set(1 if report["drifted"] else 0)
+        self.drift_ks_pvalue.set(report["confidence"]["ks_pvalue"])
+        for signal in ("confidence", "labels", "stages"):
+            if report.get(signal):
+                self.drift_psi.labels(signal).set(report[signal]["psi"])
+        if report.get("review"):
+            self.drift_review.set(report["review"]["share"])
+
     def requests_by_route(self, prefix: str) -> dict[str, int]:
         """Requests answered since start, summed over methods and statuses, per route."""
         counts: dict[str, int] = {}

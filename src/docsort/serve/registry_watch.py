@@ -65,12 +65,14 @@ class AliasWatch:
             if resolved.version == self.version:
                 return False
             model = api.open_model(resolved.path, self.runtime)  # loaded outside the lock
+            drift = self.service.new_drift(model)  # its reference, predicted by it
         except DocsortError as exc:
             log.warning("%s: %s; still serving version %s", self.reference, exc, self.version)
             return False
         service = self.service
         with service.lock:  # between two model calls
             service.model = model
+            service.drift = drift
             service.info = service.info.model_copy(
                 update={"kind": model.kind, "version": resolved.version}
             )

@@ -170,3 +170,27 @@ class Traffic(BaseModel):
         description="Requests answered since the server started, by route (/v1 routes)"
     )
     series: list[TrafficBucket]
+
+
+class Drift(BaseModel):
+    """The last served predictions against the drift reference (docsort.serve.drift)."""
+
+    rows: int = Field(description="Predictions in the window (compared with the reference)")
+    window: int = Field(description="The window's size: the last N predictions served")
+    min_rows: int = Field(description="Predictions the window needs before it is compared")
+    reference: dict[str, Any] = Field(
+        description="rows and source: --drift-reference DATA, or the first N predictions served"
+    )
+    drifted: bool | None = Field(
+        description="A signal past its threshold (PSI > 0.25, KS p < 0.01, a cascade over its "
+        "escalation budget); null while the window or the reference is too small"
+    )
+    confidence: dict[str, float] | None = Field(
+        description="Top probabilities: psi, ks_statistic, ks_pvalue, mean, reference_mean"
+    )
+    labels: dict[str, float] | None = Field(description="psi of the predicted label shares")
+    stages: dict[str, float] | None = Field(description="psi of the answering stages' shares")
+    review: dict[str, Any] | None = Field(
+        description="A cascade's escalated share (to people, or else to its last stage) against "
+        "its budget: stages, share, reference_share, budget, over_budget"
+    )

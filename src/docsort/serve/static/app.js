@@ -215,9 +215,56 @@ async function loadTraffic() {
         bucket.corrected, accuracyText(bucket.accuracy)]) row.append(element("td", cell));
       body.append(row);
     }
+    await loadDrift();
     showError("");
   } catch (err) {
     showError(err.message);
+  }
+}
+
+function number(value, digits) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+async function loadDrift() {
+  const box = $("drift");
+  box.replaceChildren();
+  let data;
+  try {
+    ({ data } = await api("GET", "/v1/drift"));
+  } catch (err) {
+    box.append(element("dt", "drift"), element("dd", err.message));
+    return;
+  }
+  const collecting = data.reference.source.startsWith("collecting");
+  let verdict = data.drifted ? "yes: a signal is past its threshold" : "no";
+  if (data.drifted === null && collecting) {
+    verdict = "not yet: collecting the reference, " + data.reference.rows + " of "
+      + data.window + " predictions";
+  } else if (data.drifted === null) {
+    verdict = "not yet: " + data.rows + " of " + data.min_rows + " predictions in the window";
+  }
+  const rows = [
+    ["drifted", verdict],
+    ["reference", data.reference.source],
+    ["window", data.rows + " of the last " + data.window + " predictions"],
+  ];
+  if (data.confidence) {
+    rows.push(["confidence PSI", number(data.confidence.psi, 3)]);
+    rows.push(["confidence KS p", Number(data.confidence.ks_pvalue).toPrecision(2)]);
+    rows.push(["mean confidence", number(data.confidence.mean, 3) + " (reference "
+      + number(data.confidence.reference_mean, 3) + ")"]);
+  }
+  if (data.labels) rows.push(["label PSI", number(data.labels.psi, 3)]);
+  if (data.stages) rows.push(["stage PSI", number(data.stages.psi, 3)]);
+  if (data.review) {
+    rows.push(["escalated", percent(data.review.share) + " (budget "
+      + (data.review.budget === null ? "–" : percent(data.review.budget)) + ")"]);
+  }
+  for (const [name, value] of rows) {
+    const shown = element("dd", value);
+    shown.dataset.name = name;
+    box.append(element("dt", name), shown);
   }
 }
 
