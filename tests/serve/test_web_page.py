@@ -170,6 +170,42 @@ def test_with_api_keys_the_page_asks_for_one(
         served.stop()
 
 
+def test_the_review_queue_takes_a_label(page: Any, trained_model_dir: Path, tmp_path) -> None:
+    """Unsure predictions are listed with the text and the suggestion; saving a label stores
+    the correction and takes the document off the list."""
+    import json
+    import urllib.request
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    served = Served(create_app(trained_model_dir, url, log_text="full"))
+    try:
+        texts = ["lunch at noon", "a note about the weather", ABSTRACT]
+        request = urllib.request.Request(
+            served.url + "/v1/classify", json.dumps({"texts": texts}).encode(),
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request) as answer:
+            predictions = json.load(answer)["predictions"]
+        unsure = [p for p in predictions if p["confidence"] < 0.5]
+        assert unsure
+        page.goto(served.url + "/#review")
+        page.wait_for_selector("#review-items li")
+        assert page.locator("#review-items li").count() == len(unsure)
+        entry = page.locator(f"#review-items li[data-prediction='{unsure[0]['id']}']")
+        assert entry.locator(".review-text").text_content() in texts
+        assert entry.locator("select").input_value() == unsure[0]["label"]  # the suggestion
+        entry.locator("select").select_option("econ.EM")
+        entry.locator("button").click()
+        page.wait_for_selector(f"#review-items li[data-prediction='{unsure[0]['id']}']",
+                               state="detached")  # fmt: skip
+        assert page.text_content("#review-count") == f"{len(unsure) - 1} waiting"
+        with Store(url).engine.connect() as connection:
+            rows = connection.execute(sa.select(feedback)).all()
+        assert [(r.prediction_id, r.labels) for r in rows] == [(unsure[0]["id"], ["econ.EM"])]
+    finally:
+        served.stop()
+
+
 def test_the_page_sets_text_only_and_ships_in_the_package() -> None:
     """No model or user string can become HTML: the script never assigns markup."""
     script = asset("app.js").decode()

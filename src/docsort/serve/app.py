@@ -44,6 +44,8 @@ from docsort.serve.schemas import (
     ModelInfo,
     ModelList,
     Problem,
+    ReviewItem,
+    ReviewQueue,
     Traffic,
 )
 from docsort.serve.store import KeyReused, Store, StoreUnavailable, UnknownPrediction
@@ -122,6 +124,24 @@ class Service:
             raise DocsortError(  # the label cut short, so the reason is never cut off
                 f"label {_cut(unknown[0])!r} is unknown to this model, which knows {shown}"
             )
+
+
+def _review_item(row: dict[str, Any]) -> ReviewItem:
+    text, record = row["text"], None
+    if text is not None and row["is_record"]:
+        import json
+
+        record = {str(k): str(v) for k, v in json.loads(text).items()}
+        text = "\n".join(record.values())
+    created = row["created"]
+    if created.tzinfo is None:  # SQLite gives naive datetimes back; they were stored as UTC
+        created = created.replace(tzinfo=timezone.utc)
+    return ReviewItem(
+        prediction_id=row["id"], created=created.isoformat(timespec="seconds"), text=text,
+        record=record, label=row["label"], labels=row["labels"], confidence=row["confidence"],
+        probabilities=row["probabilities"], stage=row["stage"],
+        model_version=row["model_version"],
+    )  # fmt: skip
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -309,6 +329,32 @@ def create_app(
             requests=metrics.requests_by_route("/v1/"), series=seen["series"],
         )  # fmt: skip
 
+    @app.get("/v1/review", response_model=ReviewQueue, dependencies=guard,
+             responses=_problems(*refusals, 422, 503))  # fmt: skip
+    def review(
+        limit: Annotated[int, Query(ge=1, le=500, description="Items at most")] = 50,
+        max_confidence: Annotated[
+            float | None,
+            Query(
+                ge=0,
+                le=1,
+                description="Queue predictions less confident than this too "
+                "(default 0.5; 0: only a cascade's human stage)",
+            ),  # fmt: skip
+        ] = 0.5,
+    ) -> ReviewQueue:
+        """The review queue, newest first: predictions a cascade sent to its human stage, or
+        less confident than ``max_confidence``, with no feedback yet. Each comes with the
+        model's suggestion; a correction (POST /v1/feedback) takes it off the queue."""
+        if service.store is None:
+            raise StoreUnavailable("no store configured: start the server with --store URL")
+        human = getattr(service.model, "human_", None)
+        stages = [human["name"]] if human else []
+        bound = max_confidence if max_confidence else None
+        rows = service.store.review_queue(stages, bound, limit)
+        return ReviewQueue(stages=stages, max_confidence=bound,
+                           items=[_review_item(row) for row in rows])  # fmt: skip
+
     @app.get("/v1/drift", response_model=Drift, dependencies=guard,
              responses=_problems(*refusals, 404))  # fmt: skip
     def drift() -> Drift:
@@ -341,8 +387,8 @@ def create_app(
             metrics.observe_drift(service.drift.report())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/v1/drift", "/healthz",
-              "/readyz",
+    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/v1/drift",
+              "/v1/review", "/healthz", "/readyz",
               "/metrics", *add_page(app)}  # fmt: skip
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if keys is not None:

@@ -194,3 +194,25 @@ class Drift(BaseModel):
         description="A cascade's escalated share (to people, or else to its last stage) against "
         "its budget: stages, share, reference_share, budget, over_budget"
     )
+
+
+class ReviewItem(BaseModel):
+    prediction_id: str
+    created: str = Field(description="When it was predicted, UTC (ISO 8601)")
+    text: str | None = Field(description="The text, when the server logs it (--log-text full)")
+    record: dict[str, str] | None = Field(None, description="The columns of a record, if one")
+    label: str | None = Field(None, description="The model's suggestion")
+    labels: list[str] | None = Field(None, description="Its suggestion (multi-label models)")
+    confidence: float | None
+    probabilities: dict[str, float] | None = None
+    stage: str | None = Field(None, description="The stage that answered (a cascade's)")
+    model_version: str
+
+
+class ReviewQueue(BaseModel):
+    """Predictions waiting for a person: a cascade's human stage, or low confidence, and no
+    feedback yet (a correction or a rating takes one off the queue)."""
+
+    stages: list[str] = Field(description="Stages whose answers are queued (the human stage)")
+    max_confidence: float | None = Field(description="Predictions below it are queued too")
+    items: list[ReviewItem]

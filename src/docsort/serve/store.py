@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,6 +226,41 @@ class Store:
         with _reachable(), self.engine.connect() as connection:
             for row in connection.execution_options(yield_per=1000).execute(query):
                 yield row._asdict()
+
+    def review_queue(
+        self, stages: Sequence[str], max_confidence: float | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Predictions waiting for a person, newest first: answered by one of ``stages`` (a
+        cascade's human stage) or less confident than ``max_confidence``, and with no
+        feedback yet (a correction or a rating takes a row off the queue)."""
+        p, f = predictions.c, feedback.c
+        waiting = []
+        if stages:
+            waiting.append(p.stage.in_(list(stages)))
+        if max_confidence is not None:
+            waiting.append(p.confidence < max_confidence)
+        if not waiting:
+            return []
+        answered = sa.exists().where(f.prediction_id == p.id)
+        query = (
+            sa.select(
+                p.id,
+                p.created,
+                p.text,
+                p.is_record,
+                p.label,
+                p.labels,
+                p.confidence,
+                p.probabilities,
+                p.stage,
+                p.model_version,
+            )  # fmt: skip
+            .where(sa.or_(*waiting), ~answered)
+            .order_by(p.created.desc(), p.id)
+            .limit(limit)
+        )
+        with _reachable(), self.engine.connect() as connection:
+            return [row._asdict() for row in connection.execute(query)]
 
     def traffic(self, since: datetime, bucket: str) -> dict[str, Any]:
         """What the store saw since ``since``, per ``bucket`` ("hour" or "day", UTC): the

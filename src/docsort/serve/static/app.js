@@ -268,21 +268,91 @@ async function loadDrift() {
   }
 }
 
+// ---- review queue ----------------------------------------------------------------------
+
+function labelChoice(suggested) {
+  const select = element("select");
+  select.multiple = Boolean(state.model && state.model.multi_label);
+  const chosen = new Set(Array.isArray(suggested) ? suggested : [suggested]);
+  for (const label of (state.model && state.model.labels) || []) {
+    const option = element("option", label);
+    option.value = label;
+    option.selected = chosen.has(label);
+    select.append(option);
+  }
+  return select;
+}
+
+function reviewEntry(item) {
+  const entry = element("li");
+  entry.dataset.prediction = item.prediction_id;
+  const text = item.text === null
+    ? "(the text was not stored: the server logs texts with --log-text full)" : item.text;
+  entry.append(element("p", text, "review-text"));
+  const suggested = item.labels || item.label;
+  const about = "suggested " + (Array.isArray(suggested) ? suggested.join(", ") : suggested)
+    + (typeof item.confidence === "number" ? " · confidence " + percent(item.confidence) : "")
+    + (item.stage ? " · stage " + item.stage : "") + " · " + item.created.replace("T", " ");
+  entry.append(element("p", about, "muted small"));
+  const form = element("form", null, "row");
+  const select = labelChoice(suggested);
+  const save = element("button", "Save label");
+  save.type = "submit";
+  const status = element("span", "", "muted");
+  form.append(select, save, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = Array.from(select.selectedOptions, (option) => option.value);
+    if (!chosen.length) { status.textContent = "pick the right label first"; return; }
+    const what = state.model && state.model.multi_label ? { labels: chosen } : { label: chosen[0] };
+    save.disabled = true;
+    try {
+      await api("POST", "/v1/feedback", { prediction_id: item.prediction_id,
+        idempotency_key: (item.prediction_id + ":" + JSON.stringify(what)).slice(0, 200), ...what });
+      entry.remove();
+      $("review-count").textContent = $("review-items").children.length + " waiting";
+    } catch (err) {
+      status.textContent = "not stored: " + err.message;
+      save.disabled = false;
+    }
+  });
+  entry.append(form);
+  return entry;
+}
+
+async function loadReview() {
+  try {
+    const { data } = await api("GET", "/v1/review?limit=50");
+    const list = $("review-items");
+    list.replaceChildren(...data.items.map(reviewEntry));
+    $("review-count").textContent = data.items.length + " waiting";
+    showError("");
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
 // ---- views -----------------------------------------------------------------------------
 
+const VIEWS = ["classify", "review", "traffic"];
+
 function showView() {
-  const traffic = location.hash === "#traffic";
-  $("classify-view").hidden = traffic;
-  $("traffic-view").hidden = !traffic;
-  $("tab-classify").classList.toggle("current", !traffic);
-  $("tab-traffic").classList.toggle("current", traffic);
-  if (traffic) loadTraffic();
+  const shown = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "classify";
+  for (const view of VIEWS) {
+    $(view + "-view").hidden = view !== shown;
+    $("tab-" + view).classList.toggle("current", view === shown);
+  }
+  if (shown === "traffic") loadTraffic();
+  if (shown === "review") loadReview();
 }
 
 function useKey(event) {
   event.preventDefault();
   state.key = $("key").value.trim();
-  loadModel().then(() => { if (location.hash === "#traffic") loadTraffic(); });
+  loadModel().then(() => {
+    if (location.hash === "#traffic") loadTraffic();
+    if (location.hash === "#review") loadReview();
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -294,6 +364,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", sendRating);
   }
   $("refresh").addEventListener("click", loadTraffic);
+  $("refresh-review").addEventListener("click", loadReview);
   $("days").addEventListener("change", loadTraffic);
   window.addEventListener("hashchange", showView);
   showView();
