@@ -248,8 +248,14 @@ def _callback(say: Callable[[str], None], total: int, work: Path) -> Any:
             self.say(f"trial {_number(trial.trial_id)} ended ({ended}/{self.total}): {shown}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            result = _read(self.work / "trials" / trial.trial_id / "result.json", {}) or {}
-            error = result.get("error") or "failed (Ray's log is in the work folder)"
+            folder = self.work / "trials" / trial.trial_id
+            result = _read(folder / "result.json", {}) or {}
+            error = result.get("error")
+            if not error:  # died outside the objective (its worker could not start, OOM)
+                cause = trial.get_error()
+                error = _last_line(cause) if cause is not None else "failed"
+                folder.mkdir(parents=True, exist_ok=True)
+                _write(folder / "error.json", {"error": error, "params": dict(trial.config)})
             self.say(f"trial {_number(trial.trial_id)} failed: {error}")
 
     return Progress(say, total, work)
@@ -372,10 +378,13 @@ def _last_line(error: BaseException) -> str:
 def _records(work: Path, t0: float, errors: dict[str, str]) -> list[TrialRecord]:
     records = []
     for folder in sorted((work / "trials").iterdir()):
-        first = _read(folder / "trial.json")
+        died = _read(folder / "error.json")
+        first = _read(folder / "trial.json") or died
         if first is None:
             continue
         result = _read(folder / "result.json", {}) or {}
+        if died and not result:
+            result = {"state": "failed", "error": died.get("error", ""), "params": died["params"]}
         scores = {int(k): v for k, v in (_read(folder / "scores.json", {}) or {}).items()}
         state = result.get("state") or ("failed" if folder.name in errors else "stopped")
         finished = result.get("finished")
