@@ -1,5 +1,7 @@
 """/v1/classify answers with exactly the numbers ``docsort predict`` writes for the same model
-and rows: tfidf, a cascade of two tfidf stages, and an embed probe."""
+and rows: tfidf and a cascade of two tfidf stages in the default run; an embed probe, a
+fine-tuned encoder, a zero-shot dual encoder and a pair model (slow: each trains or loads a
+transformer)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from docsort.serve import create_app
-from tests.conftest import ARXIV_8CAT, run_cli, train_arxiv
+from tests.conftest import ARXIV_8CAT, USPTO_P2P, USPTO_TITLES, run_cli, train_arxiv
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +59,48 @@ def test_an_embed_probe(arxiv_frame: pd.DataFrame, new_rows: Path, tmp_path: Pat
                          "--config", str(tmp_path / "embed.yaml"), "--device", "cpu")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_same_as_cli(tmp_path / "embed", new_rows, tmp_path)
+
+
+@pytest.mark.slow  # slow: fine-tunes a transformer for one epoch
+def test_a_fine_tuned_encoder(arxiv_frame: pd.DataFrame, new_rows: Path, tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    arxiv_frame.groupby("category").head(8).to_csv(tmp_path / "few.csv", index=False)
+    (tmp_path / "encoder.yaml").write_text("max_length: 32\nbatch_size: 16\nepochs: 1\n")
+    result = train_arxiv(tmp_path / "few.csv", tmp_path / "encoder", "--model", "encoder",
+                         "--config", str(tmp_path / "encoder.yaml"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_same_as_cli(tmp_path / "encoder", new_rows, tmp_path)
+
+
+@pytest.mark.slow  # slow: loads a sentence encoder
+def test_a_zero_shot_dual_encoder(arxiv_frame: pd.DataFrame, new_rows: Path, tmp_path) -> None:
+    pytest.importorskip("sentence_transformers")
+    labels = "\n".join(f"{name}: arXiv papers in {name}" for name in
+                       sorted(arxiv_frame.category.unique()))  # fmt: skip
+    (tmp_path / "labels.yaml").write_text(labels + "\n")
+    (tmp_path / "dual.yaml").write_text("max_length: 64\n")
+    arxiv_frame.head(20).to_csv(tmp_path / "rows.csv", index=False)
+    result = train_arxiv(tmp_path / "rows.csv", tmp_path / "dual", "--model", "dual",
+                         "--zero-shot", "--labels", str(tmp_path / "labels.yaml"),
+                         "--config", str(tmp_path / "dual.yaml"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_same_as_cli(tmp_path / "dual", new_rows, tmp_path)
+
+
+@pytest.mark.slow  # slow: trains a cross-encoder for one epoch
+def test_a_pair_model(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    frame = pd.read_csv(USPTO_P2P)
+    anchors = frame.anchor.drop_duplicates()
+    train = frame[frame.anchor.isin(anchors.head(10))].groupby(["anchor", "score"]).head(1)
+    new = frame[frame.anchor.isin(anchors.iloc[10:14])].head(20)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    new[["anchor", "target", "context"]].to_csv(tmp_path / "new.csv", index=False)
+    (tmp_path / "pair.yaml").write_text("max_length: 32\nbatch_size: 8\nepochs: 1\n")
+    result = run_cli("train", str(tmp_path / "train.csv"), "--model", "pair", "--text", "anchor",
+                     "--pair", "target", "--label", "score", "--context", "context",
+                     "--context-map", str(USPTO_TITLES), "--config", str(tmp_path / "pair.yaml"),
+                     "--out", str(tmp_path / "pair"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    served = assert_same_as_cli(tmp_path / "pair", tmp_path / "new.csv", tmp_path)
+    assert all(set(row) == {"score"} for row in served)
