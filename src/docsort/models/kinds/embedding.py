@@ -32,10 +32,11 @@ from docsort.models.base import (
     sklearn_labels_problem,
 )
 from docsort.models.hub import resolve
-from docsort.models.params import DEVICE, Choice, Flag, Integer, Number, Rule, Text
+from docsort.models.params import DEVICE, SEED, Choice, Flag, Integer, Number, Rule, Text
 from docsort.models.thresholds import tune_thresholds
 
 HEAD = "head.joblib"
+TUNED = "encoder"  # an ``embed`` model's tuned sentence encoder (``finetune: contrastive``)
 # the logistic-regression head's parameters, the same for both kinds
 HEAD_RULES: dict[str, Rule] = {
     "C": Number(min=0, exclusive=True),
@@ -148,12 +149,17 @@ class StaticClassifier(EmbeddingHeadClassifier):
         self._load_head(directory)
 
 
-@register("embed")
+@register("embed", version=2)
 class EmbedClassifier(EmbeddingHeadClassifier):
     """A frozen sentence-transformers encoder (mean-pooled, normalised) + logistic regression.
 
     Training rows are embedded once and cached on disk (keyed by model and texts), so trying
     another head or C costs seconds. The saved model refers to ``base`` rather than copying it.
+
+    ``finetune: contrastive`` first tunes the encoder on pairs of the training rows, SetFit's
+    few-shot recipe (``models/nn/contrastive.py``: ``num_iterations`` same-label and
+    other-label partners per row, ``epochs``, ``lr``, ``train_batch_size``, ``seed``), then
+    fits the same head on the tuned vectors; the tuned encoder is saved inside the model dir.
     """
 
     runtime_params: ClassVar[dict[str, str]] = {"device": "device", "eval_batch_size": "batch_size"}
@@ -164,6 +170,12 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         **HEAD_RULES,
         "device": DEVICE,
         "cache": Flag(),
+        "finetune": Choice(None, "contrastive"),
+        "num_iterations": Integer(min=1),
+        "epochs": Integer(min=1),
+        "lr": Number(min=0, exclusive=True),
+        "train_batch_size": Integer(min=1),
+        "seed": SEED,
     }
 
     def __init__(
@@ -176,6 +188,12 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         max_iter: int = 2000,
         device: str = "auto",
         cache: bool = True,
+        finetune: str | None = None,
+        num_iterations: int = 20,
+        epochs: int = 1,
+        lr: float = 2e-5,
+        train_batch_size: int = 16,
+        seed: int = 0,
     ) -> None:
         self.base = base
         self.max_length = max_length
@@ -185,6 +203,12 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         self.max_iter = max_iter
         self.device = device
         self.cache = cache
+        self.finetune = finetune
+        self.num_iterations = num_iterations
+        self.epochs = epochs
+        self.lr = lr
+        self.train_batch_size = train_batch_size
+        self.seed = seed
 
     def tokens_read(self) -> int | None:
         return self.max_length - 2  # the encoder adds two special tokens
@@ -213,10 +237,36 @@ class EmbedClassifier(EmbeddingHeadClassifier):
             show_progress_bar=False,
         )
 
+    def fit(self, train: Dataset, valid: Dataset | None = None) -> EmbedClassifier:
+        """The head on frozen vectors, or (``finetune: contrastive``) on the vectors of an
+        encoder first tuned on pairs of the training rows."""
+        self.history_ = []
+        if self.finetune == "contrastive":
+            from docsort.models.nn.contrastive import tune_encoder
+
+            self._remember_training(train)
+            if self.labels_.multi_label:
+                raise DocsortError(
+                    "embed finetune: contrastive needs one label per row; this data is "
+                    "multi-label (train it without finetune)"
+                )
+            self.encoder_ = None  # a fresh copy of base: tuning never starts from tuned weights
+            self.history_ = tune_encoder(
+                self._encoder(),
+                train.texts,
+                train.targets(),
+                num_iterations=self.num_iterations,
+                epochs=self.epochs,
+                lr=self.lr,
+                batch_size=self.train_batch_size,
+                seed=self.seed,
+            )
+        return super().fit(train, valid)
+
     def _embed_training_rows(self, texts: Sequence[str]) -> np.ndarray:
-        """Training vectors come from the disk cache when asked; evaluation never does, so its
-        timing stays honest."""
-        if not self.cache:
+        """Training vectors come from the disk cache when asked (never for a tuned encoder:
+        the cache is keyed by ``base``); evaluation never does, so its timing stays honest."""
+        if not self.cache or self.finetune:
             return self._embed(texts)
         key = hashlib.sha256(f"{resolve(self.base)}|{self.max_length}".encode())
         for text in texts:
@@ -236,9 +286,16 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         return vectors
 
     def _save_weights(self, directory: Path) -> None:
+        if self.finetune:  # the tuned encoder travels with the model: it loads offline
+            self._encoder().save(str(directory / TUNED))
         self._save_head(directory)
 
     def _load_weights(self, directory: Path) -> None:
+        if self.finetune:
+            if not (directory / TUNED).is_dir():
+                raise DocsortError(f"{directory}: {TUNED}/ is missing; save the model again")
+            self.encoder_ = _load_sentence_transformer(str(directory / TUNED), self.device)
+            self.encoder_.max_seq_length = self.max_length
         self._load_head(directory)
 
     tags: ClassVar[Capabilities] = Capabilities(exportable=True)
