@@ -116,7 +116,9 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 out=Path(tmp) / "out",
                 kind="encoder",
                 params=dict(FIXED),
-                trials=args.max_trials,
+                # PBT's trials are its population, time-multiplexed on the free CPUs: a
+                # population as large as the other searches' trial cap never gets past epoch 1
+                trials=args.population if name == "ray-pbt" else args.max_trials,
                 time_budget=args.budget,
                 seed=args.seed,
                 columns=Columns(),
@@ -126,8 +128,10 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
             best = tuned.best
             result["best_valid_macro_f1"] = best.value if best else None
             result["params"] = best.params if best else None
-            model = docsort.load(Path(tmp) / "out" / "model")
-            result["test_macro_f1"] = _macro_f1(model, test_rows)
+            result["test_macro_f1"] = None
+            if best is not None:
+                model = docsort.load(Path(tmp) / "out" / "model")
+                result["test_macro_f1"] = _macro_f1(model, test_rows)
             result["trials"] = tuned.summary["states"]
             result["exploit_steps"] = tuned.summary.get("exploit_steps", 0)
             result["curve"] = _curve(tuned.records)
@@ -214,6 +218,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--budget", type=float, default=300.0, help="Seconds per search.")
     parser.add_argument("--max-trials", type=int, default=64, help="Trials at most per search.")
+    parser.add_argument("--population", type=int, default=4, help="PBT's trials (population).")
     parser.add_argument("--labels", type=int, default=20, help="Intents of the subset.")
     parser.add_argument("--train", type=int, default=15, help="Training rows per intent.")
     parser.add_argument("--valid", type=int, default=5, help="Validation rows per intent.")

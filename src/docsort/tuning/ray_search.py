@@ -194,8 +194,12 @@ def _trainable(config: dict[str, Any], objective: Objective, work: str, pbt: boo
     started = time.perf_counter()
     try:
         outcome = objective(params, reporter)
-    except DocsortError as exc:
-        _write(folder / "result.json", {"state": "failed", "error": str(exc), "params": params})
+    except Exception as exc:  # recorded for the table (a DocsortError is one line already)
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        error = str(exc) if isinstance(exc, DocsortError) else type(exc).__name__
+        if lines and not isinstance(exc, DocsortError):
+            error += f": {lines[0].strip()[:300]}"
+        _write(folder / "result.json", {"state": "failed", "error": error, "params": params})
         raise
     model_dir = folder / "model"
     shutil.rmtree(model_dir, ignore_errors=True)

@@ -470,8 +470,9 @@ def train_loop(
             best = _load(folder / BEST)
             best_weights, result.best_score = best["weights"], best["score"]
             result.best_epoch = best["epoch"]
-            if adopting:  # another rank's adapter: the best weights are resized as well
-                best_weights = _fitted_weights(net, best_weights)
+            # best.pt may still be a donor's (a PBT exploit that has not improved on it yet)
+            # with another LoRA rank: resized to this net; unchanged whenever the shapes fit
+            best_weights = _fitted_weights(net, best_weights)
 
     per_epoch = len(batches(0))
     last = result.history[-1]["valid_score"] if result.history else None
