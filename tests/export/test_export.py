@@ -1,6 +1,7 @@
 """docsort export: a small real embed and encoder model exported to ONNX agree with their source
 (fp32 within 1e-4), int8 is measured in export.json, a refused export writes nothing, and the
-exported model predicts in a process where torch and transformers cannot be imported."""
+exported models (encoder; dual with a label added at predict time) predict in a process where
+torch and transformers cannot be imported."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -63,7 +65,9 @@ def test_a_refused_export_writes_nothing(embed_dir, check_csv, tmp_path) -> None
 def test_export_needs_check_rows_and_an_exportable_kind(trained_model_dir, tmp_path) -> None:
     with pytest.raises(DocsortError, match="needs --check"):
         run_export(ExportRequest(model=str(trained_model_dir), out=str(tmp_path / "x")))
-    with pytest.raises(DocsortError, match="supports embed and encoder models so far, not 'tfidf'"):
+    with pytest.raises(
+        DocsortError, match="supports embed, encoder, dual and pair models, not 'tfidf'"
+    ):
         run_export(ExportRequest(model=trained_model_dir, out=tmp_path / "x", check="x.csv"))
 
 
@@ -76,23 +80,58 @@ class Hide(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is hidden in this test")
 sys.meta_path.insert(0, Hide())
 import docsort
-model = docsort.load(sys.argv[1])
-print(json.dumps(model.predict(json.loads(sys.argv[2]))))
+from docsort.api import predict
+from docsort.api.rows import read_labels
+out = []
+for folder, texts, labels in json.loads(sys.argv[1]):
+    model = docsort.load(folder)
+    if labels is None:
+        out.append(model.predict(texts))
+    else:  # a labels file: probabilities of exactly its labels
+        rows = predict(model, texts, labels=read_labels(labels))
+        out.append([row["probabilities"] for row in rows])
+print(json.dumps(out))
 assert not [m for m in sys.modules if m.split(".")[0] in HIDDEN]
 """
 
 
-def test_the_exported_model_predicts_without_torch(encoder_dir, check_csv, tmp_path) -> None:
+def without_torch(jobs: list) -> list:
+    """Each job's (model folder, texts, labels file or None) answers, from one process where
+    importing torch, transformers, sentence_transformers or peft fails."""
+    run = subprocess.run(
+        [sys.executable, "-c", HIDE_TORCH, json.dumps(jobs, default=str)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_exported_models_predict_without_torch(
+    encoder_dir, check_csv, zero_shot_dual, dual_onnx, dual_rows, tmp_path
+) -> None:
+    """The encoder's labels, and the exported dual's probabilities with a label added by a
+    labels file (its vector computed by the graph) equal the PyTorch models'."""
     import docsort
+    from docsort.api import predict
+    from docsort.api.rows import read_labels
+    from tests.export.conftest import DUAL_ADDED
 
     _export(encoder_dir, tmp_path / "onnx", check_csv)
     texts = pd.read_csv(check_csv).abstract.head(20).tolist()
-    run = subprocess.run(
-        [sys.executable, "-c", HIDE_TORCH, str(tmp_path / "onnx"), json.dumps(texts)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == docsort.load(encoder_dir).predict(texts)
+    titles = pd.read_csv(dual_rows["check"]).title.tolist()
+    labels = dual_rows["labels"]
+    encoder, dual = without_torch(
+        [[tmp_path / "onnx", texts, None], [dual_onnx[0], titles, labels]]
+    )
+    assert encoder == docsort.load(encoder_dir).predict(texts)
+    source = predict(zero_shot_dual[1], titles, labels=read_labels(labels))
+    names = list(source[0]["probabilities"])
+    assert list(dual[0]) == names and DUAL_ADDED in names and len(names) == 8
+    expected = np.array([[row["probabilities"][n] for n in names] for row in source])
+    got = np.array([[row[n] for n in names] for row in dual])
+    # predict rounds probabilities to 6 places: 1e-5 is a few roundings (measured: 2.0e-6)
+    assert np.abs(expected - got).max() <= 1e-5
+    assert (expected.argmax(1) == got.argmax(1)).all()
 
 
 def test_the_cli_exports(embed_dir, check_csv, tmp_path) -> None:

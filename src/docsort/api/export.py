@@ -13,6 +13,7 @@ from typing import Any
 
 from docsort.api.common import open_model
 from docsort.api.rows import Columns, Source, read_rows
+from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
 from docsort.models.base import Runtime, is_model_dir, is_number
@@ -33,6 +34,8 @@ class ExportRequest:
     check: Source | None = None
     quantize: str = "none"
     min_agreement: float = 0.995
+    # pair models: the least Pearson r between the exported and the source scores on --check
+    min_pearson: float = 0.995
     force: bool = False
     columns: Columns = field(default_factory=Columns)
     max_rows: int = MAX_CHECK_ROWS
@@ -79,12 +82,20 @@ def run_export(request: ExportRequest) -> ExportResult:
         raise DocsortError("--out is the model being exported: give another folder")
     check_replaceable(request.out, is_model_dir, "a docsort model")
     model = open_model(request.model, request.runtime)
-    if not model.capabilities().exportable:
+    capabilities = model.capabilities()
+    if not capabilities.exportable:
         raise DocsortError(
-            f"docsort export supports embed and encoder models so far, not {model.kind!r}"
+            f"docsort export supports embed, encoder, dual and pair models, not {model.kind!r}"
         )
-    data = read_rows(request.check, request.columns.or_trained(model.input_spec_), labelled=False)
-    texts = list(data.texts[: request.max_rows])
+    if capabilities.scores:
+        if not is_number(request.min_pearson) or not -1 <= request.min_pearson <= 1:
+            raise DocsortError(f"--min-pearson must be in [-1, 1], not {request.min_pearson!r}")
+        if request.quantize != "none":
+            raise DocsortError("pair models are exported in fp32 only so far: --quantize none")
+    columns = request.columns.or_trained(model.input_spec_)
+    data = _check_rows(request.check, columns, capabilities.scores)
+    data = data.subset(range(min(len(data), request.max_rows)))
+    texts = list(data.texts)
     if len(texts) < MIN_CHECK_ROWS:
         raise DocsortError(
             f"--check has {len(texts)} rows with text: give at least {MIN_CHECK_ROWS} (a few "
@@ -139,8 +150,21 @@ def run_export(request: ExportRequest) -> ExportResult:
         keep_fp32=keep if request.quantize != "none" else (),
         calibration=calibration,
         calibration_source=_name(request.calibration),
+        rows=data if capabilities.scores else None,
+        min_pearson=float(request.min_pearson),
     )
     return ExportResult(outcome.report, outcome.written, outcome.out)
+
+
+def _check_rows(source: Source, columns: Columns, scores: bool) -> Dataset:
+    """The check rows; a pair model's with their scores when the rows have them (the task
+    Pearson r of both models is then reported too)."""
+    if scores:
+        try:
+            return read_rows(source, columns, labelled=True)
+        except DocsortError:  # no score column: the two models' scores are still compared
+            pass
+    return read_rows(source, columns, labelled=False)
 
 
 def _name(source: Source | None) -> str:

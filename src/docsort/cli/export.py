@@ -14,7 +14,7 @@ from docsort.progress import status
 
 
 def export(
-    model_dir: str = typer.Argument(..., help="A saved embed or encoder model directory."),
+    model_dir: str = typer.Argument(..., help="A saved embed, encoder, dual or pair model."),
     out: str = typer.Option(..., "--out", help="Where the exported (onnx) model goes."),
     quantize: str = typer.Option(
         "none",
@@ -59,8 +59,14 @@ def export(
         "--min-agreement",
         help="Refuse to write the model when fewer check rows get the source's labels.",
     ),
+    min_pearson: float = typer.Option(
+        0.995,
+        "--min-pearson",
+        help="Pair models: refuse to write the model when the Pearson r between its scores "
+        "and the source's on the check rows is lower.",
+    ),
     force: bool = typer.Option(
-        False, "--force", help="Write the model even below --min-agreement."
+        False, "--force", help="Write the model even below --min-agreement (--min-pearson)."
     ),
     max_rows: int = typer.Option(
         MAX_CHECK_ROWS, "--max-rows", help="Compare on at most this many check rows."
@@ -78,6 +84,7 @@ def export(
         check=check,
         quantize=quantize,
         min_agreement=min_agreement,
+        min_pearson=min_pearson,
         force=force,
         columns=Columns.parse(text, template=template),
         max_rows=max_rows,
@@ -93,6 +100,9 @@ def export(
     report = result.report
     checked = report["check"]
     rates = checked["docs_per_s"]
+    if "min_pearson" in report:
+        _scores_line(result.written, report, str(result.out))
+        return
     out_console.print(
         f"labels agree on {checked['label_agreement']:.2%} of {checked['rows']} rows, "
         f"max |Δp| {checked['max_abs_dp']:.2g}, mean {checked['mean_abs_dp']:.2g}; "
@@ -110,3 +120,28 @@ def export(
         kept = ", ".join(["head", *precision["fp32_groups"]])
         err_console.print(f"int8: {precision['quantized_matmuls']} MatMuls; fp32: {kept}")
     err_console.print(f"wrote {result.out} ({report['graph_mb']} MB graph, export.json beside it)")
+
+
+def _scores_line(written: bool, report: dict, out: str) -> None:
+    """A pair model's check: the Pearson r of the two models' scores, and the task's."""
+    checked = report["check"]
+    rates = checked["docs_per_s"]
+    r = checked["pearson_r"]
+    task = checked.get("task_pearson") or {}
+    task_text = ""
+    if task.get("source") is not None and task.get("onnx") is not None:
+        task_text = f"; task Pearson {task['source']:.4f} (source) vs {task['onnx']:.4f} (onnx)"
+    shown = "undefined" if r is None else f"{r:.6f}"
+    out_console.print(
+        f"scores: Pearson r {shown} with the source on {checked['rows']} rows, max |Δ| "
+        f"{checked['max_abs_dscore']:.2g}{task_text}; {rates['source']} rows/s "
+        f"({report['source_kind']}) → {rates['onnx']} rows/s (onnx)",
+        highlight=False,
+    )
+    if not written:
+        raise DocsortError(
+            f"not written: the scores' Pearson r with the source is {shown}, below "
+            f"--min-pearson {report['min_pearson']}; --force writes it anyway. "
+            f"Measured: {json.dumps(checked, separators=(',', ':'))}"
+        )
+    err_console.print(f"wrote {out} ({report['graph_mb']} MB graph, export.json beside it)")

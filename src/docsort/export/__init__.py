@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.export.quantize import Scheme
 from docsort.io import write_json
@@ -49,15 +50,25 @@ def export_model(
     keep_fp32: Sequence[str] = (),
     calibration: Sequence[str] = (),
     calibration_source: str = "",
+    rows: Dataset | None = None,
+    min_pearson: float = 0.995,
 ) -> ExportOutcome:
     """Export ``model`` to ``out`` as an ``onnx`` model, checked on ``texts``.
 
     ``quantization`` ``dynamic`` / ``static`` makes an int8 graph by ``scheme`` (default: per
     channel, 8-bit), with the head and the ``keep_fp32`` groups in fp32 (``["auto"]``: the
     fewest groups that keep ``min_agreement`` on the ``calibration`` rows, which static
-    quantization also calibrates on); export.json's ``precision`` says which nodes stayed fp32."""
+    quantization also calibrates on); export.json's ``precision`` says which nodes stayed fp32.
+
+    A pair scorer is checked on ``rows`` (its anchor/target/context rows) instead of
+    ``texts``: it is written when the Pearson r between its scores and the source's is at least
+    ``min_pearson``."""
     from docsort.export import onnx as onnx_export
-    from docsort.export.parity import compare
+    from docsort.export.parity import compare, compare_scores
+
+    scores = model.capabilities().scores
+    if scores and rows is None:
+        raise DocsortError("a pair model is checked on pair rows: pass rows=")
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="docsort-export-") as work:
@@ -67,9 +78,13 @@ def export_model(
         )  # fmt: skip
         exported.threads = threads
         seconds = time.perf_counter() - started
-        measured = compare(model, exported, texts)
-        agreement = measured["label_agreement"]
-        passed = agreement is not None and agreement >= min_agreement
+        if scores:
+            measured = compare_scores(model, exported, rows)
+            measure, bound = measured["pearson_r"], min_pearson
+        else:
+            measured = compare(model, exported, texts)
+            measure, bound = measured["label_agreement"], min_agreement
+        passed = measure is not None and measure >= bound
         report = {
             "format": "onnx",
             "source": source,
@@ -78,7 +93,7 @@ def export_model(
             "quantization": _quantization_text(quantization, exported.__dict__["precision_"]),
             "precision": _precision(exported.__dict__["precision_"], calibration_source),
             "check": {"data": check, **measured},
-            "min_agreement": min_agreement,
+            **({"min_pearson": min_pearson} if scores else {"min_agreement": min_agreement}),
             "passed": passed,
             "forced": bool(force and not passed),
             "graph_mb": round(os.path.getsize(Path(work) / MODEL_FILE) / 1e6, 1),

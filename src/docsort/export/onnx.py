@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from docsort.errors import DocsortError
 from docsort.export.quantize import Scheme, plan_and_quantize
-from docsort.models.base import Classifier
+from docsort.models.base import Classifier, create
 from docsort.models.kinds.onnx import MODEL_FILE, QUANTIZATIONS, TOKENIZER_FILE, OnnxClassifier
 
 if TYPE_CHECKING:
@@ -34,14 +34,14 @@ def network_of(model: Classifier) -> ExportSpec:
     export_network = getattr(model, "export_network", None)
     if not model.capabilities().exportable or export_network is None:
         raise DocsortError(
-            f"docsort export supports embed and encoder models so far, not {model.kind!r}"
+            f"docsort export supports embed, encoder, dual and pair models, not {model.kind!r}"
         )
     return export_network()
 
 
 def write_graph(spec: ExportSpec, path: Path) -> None:
     """``spec.network`` as an ONNX graph at ``path``: inputs ``spec.inputs`` (int64, batch ×
-    sequence), output ``logits`` (batch × labels)."""
+    sequence), output ``spec.output`` (batch × labels, batch × dim, or batch)."""
     import torch
 
     tokenizer = spec.tokenizer
@@ -51,7 +51,7 @@ def write_graph(spec: ExportSpec, path: Path) -> None:
         sample = tokenizer(SAMPLE, padding=True, return_tensors="pt")
     tensors = tuple(sample[name].to(torch.int64) for name in spec.inputs)
     axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in spec.inputs}
-    axes["logits"] = {0: "batch"}
+    axes[spec.output] = {0: "batch"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         torch.onnx.export(
@@ -59,7 +59,7 @@ def write_graph(spec: ExportSpec, path: Path) -> None:
             tensors,
             str(path),
             input_names=list(spec.inputs),
-            output_names=["logits"],
+            output_names=[spec.output],
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
@@ -99,22 +99,26 @@ def build(
     graph = directory / MODEL_FILE
     write_graph(spec, graph)
     (directory / TOKENIZER_FILE).write_text(spec.tokenizer.backend_tokenizer.to_str(), "utf-8")
-    exported = OnnxClassifier(
-        source_kind=model.kind,
-        max_length=spec.max_length,
-        inputs=spec.inputs,
-        pad_id=int(spec.tokenizer.pad_token_id or 0),
-        activation=spec.activation,
-        pair_separator=spec.pair_separator,
-        quantization=quantization,
-    )
+    params = {
+        "source_kind": model.kind,
+        "max_length": spec.max_length,
+        "inputs": spec.inputs,
+        "pad_id": int(spec.tokenizer.pad_token_id or 0),
+        "activation": spec.activation,
+        "quantization": quantization,
+        **spec.params,
+    }
+    if spec.pair_separator:
+        params["pair_separator"] = spec.pair_separator
+    exported = create(spec.exported_kind, params)
     exported.labels_ = model.labels_
-    exported.thresholds_ = None if model.thresholds_ is None else model.thresholds_.copy()
-    exported.temperature_ = model.temperature_
-    exported.calibration_ = model.calibration_
-    exported.long_doc_ = model.long_doc_
+    thresholds = getattr(model, "thresholds_", None)
+    exported.thresholds_ = None if thresholds is None else thresholds.copy()
+    for name in ("temperature_", "calibration_", "long_doc_", "train_fingerprint_"):
+        setattr(exported, name, getattr(model, name, None))
     exported.input_spec_ = dict(getattr(model, "input_spec_", {}) or {})
-    exported.train_fingerprint_ = model.train_fingerprint_
+    exported.__dict__.update(spec.state)
+    exported._save_state(directory)  # what the kind keeps beside the graph (label vectors)
     exported._load_weights(directory)
     problem = exported._weights_problem()
     if problem:

@@ -8,6 +8,7 @@ from docsort.models.kinds import (  # noqa: F401
     ensemble,
     llm,
     onnx,
+    onnx_dual,
     pair,
     tfidf,
 )

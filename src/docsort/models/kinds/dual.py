@@ -135,7 +135,7 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
 
     # ``with_labels`` scores labels never trained on; ``adapt`` re-aims labels on the input
     tags: ClassVar[Capabilities] = Capabilities(
-        scores_new_labels=True, adapts=True, trains_without_rows=True
+        scores_new_labels=True, adapts=True, trains_without_rows=True, exportable=True
     )
     runtime_params: ClassVar[dict[str, str]] = {
         "device": "device",
@@ -572,6 +572,14 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
             keep = rows[np.argsort(-proba[rows, j])[: max(1, math.ceil(share * len(rows)))]]
             updated[j] = self.label_vectors_[j] + weight * _unit(vectors[keep].mean(axis=0))
         return _unit(updated)
+
+    def export_network(self):
+        """For ``docsort export``: the shared encoder (a LoRA adapter merged into a copy) with
+        its pooling and normalisation, and the label vectors as trained (an ``ExportSpec``,
+        ``models/nn/export.py``)."""
+        from docsort.models.nn.export import dual_spec
+
+        return dual_spec(self)
 
     # -- persistence --------------------------------------------------------------------
     def _save_weights(self, directory: Path) -> None:

@@ -113,17 +113,31 @@ class OnnxClassifier(Classifier):
         self.__dict__["_session_threads"] = self.threads
         return session
 
-    def _encode(self, texts: Sequence[str]) -> list[Any]:
+    def _encode(self, texts: Sequence[Any], tokenizer: Any = None) -> list[Any]:
+        tokenizer = tokenizer or self.tokenizer_
         if self.pair_separator:
             first, second = _split_pairs(texts, self.pair_separator)
-            return self.tokenizer_.encode_batch(list(zip(first, second, strict=True)))
-        return self.tokenizer_.encode_batch(list(texts))
+            return tokenizer.encode_batch(list(zip(first, second, strict=True)))
+        return tokenizer.encode_batch(list(texts))
 
-    def feeds(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    def _tokenizer_at(self, max_length: int) -> Any:
+        """The saved tokenizer truncating at ``max_length`` (e.g. a dual's label texts)."""
+        if max_length == self.max_length:
+            return self.tokenizer_
+        cache = self.__dict__.setdefault("_tokenizers", {})
+        if max_length not in cache:
+            tokenizer = self._new_tokenizer(truncate=False)
+            tokenizer.enable_truncation(max_length, strategy="longest_first")
+            cache[max_length] = tokenizer
+        return cache[max_length]
+
+    def feeds(
+        self, texts: Sequence[Any], tokenizer: Any = None
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """The graph's inputs for ``texts`` batch by batch, with the rows each batch holds:
         longest first, each batch padded to its own longest row (the calibration of static
-        quantization reads the same batches)."""
-        encodings = self._encode(texts)
+        quantization reads the same batches). ``tokenizer``: another truncation length."""
+        encodings = self._encode(texts, tokenizer)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), self.batch_size):
@@ -148,6 +162,20 @@ class OnnxClassifier(Classifier):
         out = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         for rows, feed in self.feeds(texts):
             out[rows] = session.run(None, feed)[0]
+        return out
+
+    def outputs(self, texts: Sequence[Any], tokenizer: Any = None) -> np.ndarray:
+        """The graph's output rows for ``texts`` whatever their shape (vectors, one score)."""
+        session = self._session()
+        out: np.ndarray | None = None
+        for rows, feed in self.feeds(texts, tokenizer):
+            got = session.run(None, feed)[0]
+            if out is None:
+                out = np.zeros((len(texts), *got.shape[1:]), dtype=np.float32)
+            out[rows] = got
+        if out is None:
+            shape = session.get_outputs()[0].shape[1:]
+            return np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape]), np.float32)
         return out
 
     def proba_of_logits(self, logits: np.ndarray) -> np.ndarray:
@@ -183,15 +211,23 @@ class OnnxClassifier(Classifier):
             source = Path(self.files_) / name
             if source.is_file():
                 shutil.copyfile(source, directory / name)
+        self._save_state(directory)
+
+    def _save_state(self, directory: Path) -> None:
+        """What a kind that wraps the graph keeps beside it (a dual's label vectors)."""
+
+    def _load_state(self, directory: Path) -> None:
+        """Read back what ``_save_state`` wrote."""
 
     def _load_weights(self, directory: Path) -> None:
         for name in (MODEL_FILE, TOKENIZER_FILE):
             if not (directory / name).is_file():
                 raise DocsortError(f"{directory}: {name} is missing; export the model again")
         self.files_ = str(directory)
+        self._load_state(directory)
         self.tokenizer_ = self._new_tokenizer()
-        self.__dict__.pop("_session_", None)
-        self.__dict__.pop("_counting", None)
+        for cached in ("_session_", "_counting", "_tokenizers"):
+            self.__dict__.pop(cached, None)
         self._session()
 
     def _weights_problem(self) -> str | None:

@@ -10,7 +10,7 @@ kind runs it without torch.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from docsort.errors import DocsortError
 from docsort.models.nn.training import EncoderNet, pooled
 
 if TYPE_CHECKING:
+    from docsort.models.kinds.dual import DualEncoderClassifier
     from docsort.models.kinds.embedding import EmbedClassifier
     from docsort.models.kinds.encoder import EncoderClassifier
 
@@ -43,7 +44,12 @@ class ExportSpec:
     Hugging Face fast tokenizer the kind reads with (its ``tokenizer.json`` is what the
     exported model reads through the ``tokenizers`` library), ``max_length`` its truncation,
     ``pair_separator`` the encoder's two-segment input, ``head`` the name of the head module
-    (kept in fp32 by quantization)."""
+    (kept in fp32 by quantization).
+
+    A network that gives vectors rather than logits (``output="vectors"``: the ``dual``
+    encoder, a ``pair`` bi-encoder) or one score per row (``output="scores"``: a ``pair``
+    cross-encoder's logit) is wrapped by another exported kind (``exported_kind``), built with
+    the extra ``params`` and given the fitted ``state`` (label vectors, score head)."""
 
     network: nn.Module
     inputs: tuple[str, ...]
@@ -53,6 +59,10 @@ class ExportSpec:
     pair_separator: str | None = None
     head: str = "head"
     note: str = ""
+    output: str = "logits"
+    exported_kind: str = "onnx"
+    params: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class TokensToLogits(nn.Module):
@@ -188,3 +198,59 @@ def encoder_spec(model: EncoderClassifier) -> ExportSpec:
         note=f"{model.base} encoder{' (LoRA merged)' if model.lora else ''}, "
         f"{model.pooling} pooling, linear head",
     )
+
+
+class UnitVectors(nn.Module):
+    """Encoder → pooling → L2 normalisation: the unit vectors the ``dual`` kind compares."""
+
+    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return nn.functional.normalize(pooled(self.encoder, batch, self.pooling), p=2, dim=1)
+
+
+def _merged_encoder(encoder: nn.Module) -> nn.Module:
+    encoder = copy.deepcopy(encoder)
+    if hasattr(encoder, "merge_and_unload"):  # a peft model: fold the adapter in
+        encoder = encoder.merge_and_unload()
+    return encoder.float().cpu().eval()
+
+
+def dual_spec(model: DualEncoderClassifier) -> ExportSpec:
+    """The ``dual`` kind: its one encoder (documents and label descriptions share it), pooling
+    and normalisation give unit vectors; the label vectors as trained (prototypes leaned in)
+    are carried as state, the scale, bias and the prototypes for labels added later too."""
+    model._check_fitted()
+    _fast(model.tokenizer_, f"dual base {model.base!r}")
+    encoder = _merged_encoder(model.net_.encoder)
+    inputs = input_names(model.tokenizer_)
+    net = TokensToLogits(UnitVectors(encoder, model.pooling), inputs).eval()
+    prototypes = model.prototypes_
+    return ExportSpec(
+        network=net,
+        inputs=inputs,
+        tokenizer=model.tokenizer_,
+        max_length=int(model.max_length),
+        activation="sigmoid" if model.labels_.multi_label else "softmax",
+        note=f"{model.base} encoder{' (LoRA merged)' if model.lora else ''}, "
+        f"{model.pooling} pooling, L2 normalisation (documents and label descriptions)",
+        output="vectors",
+        exported_kind="onnx_dual",
+        params={
+            "label_max_length": int(model.label_max_length),
+            "top_k": model.top_k,
+            "at_least_one": bool(model.at_least_one),
+        },
+        state={
+            "label_vectors_": np.asarray(model.label_vectors_, dtype=np.float32).copy(),
+            "prototypes_": None if prototypes is None else np.asarray(prototypes).copy(),
+            "prototype_weight_": float(model.prototype_weight_),
+            "scale_": float(model.scale_),
+            "bias_": float(model.bias_),
+            "default_threshold_": float(model.default_threshold_),
+        },
+    )
+
