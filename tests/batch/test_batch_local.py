@@ -151,3 +151,27 @@ def test_a_folder_of_another_job_is_not_overwritten(
         run_batch(batch_request(batch_model, arxiv_csv, out, top_k=2))
     again = run_batch(batch_request(batch_model, arxiv_csv, out))
     assert (again.resumed_shards, again.predicted_rows) == (1, 0)
+
+
+@pytest.mark.slow  # slow: 60 s at load 6 (the redactor loads in the engine's worker)
+def test_a_model_trained_redacted_reads_its_shards_redacted(
+    arxiv_csv: Path, tmp_path: Path
+) -> None:
+    """The engines read rows as ``docsort predict`` does: redacted like the training rows."""
+    from docsort import api
+    from docsort.redact import RedactSpec
+
+    model = tmp_path / "redacted"
+    spec = RedactSpec(mode="replace", engine="patterns")
+    columns = api.Columns.parse("title,abstract", label="category")
+    request = api.TrainRequest(data=arxiv_csv, out=model, redact=spec, columns=columns,
+                               params={"char_ngrams": None})  # fmt: skip
+    api.fit(api.prepare_train(request))
+    frame = pd.read_csv(arxiv_csv).head(20)[["title", "abstract"]]
+    # an address of words the model knows: read unredacted, it would move the probabilities
+    frame["abstract"] = "Mail quantum.galaxy.protein@network.org. " + frame["abstract"]
+    frame.insert(0, "id", [f"doc{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    expected = api.run_predict(api.PredictRequest(model, tmp_path / "rows.csv")).rows
+    run_batch(batch_request(model, tmp_path / "rows.csv", tmp_path / "out"))
+    same_predictions(read_output(tmp_path / "out"), expected)

@@ -30,6 +30,7 @@ from typing import Any
 
 from docsort.api.common import long_doc_for
 from docsort.api.prediction import OUTPUT_FIELDS, _model_of, predict
+from docsort.api.redaction import redact_like_training
 from docsort.api.rows import Columns, read_labels
 from docsort.data.dataset import Dataset, from_frame
 from docsort.errors import DocsortError
@@ -661,6 +662,7 @@ def predict_frame(predictor: ShardPredictor, frame: Any) -> list[dict[str, Any]]
     except DocsortError as exc:
         message = str(exc).removeprefix("the shard: ")
         return failed_all("empty text" if message.startswith("no rows with text") else message)
+    data, _ = redact_like_training(predictor.model, data)  # as docsort predict reads it
     done = {int(p) for p in data.extra[_ROW]}
     rows = [
         predictor._failed(p, "empty text", {k: kept_cells[k][i] for k in keep})

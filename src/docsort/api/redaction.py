@@ -59,6 +59,11 @@ def redact_train_rows(
     return train, valid, counts
 
 
+def loaded_redactor(spec: RedactSpec) -> Redactor:
+    """A redactor with its engines loaded now (a missing NLP model fails here, at start)."""
+    return Redactor(spec).load()
+
+
 def redaction_record(spec: RedactSpec) -> dict[str, Any]:
     """What a model trained on redacted rows records in its input spec (never the key)."""
     checked = spec.check()

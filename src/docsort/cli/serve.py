@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from docsort.api.redaction import redact_spec
 from docsort.cli.app import DEVICE_HELP, THREADS_HELP, err_console, runtime_options
+from docsort.cli.ingest import REDACT_ENGINE_HELP, REDACT_ENTITIES_HELP
 from docsort.errors import DocsortError
 from docsort.progress import status
 
@@ -74,6 +76,18 @@ def serve(
         "compared with the model's predictions on them (GET /v1/drift, /metrics). Default: "
         "the first --drift-window predictions served.",
     ),
+    redact: str | None = typer.Option(
+        None,
+        "--redact",
+        help="Take personal data out of every text before the store keeps it (logged "
+        "requests, feedback texts and comments): replace, mask, hash or drop; none: never. "
+        "Default: as the model's training rows were redacted (docsort train --redact), else "
+        "never. The model still reads the text as it was trained to.",
+    ),
+    redact_entities: str | None = typer.Option(
+        None, "--redact-entities", help=REDACT_ENTITIES_HELP
+    ),
+    redact_engine: str = typer.Option("presidio", "--redact-engine", help=REDACT_ENGINE_HELP),
     drift_window: int = typer.Option(
         500, "--drift-window", help="Drift compares the last N predictions served (50 or more)."
     ),
@@ -103,6 +117,11 @@ def serve(
         raise DocsortError(
             f"--shutdown-timeout must be 0 to 3600 seconds, not {shutdown_timeout:g}"
         )
+    redaction = (
+        False
+        if redact is not None and redact.lower() == "none"
+        else redact_spec(redact, redact_entities, redact_engine)
+    )
     batching = BatchSettings(max_batch, max_wait_ms, queue_size, batching=not no_batching)
     with status(f"loading {model_dir}"):
         app = service.create_app(
@@ -115,6 +134,7 @@ def serve(
             watch_seconds=watch_seconds,
             drift_reference=drift_reference,
             drift_window=drift_window,
+            redact=redaction,
         )
     if api_keys is None:
         access = "no API keys: loopback only"

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from docsort import api
+from docsort.api.redaction import loaded_redactor, trained_redaction
 from docsort.errors import DocsortError
 from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
@@ -180,16 +181,24 @@ def create_app(
     watch_seconds: float = 30.0,
     drift_reference: str | None = None,
     drift_window: int = DRIFT_WINDOW,
+    redact: Any = None,
 ) -> FastAPI:
     """Load ``model`` once, read the keys file and open the store (migrating it) before the
     port is bound, so a wrong model dir, keys file or database URL fails at start, in one
     line, not on the first request. Traffic is compared with ``drift_reference`` rows as the
-    model predicts them (default: the first ``drift_window`` predictions served)."""
+    model predicts them (default: the first ``drift_window`` predictions served). Stored texts
+    are redacted with ``redact`` (a ``RedactSpec``; ``None``: as the model's training rows
+    were, if they were; ``False``: never)."""
     keys = None if api_keys is None else KeyRing(api_keys)
-    store = None if store_url is None else Store(store_url, log_text)
+    loaded = api.open_model(model, runtime)
+    spec = trained_redaction(loaded) if redact is None else (redact or None)
+    redactor = None
+    if spec is not None and store_url is not None:
+        redactor = loaded_redactor(spec)  # at start: a missing NLP model fails here
+    store = None if store_url is None else Store(store_url, log_text, redactor=redactor)
     metrics = Metrics()
-    service = Service(api.open_model(model, runtime), Path(model).resolve().name, store,
-                      batching or BatchSettings(), metrics)  # fmt: skip
+    service = Service(loaded, Path(model).resolve().name, store, batching or BatchSettings(),
+                      metrics)  # fmt: skip
     service.new_drift = lambda loaded: monitor_for(loaded, drift_reference, drift_window)
     service.drift = service.new_drift(service.model)
     # models:/NAME@champion: named by its registry version, and followed when the alias moves
@@ -383,6 +392,9 @@ def create_app(
              responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
                               "description": "Prometheus text format"}})  # fmt: skip
     def prometheus() -> Response:
+        if service.store is not None:
+            for entity, n in list(service.store.redacted.items()):
+                metrics.redacted.labels(entity).set(n)
         if service.drift is not None:
             metrics.observe_drift(service.drift.report())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

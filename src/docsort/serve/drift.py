@@ -100,20 +100,10 @@ class Reference:
 def escalation_budget(model: Any) -> tuple[float | None, tuple[str, ...]]:
     """A cascade's allowed share of escalated documents (to people, or else to its last
     stage), and the names of the stages that count; ``(None, ())`` for other models."""
-    selection = getattr(model, "selection_", None)
-    names = model.answer_names() if hasattr(model, "answer_names") else None
-    if not selection or not names:
+    if model is None or not model.capabilities().selects_thresholds:
         return None, ()
-    escalated = (names[-1],)
-    if selection.get("criterion") == "max_escalation_rate":
-        return float(selection["value"]), escalated
-    share, rows = selection.get("escalated_to_last"), selection.get("validation_rows")
-    if share is None or not rows:
-        return None, ()
-    from docsort.models.kinds.cascade import upper_share
-
-    bound = upper_share(np.array([share]), int(rows), BUDGET_CONFIDENCE)[0]
-    return float(bound), escalated
+    budget, last = model.escalation_budget(BUDGET_CONFIDENCE)
+    return (budget, (last,)) if budget is not None else (None, ())
 
 
 class DriftMonitor:
@@ -254,7 +244,6 @@ def monitor_for(
     from pathlib import Path
 
     from docsort import api
-    from docsort.data.dataset import Dataset
 
     if model.capabilities().scores:
         return None
@@ -267,9 +256,10 @@ def monitor_for(
     if len(data) == 0:
         raise api.DocsortError(f"--drift-reference {source!r} holds no text to predict")
     keep = np.sort(np.random.default_rng(0).permutation(len(data))[:REFERENCE_ROWS])
-    sample = Dataset([data.texts[i] for i in keep], name=f"{source} ({len(keep)} rows)")
-    rows = api.run_predict(api.PredictRequest(model=model, data=sample)).rows
-    return DriftMonitor(Reference.from_rows(rows, model, source=sample.name), window, model)
+    texts = [data.texts[i] for i in keep]  # read as the model reads its columns
+    rows = api.run_predict(api.PredictRequest(model=model, data=texts)).rows
+    source_name = f"{source} ({len(keep)} rows)"
+    return DriftMonitor(Reference.from_rows(rows, model, source=source_name), window, model)
 
 
 def _label(row: Mapping[str, Any]) -> str:

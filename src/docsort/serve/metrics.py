@@ -61,6 +61,10 @@ class Metrics:
             "docsort_drift_escalated_share", "A cascade's share escalated (or sent to people) "
             "in the drift window", registry=self.registry,
         )  # fmt: skip
+        self.redacted = Gauge(
+            "docsort_redacted", "Personal data redacted from texts before they were stored, by "
+            "type, since the server started", ["entity"], registry=self.registry,
+        )  # fmt: skip
         self.drifted = Gauge(
             "docsort_drifted", "1 when a drift signal is past its threshold, else 0",
             registry=self.registry,

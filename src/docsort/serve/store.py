@@ -10,6 +10,10 @@ when the server's ``fsync`` is on (its default): each session sets ``synchronous
 so the 201 waits for the WAL flush even where a server's default says otherwise.
 
 ``postgresql://`` URLs use psycopg 3 (the ``postgres`` extra), as ``postgresql+psycopg://``.
+
+With a ``redactor`` (``docsort serve --redact``) personal data never reaches the database: the
+logged text of a prediction (and the hash, which is taken of the redacted text: a hash of an
+e-mail address can be looked up), and a feedback row's text and comment, are redacted first.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -101,12 +107,18 @@ def text_of(item: str | dict[str, Any], canonical: bool = True) -> str:
 
 
 class Store:
-    def __init__(self, url: str, log_text: str = "hash", *, create: bool = True) -> None:
+    def __init__(
+        self, url: str, log_text: str = "hash", *, create: bool = True, redactor: Any = None
+    ) -> None:
         """Open the store at ``url`` and migrate it to the latest schema. ``create=False``
-        opens only an existing store (one line naming what is missing otherwise)."""
+        opens only an existing store (one line naming what is missing otherwise). A
+        ``redactor`` (``docsort.redact.Redactor``) redacts every text before it is stored."""
         if log_text not in LOG_TEXT:
             raise DocsortError(f"--log-text must be one of {', '.join(LOG_TEXT)}, not {log_text!r}")
         self.log_text = log_text
+        self.redactor = redactor
+        self.redacted: Counter = Counter()  # what was redacted before storing, by type
+        self._redacting = threading.Lock()  # one text at a time through the NLP pipeline
         shown = _shown(url)
         try:
             parsed = sa.make_url(url)
@@ -156,6 +168,8 @@ class Store:
         """Log one row per prediction in one transaction; returns their ids."""
         now = datetime.now(timezone.utc)
         values = []
+        if self.redactor is not None and self.log_text != "off":
+            inputs = [self._redacted(item) for item in inputs]
         for item, row in zip(inputs, rows, strict=True):
             text = text_of(item)  # canonical: the same record hashes the same
             values.append(
@@ -183,6 +197,10 @@ class Store:
     def add_feedback(self, key: str | None, **fields: Any) -> Stored:
         """Store one feedback row; the same ``key`` again returns the first row's id."""
         row = {**dict.fromkeys(FEEDBACK_FIELDS), **fields, "idempotency_key": key}
+        if self.redactor is not None:
+            for name in ("text", "comment"):
+                if row[name] is not None:
+                    row[name] = self._redacted(row[name])
         with _reachable(), self.engine.begin() as connection:
             if key is not None and (first := _by_key(connection, key)) is not None:
                 return _replay(first, row)
@@ -200,6 +218,15 @@ class Store:
                     raise
                 return _replay(first, row)
         return Stored(int(result.inserted_primary_key[0]), replayed=False)
+
+    def _redacted(self, item: str | dict[str, Any]) -> str | dict[str, Any]:
+        """A text, or each column of a record, redacted; the types found are counted."""
+        if isinstance(item, str):
+            with self._redacting:
+                text, found = self.redactor.redact(item)
+                self.redacted.update(found)
+            return text
+        return {column: self._redacted(value) for column, value in item.items()}
 
     def count(self, table: str) -> int:
         with self.engine.connect() as connection:

@@ -269,6 +269,20 @@ class CascadeClassifier(Classifier):
             raise DocsortError(f"{where}: name must be a non-empty text")
         return {"name": name, "usd_per_doc": float(price)}
 
+    def escalation_budget(self, confidence: float = 0.99) -> tuple[float | None, str]:
+        """The share of documents this cascade may send to its last answering stage (people,
+        or its last model stage), and that stage's name: the ``max_escalation_rate`` it was
+        selected for, else the one-sided ``confidence`` Clopper-Pearson bound of the share it
+        escalated on the selection rows; ``None`` when the selection does not say."""
+        selection = getattr(self, "selection_", None) or {}
+        last = self.answer_names()[-1]
+        if selection.get("criterion") == "max_escalation_rate":
+            return float(selection["value"]), last
+        share, rows = selection.get("escalated_to_last"), selection.get("validation_rows")
+        if share is None or not rows:
+            return None, last
+        return float(upper_share(np.array([share]), int(rows), confidence)[0]), last
+
     def answer_names(self) -> list[str]:
         """The name of each stage that can answer a row, in routing order: the model stages,
         then the human stage when there is one."""
