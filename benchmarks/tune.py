@@ -8,8 +8,9 @@ minilm over a banking77 subset.
 The subset: the first ``--labels`` intents (sorted by name), ``--train`` training rows and
 ``--valid`` validation rows of each, drawn from banking77's training rows with ``--seed``; the
 test rows are banking77's test rows of those intents. Each search gets ``--budget`` seconds of
-wall time on this machine (no trial is started after it; trials running then finish, so the
-wall time each one really took is recorded), the same space (lr, weight decay, warm-up ratio,
+wall time on this machine (Optuna starts no trial after it and lets the running one finish;
+Ray Tune stops every trial still running at it; the wall time really taken is recorded),
+the same space (lr, weight decay, warm-up ratio,
 LoRA rank) and the same fixed parameters. Optuna runs one trial at a time with every core; Ray
 runs one trial per core (``--cpus-per-trial 1``). The value compared is the best validation
 macro-F1 a search found (what it optimises); the test macro-F1 of its best model is beside it.
@@ -173,6 +174,10 @@ def _curve(records: list[Any]) -> list[list[float]]:
     return curve
 
 
+def _f(value: float | None) -> str:
+    return "none complete" if value is None else f"{value:.4f}"
+
+
 def table() -> str:
     rows = []
     for name in METHODS:
@@ -192,7 +197,7 @@ def table() -> str:
         trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
         mark = " **(best search)**" if top is not None and r is top else ""
         lines.append(
-            f"| {r['method']}{mark} | {r['best_valid_macro_f1']:.4f} | {r['test_macro_f1']:.4f} "
+            f"| {r['method']}{mark} | {_f(r['best_valid_macro_f1'])} | {_f(r['test_macro_f1'])} "
             f"| {trials} | {r.get('exploit_steps', '')} | {r['wall_seconds']:.0f} "
             f"| {r['load_before']} | {r['other_cores_busy']} |"
         )
@@ -202,8 +207,9 @@ def table() -> str:
         f"encoder + LoRA on minilm, banking77: {first['labels']} intents, "
         f"{first['rows']['train']} training / {first['rows']['valid']} validation / "
         f"{first['rows']['test']} test rows, fixed "
-        f"{json.dumps(first['fixed'])}; each search {first['budget_seconds']} s of wall time "
-        "(no trial started after it), seed "
+        f"{json.dumps(first['fixed'])}; each search {first['budget_seconds']:.0f} s of wall time "
+        "(Optuna starts no trial after it and lets the running one finish; Ray Tune stops every "
+        "running trial at it, listed *stopped*), seed "
         f"{first['seed']}, one run each (one seed: differences of a point or two are within "
         "what another seed moves). *load* = 1-minute load average when the method started; "
         "*other cores busy* = cores other processes kept busy during it (Ray's workers count "

@@ -51,7 +51,10 @@ def tune(
         "accuracy, micro_f1, weighted_f1; pearson or spearman for a pair model).",
     ),  # fmt: skip
     time_budget: float | None = typer.Option(
-        None, "--time-budget", help="Seconds after which no new trial is started."
+        None,
+        "--time-budget",
+        help="Seconds of search: Optuna starts no trial after it (the running one finishes); "
+        "Ray Tune stops every trial still running at it.",
     ),
     backend: str = typer.Option(
         "optuna", "--backend", help="optuna (TPE + median pruning, here) or ray (Ray Tune)."
