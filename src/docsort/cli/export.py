@@ -50,7 +50,7 @@ def export(
         None,
         "--check",
         help="Rows (a few hundred, e.g. the validation split) on which the exported model's "
-        "labels are compared with the source's; required.",
+        "labels (a pair model's scores) are compared with the source's; required.",
     ),
     text: str | None = typer.Option(None, "--text", help=TEXT_HELP + AS_TRAINED),
     template: str | None = typer.Option(None, "--template", help=TEMPLATE_HELP),

@@ -9,6 +9,7 @@ from docsort.models.kinds import (  # noqa: F401
     llm,
     onnx,
     onnx_dual,
+    onnx_pair,
     pair,
     tfidf,
 )

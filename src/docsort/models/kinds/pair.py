@@ -40,7 +40,7 @@ import pandas as pd
 from docsort.data.dataset import Dataset, grouped_split
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
-from docsort.models.base import Scorer, corrupt_model, register
+from docsort.models.base import Capabilities, Scorer, corrupt_model, register
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import ADAPTER_DIR, ENCODER_DIR, HEAD
 from docsort.models.nn.arguments import (
@@ -157,6 +157,17 @@ class PairScorer(ArgumentsInit, Scorer):
         name: name
         for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
     }
+    tags: ClassVar[Capabilities] = Capabilities(
+        output="scores", multi_label=False, long_documents=False, exportable=True
+    )
+
+    def export_network(self):
+        """For ``docsort export``: the cross-encoder up to its logit, or the bi-encoder's
+        pooled vectors, and the score head's numbers (an ``ExportSpec``,
+        ``models/nn/export.py``)."""
+        from docsort.models.nn.export import pair_spec
+
+        return pair_spec(self)
 
     # -- parameters ---------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from docsort.models.kinds.dual import DualEncoderClassifier
     from docsort.models.kinds.embedding import EmbedClassifier
     from docsort.models.kinds.encoder import EncoderClassifier
+    from docsort.models.kinds.pair import PairScorer
 
 # the head's bias for a label the training rows never had: its probability is 0, as the
 # source kinds give it (exp(-1e4) underflows to exactly 0 after the softmax's max subtraction)
@@ -212,6 +213,29 @@ class UnitVectors(nn.Module):
         return nn.functional.normalize(pooled(self.encoder, batch, self.pooling), p=2, dim=1)
 
 
+class Pooled(nn.Module):
+    """Encoder → pooling, no normalisation (a ``pair`` bi-encoder's cosine normalises)."""
+
+    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return pooled(self.encoder, batch, self.pooling)
+
+
+class CrossLogit(nn.Module):
+    """A ``pair`` cross-encoder up to its logit ``z`` (one per row; dropout off)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.net.head(pooled(self.net.encoder, batch, self.net.pooling)).squeeze(-1)
+
+
 def _merged_encoder(encoder: nn.Module) -> nn.Module:
     encoder = copy.deepcopy(encoder)
     if hasattr(encoder, "merge_and_unload"):  # a peft model: fold the adapter in
@@ -254,3 +278,49 @@ def dual_spec(model: DualEncoderClassifier) -> ExportSpec:
         },
     )
 
+
+def pair_spec(model: PairScorer) -> ExportSpec:
+    """The ``pair`` kind: a cross-encoder up to its logit, or a bi-encoder's pooled vectors;
+    the score head (cosine scale and shift, ordinal cuts) is numpy after the graph."""
+    model._check_fitted()
+    _fast(model.tokenizer_, f"pair base {model.base!r}")
+    source = model.net_
+    encoder = _merged_encoder(source.encoder)
+    inputs = input_names(model.tokenizer_)
+    if model.variant == "cross":
+        net = EncoderNet(encoder, source.head.in_features, 1, source.pooling, 0.0)
+        net.head.load_state_dict(source.head.state_dict())
+        body: nn.Module = CrossLogit(net.float().cpu().eval())
+        output = "scores"
+    else:
+        body = Pooled(encoder, source.pooling)
+        output = "vectors"
+
+    def number(name: str) -> Any:
+        return getattr(source, name).detach().cpu().numpy().astype(np.float64)
+
+    return ExportSpec(
+        network=TokensToLogits(body, inputs).eval(),
+        inputs=inputs,
+        tokenizer=model.tokenizer_,
+        max_length=int(model.max_length),
+        activation="ordinal" if source.ordinal else "sigmoid",
+        head="net/head" if model.variant == "cross" else "head",
+        note=f"{model.base} {model.variant}-encoder{' (LoRA merged)' if model.lora else ''}, "
+        f"{source.pooling} pooling" + (", linear head" if model.variant == "cross" else ""),
+        output=output,
+        exported_kind="onnx_pair",
+        params={"variant": model.variant},
+        state={
+            "levels_": np.asarray(model.levels_, dtype=np.float64).copy(),
+            "uses_context_": bool(model.uses_context_),
+            "context_titles_": dict(model.context_titles_),
+            "sep_token_": str(model.tokenizer_.sep_token),
+            "score_head_": {
+                "cos_scale": float(number("cos_scale")),
+                "cos_shift": float(number("cos_shift")),
+                "cuts": number("cuts").tolist(),
+                "gaps": number("gaps").tolist(),
+            },
+        },
+    )
