@@ -144,6 +144,12 @@ CASES: list[Case] = [
         "Applicant Nguyen Thi Lan, date of birth 1985-02-17, nationality Vietnamese.",
         [("PERSON", "Nguyen Thi Lan"), ("DATE_OF_BIRTH", "1985-02-17")],
     ),
+    # ---- passports
+    (
+        "Traveller Ingrid Solberg, passport no. C01X00T47, boarded at gate 12.",
+        [("PERSON", "Ingrid Solberg"), ("PASSPORT", "C01X00T47")],
+    ),
+    ("Please scan your passport number: 502135326 before check-in.", [("PASSPORT", "502135326")]),
     # ---- names only
     ("Mei Lin Chen will present the quarterly results on Thursday.", [("PERSON", "Mei Lin Chen")]),
     (
@@ -194,6 +200,8 @@ CASES: list[Case] = [
     ("The model number is XR-5500-2201.", []),
     ("Flight BA0117 leaves at 14:05 from gate 22.", []),
     ("The grant 2024-7781-0032 funds three doctoral positions.", []),
+    # added with the passport recognizer: a passport office and a booking code are not passports
+    ("The passport office on Main Street opens at 9; bring booking code K7Q2X9.", []),
 ]
 
 

@@ -109,6 +109,13 @@ def test_a_date_is_a_date_of_birth_only_after_a_birth_cue(patterns: Redactor) ->
     assert born == "She was born on <DATE_OF_BIRTH>; the launch was on 14 July 2019."
 
 
+def test_a_number_is_a_passport_only_after_the_word_passport(patterns: Redactor) -> None:
+    text = "Passport no. C01X00T47; order C01X00T48 ships; Reisepass-Nr. 502135326."
+    redacted, counts = patterns.redact(text)
+    assert redacted == "Passport no. <PASSPORT>; order C01X00T48 ships; Reisepass-Nr. <PASSPORT>."
+    assert counts == {"PASSPORT": 2}
+
+
 def test_long_texts_are_read_in_pieces(patterns: Redactor) -> None:
     text = ("filler words " * 6_000 + "\n") * 3 + "write to ana@example.com"  # 234k characters
     redacted, counts = patterns.redact(text)

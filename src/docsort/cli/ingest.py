@@ -16,7 +16,7 @@ REDACT_HELP = (
 )
 REDACT_ENTITIES_HELP = (
     "Entity types to redact, comma-separated (default: EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, "
-    "CREDIT_CARD, IP_ADDRESS, URL, US_SSN, UK_NINO, DATE_OF_BIRTH, PERSON)."
+    "CREDIT_CARD, IP_ADDRESS, URL, US_SSN, UK_NINO, DATE_OF_BIRTH, PASSPORT, PERSON)."
 )
 REDACT_ENGINE_HELP = (
     "presidio: the spaCy English pipeline finds names, patterns the rest; patterns: patterns "

@@ -31,6 +31,7 @@ PATTERN_ENTITIES = (
     "US_SSN",
     "UK_NINO",
     "DATE_OF_BIRTH",
+    "PASSPORT",
 )
 NER_ENTITIES = ("PERSON",)  # found by the spaCy pipeline: the presidio engine only
 ENTITIES = PATTERN_ENTITIES + NER_ENTITIES

@@ -1,7 +1,9 @@
 """The recognizers redaction uses: Presidio's own pattern recognizers (with their checksums:
 IBAN mod 97, Luhn for cards, SSN area rules), a date-of-birth recognizer (a date only after
-"born", "DOB", "date of birth", so the date of an event stays), and a tokenizer-only NLP engine
-for the ``patterns`` engine (context words still raise scores; no model is loaded)."""
+"born", "DOB", "date of birth", so the date of an event stays), a passport-number recognizer
+(an identifier only after "passport", so order and ticket numbers stay), and a tokenizer-only
+NLP engine for the ``patterns`` engine (context words still raise scores; no model is
+loaded)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,48 @@ class DateOfBirthRecognizer(LocalRecognizer):
                 )
             )
         return results
+
+
+# "passport", "passport no.", "passport number:", "Reisepass-Nr." ... then the number: 6 to 9
+# letters and digits (at least 5 digits: "C01X00T47", "502135326", "GB 123456789")
+_PASSPORT = re.compile(
+    r"\b(?:passport|passeport|reisepass|pasaporte|passaporto)(?:\s*[-.]?\s*"
+    r"(?:no\.?|nr\.?|num(?:ber)?|#|id))?\s*(?:is|was)?\s*[:#\-]?\s*"
+    r"(?P<id>(?:[A-Z]{2}\s)?(?=(?:[A-Z]*\d){5})[A-Z0-9]{6,9})\b",
+    re.I,
+)
+
+
+class PassportRecognizer(LocalRecognizer):
+    """A passport number: an identifier right after the word passport (in five languages);
+    the number alone is the entity. Without the cue, a 9-character code is as likely an order
+    or a part number."""
+
+    SCORE = 0.85
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PASSPORT"], name="PassportRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        return [
+            RecognizerResult(
+                "PASSPORT",
+                match.start("id"),
+                match.end("id"),
+                self.SCORE,
+                recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                },
+            )
+            for match in _PASSPORT.finditer(text)
+            if match.group("id").upper() == match.group("id")  # numbers are written in capitals
+        ]
 
 
 # runs of 7+ digits with the separators phone numbers are written with (a cheap first pass)
@@ -125,6 +169,7 @@ def pattern_recognizers(entities: Iterable[str], phone_regions: Iterable[str]) -
         "US_SSN": UsSsnRecognizer,
         "UK_NINO": UkNinoRecognizer,
         "DATE_OF_BIRTH": DateOfBirthRecognizer,
+        "PASSPORT": PassportRecognizer,
     }
     return [makers[e]() for e in makers if e in set(entities)]
 
