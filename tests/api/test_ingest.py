@@ -156,3 +156,19 @@ def test_a_resumed_table_is_not_mixed_redacted_and_not(tmp_path: Path) -> None:
     (tmp_path / "in" / "b.txt").write_text("call +44 20 7946 0958", encoding="utf-8")
     with pytest.raises(DocsortError, match="was written with --redact"):
         run_ingest(IngestRequest([tmp_path / "in"], out))
+
+
+def test_a_200_mb_file_is_refused_by_the_default_limit(tmp_path: Path) -> None:
+    """A 200 MB file (sparse: no disk is filled) is listed over the default size limit, at the
+    cost of its size check, and the small file beside it is read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with (folder / "huge.pdf").open("wb") as handle:
+        handle.truncate(200 * 2**20)
+    (folder / "small.txt").write_text("A small letter.", encoding="utf-8")
+    result = run_ingest(IngestRequest([folder], tmp_path / "docs.parquet", workers=1))
+    rows = {Path(p).name: r for p, r in zip(*(lambda f: (f.path, f.to_dict("records")))(
+        pd.read_parquet(tmp_path / "docs.parquet")), strict=True)}  # fmt: skip
+    assert rows["small.txt"]["text"] == "A small letter."
+    assert rows["huge.pdf"]["error"].endswith("200.0 MB, over the limit of 100 MB (--max-mb)")
+    assert result.partial and result.failed == 1
