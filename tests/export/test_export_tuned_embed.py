@@ -15,7 +15,7 @@ from tests.export.conftest import _train
 TUNED = {"finetune": "contrastive", "num_iterations": 1, "max_length": 32, "cache": False}
 
 
-@pytest.mark.slow  # ~40 s on the shared 2-core CPU: tuning 8 steps, then an fp32 export
+@pytest.mark.slow  # 5 min at load 7 on the shared 2-core CPU: 8 tuning steps, an fp32 export
 def test_a_tuned_embed_model_exports_with_its_tuned_encoder(
     arxiv_frame: pd.DataFrame, check_csv: Path, tmp_path: Path
 ) -> None:
