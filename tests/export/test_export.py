@@ -65,9 +65,7 @@ def test_a_refused_export_writes_nothing(embed_dir, check_csv, tmp_path) -> None
 def test_export_needs_check_rows_and_an_exportable_kind(trained_model_dir, tmp_path) -> None:
     with pytest.raises(DocsortError, match="needs --check"):
         run_export(ExportRequest(model=str(trained_model_dir), out=str(tmp_path / "x")))
-    with pytest.raises(
-        DocsortError, match="supports embed, encoder, dual and pair models, not 'tfidf'"
-    ):
+    with pytest.raises(DocsortError, match="and ensembles holding them, not 'tfidf'"):
         run_export(ExportRequest(model=trained_model_dir, out=tmp_path / "x", check="x.csv"))
 
 

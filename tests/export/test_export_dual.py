@@ -57,7 +57,7 @@ def _probabilities(model, texts: list[str], labels: Path) -> tuple[np.ndarray, l
     return np.array([[row["probabilities"][n] for n in names] for row in rows]), names
 
 
-@pytest.mark.slow  # ~110 s at load 5: a real few-shot training run (prototypes leaned in)
+@pytest.mark.slow  # 170 s at load 7: a real few-shot training run (prototypes leaned in)
 def test_a_trained_dual_exports_and_scores_a_label_added_at_predict_time(
     dual_rows, tmp_path
 ) -> None:

@@ -83,9 +83,10 @@ def run_export(request: ExportRequest) -> ExportResult:
     check_replaceable(request.out, is_model_dir, "a docsort model")
     model = open_model(request.model, request.runtime)
     capabilities = model.capabilities()
-    if not capabilities.exportable:
+    if not (capabilities.exportable or capabilities.composite):
         raise DocsortError(
-            f"docsort export supports embed, encoder, dual and pair models, not {model.kind!r}"
+            "docsort export supports embed, encoder, dual and pair models, and cascades and "
+            f"ensembles holding them, not {model.kind!r}"
         )
     if capabilities.scores:
         if not is_number(request.min_pearson) or not -1 <= request.min_pearson <= 1:

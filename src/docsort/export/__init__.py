@@ -8,7 +8,6 @@ given rows (``parity.compare``) and writes the model only when the labels agree 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -18,10 +17,11 @@ from typing import Any
 
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
+from docsort.export.composite import build_composite, graph_bytes
 from docsort.export.quantize import Scheme
 from docsort.io import write_json
 from docsort.models.base import Classifier
-from docsort.models.kinds.onnx import EXPORT_FILE, MODEL_FILE
+from docsort.models.kinds.onnx import EXPORT_FILE
 
 __all__ = ["ExportOutcome", "export_model"]
 
@@ -71,11 +71,19 @@ def export_model(
         raise DocsortError("a pair model is checked on pair rows: pass rows=")
 
     started = time.perf_counter()
+    composite = model.capabilities().composite
+    if composite and quantization != "none":
+        raise DocsortError(f"a {model.kind} is exported in fp32 only so far: --quantize none")
     with tempfile.TemporaryDirectory(prefix="docsort-export-") as work:
-        exported = onnx_export.build(
-            model, Path(work), quantization, scheme=scheme, keep_fp32=keep_fp32,
-            calibration=calibration, min_agreement=min_agreement,
-        )  # fmt: skip
+        parts = None
+        if composite:
+            exported, parts = build_composite(model, Path(work), threads)
+            exported.__dict__["precision_"] = None
+        else:
+            exported = onnx_export.build(
+                model, Path(work), quantization, scheme=scheme, keep_fp32=keep_fp32,
+                calibration=calibration, min_agreement=min_agreement,
+            )  # fmt: skip
         exported.threads = threads
         seconds = time.perf_counter() - started
         if scores:
@@ -85,6 +93,8 @@ def export_model(
             measured = compare(model, exported, texts)
             measure, bound = measured["label_agreement"], min_agreement
         passed = measure is not None and measure >= bound
+        if measured.get("stage_agreement") is not None:  # a cascade must route as its source
+            passed = passed and measured["stage_agreement"] >= min_agreement
         report = {
             "format": "onnx",
             "source": source,
@@ -96,7 +106,8 @@ def export_model(
             **({"min_pearson": min_pearson} if scores else {"min_agreement": min_agreement}),
             "passed": passed,
             "forced": bool(force and not passed),
-            "graph_mb": round(os.path.getsize(Path(work) / MODEL_FILE) / 1e6, 1),
+            **({"parts": parts} if parts is not None else {}),
+            "graph_mb": round(graph_bytes(Path(work)) / 1e6, 1),
             "export_seconds": round(seconds, 1),
             "threads": threads,
             **onnx_export.versions(),

@@ -30,9 +30,11 @@ def timed_proba(model: Classifier, texts: Sequence[str]) -> tuple[np.ndarray, fl
 
 
 def compare(source: Classifier, exported: Classifier, texts: Sequence[str]) -> dict[str, Any]:
-    """Label agreement, max and mean |Δp| over every probability, and docs/s of both."""
+    """Label agreement, max and mean |Δp| over every probability, and docs/s of both; for a
+    model that routes (a cascade), the share of rows answered by the same stage."""
     reference, source_seconds = timed_proba(source, texts)
     proba, exported_seconds = timed_proba(exported, texts)
+    routes = _same_stages(source, exported, texts)
     same = source.decide(reference) == exported.decide(proba)
     agreeing = same.all(axis=1) if same.ndim == 2 else same
     delta = np.abs(reference - proba)
@@ -48,6 +50,26 @@ def compare(source: Classifier, exported: Classifier, texts: Sequence[str]) -> d
             "onnx": round(n / exported_seconds, 1) if exported_seconds else None,
         },
         "speedup": round(source_seconds / exported_seconds, 2) if exported_seconds else None,
+        **routes,
+    }
+
+
+def _same_stages(source: Classifier, exported: Classifier, texts: Sequence[str]) -> dict:
+    """For a routing model: how many rows each model's stages answered, and the share of rows
+    the same stage answered in both (empty for models that do not route)."""
+    _, trace = source._raw_proba_traced(list(texts))
+    stage = getattr(trace, "stage", None)
+    if stage is None:
+        return {}
+    other = exported._raw_proba_traced(list(texts))[1].stage
+    names = source.answer_names()  # type: ignore[attr-defined]
+
+    def counts(stages: np.ndarray) -> dict[str, int]:
+        return {names[k]: int((stages == k).sum()) for k in range(len(names))}
+
+    return {
+        "stage_agreement": round(float((stage == other).mean()), 6) if len(texts) else None,
+        "stages": {"source": counts(stage), "onnx": counts(other)},
     }
 
 

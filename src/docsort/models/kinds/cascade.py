@@ -524,6 +524,20 @@ class CascadeClassifier(Classifier):
     def token_usage(self) -> dict[str, int]:
         return summed_token_usage(getattr(self, "stages_", []))
 
+    # -- parts (docsort export replaces the stages it can export) ---------------------------
+    def parts(self) -> list[Classifier]:
+        """The stages, in order."""
+        self._check_fitted()
+        return list(self.stages_)
+
+    def with_parts(self, parts: Sequence[Classifier]) -> CascadeClassifier:
+        """A copy routing through ``parts`` (one per stage, same labels) at the same
+        thresholds."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._set_stages(list(parts), list(self.stage_names_), list(self.stage_costs_))
+        return clone
+
     # -- persistence --------------------------------------------------------------------
     def _stage_dirs(self) -> list[str]:
         return numbered_dirs(STAGES_DIR, self.stage_names_)

@@ -220,6 +220,19 @@ class Ensemble(Classifier, Scorer):
     def token_usage(self) -> dict[str, int]:
         return summed_token_usage(getattr(self, "members_", []))
 
+    # -- parts (docsort export replaces the members it can export) ------------------------
+    def parts(self) -> list[Model]:
+        """The members, in order."""
+        self._check_fitted()
+        return list(self.members_)
+
+    def with_parts(self, parts: Sequence[Model]) -> Ensemble:
+        """A copy averaging ``parts`` (one per member, same labels) with the same weights."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._set_members(list(parts), list(self.member_names_))
+        return clone
+
     # -- persistence --------------------------------------------------------------------
     def _member_dirs(self) -> list[str]:
         return numbered_dirs(MEMBERS_DIR, self.member_names_)
