@@ -142,9 +142,13 @@ def test_retrain_from_the_command_line(
 
     from docsort.cli import app
 
-    # in-process: a second python importing MLflow costs more than the retraining itself
-    argv = ["retrain", name, "--with-feedback", "--store", store, "--out", str(tmp_path / "v2")]
-    done = CliRunner().invoke(app, argv, env={"DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200"})
+    # in-process: a second python importing MLflow costs more than the retraining itself;
+    # --tracking-uri wins over $MLFLOW_TRACKING_URI (pointed at an empty registry here)
+    argv = ["retrain", name, "--with-feedback", "--store", store, "--out", str(tmp_path / "v2"),
+            "--tracking-uri", registry]  # fmt: skip
+    env = {"DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'other.db'}"}  # fmt: skip
+    done = CliRunner().invoke(app, argv, env=env)
     assert done.exit_code == 0, done.output
     assert "trained on 240 training rows and 8 feedback rows" in done.stdout
     assert "corrected rows right: champion " in done.stdout

@@ -52,7 +52,7 @@ class Resolved:
     alias: str | None = None  # the version can change: the alias may move
 
 
-def resolve_reference(reference: str | Path) -> Resolved:
+def resolve_reference(reference: str | Path, tracking_uri: str | None = None) -> Resolved:
     """Ask the registry which version ``reference`` names and give its local copy (downloaded
     once into the cache). A service serving ``models:/NAME@champion`` can call it again to see
     whether the alias has moved (``version`` changed) and load the new ``path`` if so."""
@@ -60,7 +60,7 @@ def resolve_reference(reference: str | Path) -> Resolved:
     from docsort.tracking.client import session
 
     parsed = parse_reference(str(reference))
-    with session() as registry:
+    with session(tracking_uri) as registry:
         version = models.resolve(registry, parsed)
         path = models.local_copy(registry, version)
     return Resolved(str(reference), version.name, version.version, path, parsed.alias)

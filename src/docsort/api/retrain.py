@@ -109,7 +109,7 @@ def run_retrain(request: RetrainRequest) -> RetrainResult:
             "(or --force to promote without a comparison)"
         )
     check_replaceable(request.out, is_model_dir, "a docsort model")
-    champion_ref = resolve_reference(f"models:/{name}@champion")
+    champion_ref = resolve_reference(f"models:/{name}@champion", request.tracking_uri)
     champion = load(champion_ref.path, runtime=request.runtime)
     caps = champion.capabilities()
     if caps.scores and request.store is not None:
