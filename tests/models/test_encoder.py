@@ -189,6 +189,7 @@ def test_unfitted_model_and_empty_input(full_model) -> None:
     assert full_model.predict_proba([]).shape == (0, 4)
 
 
+@pytest.mark.slow  # slow: 112-221 s at load 7 in the default run; the kind's other tests stay
 def test_title_and_abstract_become_the_tokenizers_text_pair(arxiv_split) -> None:
     """With a pair separator the two fields get segment ids 0 and 1 and the head still learns."""
     model = create("encoder", {**FAST, "pair_separator": "\n"}).fit(arxiv_split[0])

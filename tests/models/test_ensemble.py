@@ -82,6 +82,7 @@ def test_members_must_agree_and_weights_must_fit(
         create("ensemble", {"members": [{"model": str(other), "C": 2}, WORDS]}).fit(train)
 
 
+@pytest.mark.slow  # slow: 112-221 s at load 7 in the default run; the kind's other tests stay
 def test_pair_members_are_averaged_as_scores(uspto_rows, tmp_path) -> None:
     fast = {"max_length": 32, "batch_size": 8, "epochs": 1, "context_map": str(USPTO_TITLES)}
     dirs = [

@@ -86,6 +86,7 @@ def test_variants_and_losses_train_save_and_load(uspto_rows, tmp_path, params) -
     np.testing.assert_allclose(again.predict_scores(uspto_rows), scores, atol=1e-5)
 
 
+@pytest.mark.slow  # slow: 112-221 s at load 7 in the default run; the kind's other tests stay
 def test_the_bi_encoder_embeds_each_distinct_phrase_once(uspto_rows) -> None:
     model = create("pair", {**FAST, "variant": "bi", "epochs": 1}).fit(uspto_rows)
     doubled = uspto_rows.subset(list(range(len(uspto_rows))) * 2)
@@ -93,6 +94,7 @@ def test_the_bi_encoder_embeds_each_distinct_phrase_once(uspto_rows) -> None:
     np.testing.assert_allclose(scores[:42], scores[42:], atol=1e-6)
 
 
+@pytest.mark.slow  # slow: 112-221 s at load 7 in the default run; the kind's other tests stay
 def test_with_no_validation_share_every_epoch_runs_and_the_last_is_kept(uspto_rows) -> None:
     model = create("pair", {**FAST, "valid_share": 0, "patience": 1, "epochs": 3}).fit(uspto_rows)
     assert [h["valid_score"] for h in model.history_] == [None, None, None]
