@@ -32,7 +32,7 @@ from docsort.api.registry import (
     run_register,
 )
 from docsort.api.rows import Columns, Source, read_rows
-from docsort.api.training import TrainRequest, fit, prepare_train
+from docsort.api.training import TrainRequest, fit, prepare_train, source_name
 from docsort.data.dataset import Dataset
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
@@ -164,7 +164,7 @@ def run_retrain(request: RetrainRequest) -> RetrainResult:
         )
     )
     challenger = fit(plan)
-    challenger.trained_on_ = {**(challenger.trained_on_ or {}), "data": _named(data)}
+    challenger.trained_on_ = {**(challenger.trained_on_ or {}), "data": source_name(data)}
     challenger.save(request.out)
     corrected = _corrected(added, champion, challenger) if added is not None else None
     registered = run_register(
@@ -289,11 +289,6 @@ def _same(predicted: Any, truth: Any) -> bool:
     if isinstance(truth, tuple | list):
         return set(np.atleast_1d(predicted).tolist()) == set(truth)
     return predicted == truth
-
-
-def _named(data: Source) -> str | None:
-    text = str(data)
-    return text if text.startswith("builtin:") else str(Path(text).resolve())
 
 
 def _description(champion: str, data: Source, feedback: FeedbackRows | None, repeat: int) -> str:

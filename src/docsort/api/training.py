@@ -198,8 +198,8 @@ def trained_on(request: TrainRequest, rows: int) -> dict[str, Any]:
     its next version the same way: the data (a path made absolute, or a built-in set; rows in
     memory have no name to record), the row count and the split options."""
     return {
-        "data": _source_name(request.data),
-        "valid": _source_name(request.valid),
+        "data": source_name(request.data),
+        "valid": source_name(request.valid),
         "rows": rows,
         "seed": request.seed,
         "valid_split": request.valid_split,
@@ -208,7 +208,9 @@ def trained_on(request: TrainRequest, rows: int) -> dict[str, Any]:
     }
 
 
-def _source_name(source: Source | None) -> str | None:
+def source_name(source: Source | None) -> str | None:
+    """A source as a saved model records it: a file's absolute path, a built-in set's name;
+    ``None`` for rows in memory or standard input."""
     if source is None or isinstance(source, Dataset | list) or str(source) == "-":
         return None
     text = str(source)
