@@ -74,15 +74,13 @@ def evaluation_breakdown(
     sweep: list[dict[str, Any]] = []
     if complete and n:
         early = full_probas if human else full_probas[:-1]
-        correct = [p.argmax(axis=1) == y_true for p in full_probas]
-        per_doc = list(np.array(alone_usd) / n)
-        if human:
-            correct.append(np.ones(n, dtype=bool))
-            per_doc.append(human["usd_per_doc"])
+        correct, per_doc = model.with_people(
+            [p.argmax(axis=1) == y_true for p in full_probas], list(np.array(alone_usd) / n), n
+        )
         sweep = threshold_sweep(
             [model.confidence_of(p) for p in early],
             correct,
-            np.array(per_doc),
+            per_doc,
             model.stage_thresholds_,
             model.stage_names_,
         )

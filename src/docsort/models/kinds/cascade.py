@@ -283,6 +283,17 @@ class CascadeClassifier(Classifier):
             return None, last
         return float(upper_share(np.array([share]), int(rows), confidence)[0]), last
 
+    def with_people(
+        self, correct: list[np.ndarray], usd_per_doc: Sequence[float], n: int
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """The model stages' correctness and price per document, with the human stage's
+        appended when there is one: people answer the rest, taken to be right, at their
+        price (what threshold selection and the sweep simulate)."""
+        if not self.human_:
+            return list(correct), np.array(usd_per_doc, dtype=float)
+        price = self.human_["usd_per_doc"]
+        return [*correct, np.ones(n, dtype=bool)], np.array([*usd_per_doc, price], dtype=float)
+
     def answer_names(self) -> list[str]:
         """The name of each stage that can answer a row, in routing order: the model stages,
         then the human stage when there is one."""
@@ -423,10 +434,7 @@ class CascadeClassifier(Classifier):
         early = probas if self.human_ else probas[:-1]
         confidences = [self.confidence_of(p) for p in early]
         correct = [p.argmax(axis=1) == y for p in probas]
-        if self.human_:  # people answer the rest, taken to be right, at their price
-            correct.append(np.ones(n, dtype=bool))
-            usd.append(self.human_["usd_per_doc"])
-        usd_per_doc = np.array(usd)
+        correct, usd_per_doc = self.with_people(correct, usd, n)
         fixed = fixed[: len(early)]
         key, value = self.selection_target()
         grids = candidate_grid(confidences, fixed, self.candidates)
