@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import docsort
-from docsort.data.dataset import Dataset, from_frame, stratified_split
+from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.evaluation import CostModel
 from docsort.models import create, load, register
@@ -25,19 +24,7 @@ from docsort.models.kinds.cascade import (
     upper_share,
 )
 from docsort.models.kinds.tfidf import TfidfClassifier
-
-# a weak first stage (character 2-3 grams of a small vocabulary) and a stronger second one
-WEAK = {"kind": "tfidf", "word_ngrams": None, "char_ngrams": [2, 3], "max_features": 300}
-STRONG = {"kind": "tfidf"}
-
-
-@pytest.fixture(scope="module")
-def splits(arxiv_frame: pd.DataFrame) -> tuple[Dataset, Dataset, Dataset]:
-    """Real arXiv rows (126 to train on: the weak stage is unsure of many): train, valid, test."""
-    data = from_frame(arxiv_frame, text=["title", "abstract"], label="category")
-    rest, test = stratified_split(data, 0.25, seed=0)
-    train, valid = stratified_split(rest, 0.3, seed=0)
-    return train, valid, test
+from tests.models.conftest import STRONG, WEAK
 
 
 def fitted(splits, select: dict | None = None, **params) -> CascadeClassifier:

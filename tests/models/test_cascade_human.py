@@ -8,25 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import docsort
-from docsort.data.dataset import Dataset, from_frame, stratified_split
 from docsort.errors import DocsortError
 from docsort.models import create, load
 from docsort.models.kinds.cascade import CascadeClassifier
-
-WEAK = {"kind": "tfidf", "word_ngrams": None, "char_ngrams": [2, 3], "max_features": 300}
-STRONG = {"kind": "tfidf"}
-
-
-@pytest.fixture(scope="module")
-def splits(arxiv_frame: pd.DataFrame) -> tuple[Dataset, Dataset, Dataset]:
-    data = from_frame(arxiv_frame, text=["title", "abstract"], label="category")
-    rest, test = stratified_split(data, 0.25, seed=0)
-    train, valid = stratified_split(rest, 0.3, seed=0)
-    return train, valid, test
+from tests.models.conftest import STRONG, WEAK
 
 
 @pytest.fixture(scope="module")
