@@ -21,8 +21,9 @@ def human_cascade(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp("human") / "cascade"
     stages = [{"kind": "tfidf", "char_ngrams": None}, {"human": True, "name": "review"}]
     request = api.TrainRequest(
-        data=api.read_rows(arxiv_frame.to_dict("records"),
-                           api.Columns.parse("title,abstract", label="category")),  # fmt: skip
+        data=api.read_rows(
+            arxiv_frame.to_dict("records"), api.Columns.parse("title,abstract", label="category")
+        ),  # fmt: skip
         out=out,
         kind="cascade",
         params={"stages": stages, "select": {"max_escalation_rate": 0.5}},
@@ -58,9 +59,7 @@ def test_the_human_stage_queues_until_corrected(human_cascade: Path, each_store:
         assert len(after) == len(to_people) - 1
 
 
-def test_low_confidence_predictions_queue_too(
-    trained_model_dir: Path, store_url: str
-) -> None:
+def test_low_confidence_predictions_queue_too(trained_model_dir: Path, store_url: str) -> None:
     with TestClient(create_app(trained_model_dir, store_url, log_text="hash")) as client:
         texts = [" ".join(r.values()) for r in new_records(3)] + ["a note", "lunch at noon"]
         predictions = client.post("/v1/classify", json={"texts": texts}).json()["predictions"]
