@@ -188,6 +188,8 @@ def test_the_review_queue_takes_a_label(page: Any, trained_model_dir: Path, tmp_
             predictions = json.load(answer)["predictions"]
         unsure = [p for p in predictions if p["confidence"] < 0.5]
         assert unsure
+        # the model's labels arrive late, as on a slow link: the suggestion must still be chosen
+        page.route("**/v1/models", lambda route: (time.sleep(0.5), route.continue_()))
         page.goto(served.url + "/#review")
         page.wait_for_selector("#review-items li")
         assert page.locator("#review-items li").count() == len(unsure)

@@ -8,7 +8,7 @@ const MAX_TEXT_CHARS = 100000; // the service's limit for one text
 const MAX_FILE_BYTES = 4 * 1024 * 1024; // its body limit
 const TOP_K = 5;
 
-const state = { key: "", model: null, prediction: null };
+const state = { key: "", model: null, modelReady: null, prediction: null };
 const $ = (id) => document.getElementById(id);
 
 function element(tag, text, className) {
@@ -321,6 +321,7 @@ function reviewEntry(item) {
 }
 
 async function loadReview() {
+  await state.modelReady;  // the label choices come from the model: a race left them empty
   try {
     const { data } = await api("GET", "/v1/review?limit=50");
     const list = $("review-items");
@@ -349,7 +350,8 @@ function showView() {
 function useKey(event) {
   event.preventDefault();
   state.key = $("key").value.trim();
-  loadModel().then(() => {
+  state.modelReady = loadModel();
+  state.modelReady.then(() => {
     if (location.hash === "#traffic") loadTraffic();
     if (location.hash === "#review") loadReview();
   });
@@ -367,6 +369,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh-review").addEventListener("click", loadReview);
   $("days").addEventListener("change", loadTraffic);
   window.addEventListener("hashchange", showView);
+  state.modelReady = loadModel();
   showView();
-  loadModel();
 });
