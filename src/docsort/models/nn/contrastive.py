@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from docsort.models.nn.distributed import stepper
 from docsort.models.nn.training import seed_everything
 from docsort.progress import progress_bar
 
@@ -97,6 +98,13 @@ def tune_encoder(
         batch = prepare([texts[i] for i in rows])  # tensors, and a "modality" string in 6.x
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
+    first = second = similar = np.zeros(0, dtype=np.int64)  # this epoch's pairs
+
+    def loss_of(rows: np.ndarray) -> torch.Tensor:
+        labels = torch.from_numpy(similar[rows]).to(device)
+        return loss_fn([features(first[rows]), features(second[rows])], labels)
+
+    step = stepper(loss_fn, loss_of)  # loss_of itself, or this worker's share in DDP
     encoder.train()
     try:
         with progress_bar("tuning the encoder", total=total) as advance:
@@ -105,9 +113,7 @@ def tune_encoder(
                 first, second, similar = sample_pairs(targets, num_iterations, rng)
                 loss_sum = 0.0
                 for b in range(0, len(first), batch_size):
-                    rows = slice(b, b + batch_size)
-                    labels = torch.from_numpy(similar[rows]).to(device)
-                    loss = loss_fn([features(first[rows]), features(second[rows])], labels)
+                    loss = step(epoch, np.arange(b, min(b + batch_size, len(first))))
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
                     optimizer.step()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +53,37 @@ def epoch_hook(hook: EpochHook) -> Iterator[None]:
 def current_hook() -> EpochHook | None:
     """The hook set around the running fit, or None."""
     return _HOOK.get()
+
+
+@dataclass
+class Workers:
+    """A fit run by ``size`` processes at once, this one being ``rank`` (distributed data
+    parallel: ``docsort train --workers N``, the processes started by Ray Train with their
+    ``torch.distributed`` group up). The kinds' one loop stays one loop: with this set, it
+    passes each step through ``wrap`` (a module to its DDP wrapper: Ray Train's
+    ``prepare_model``), trains each worker on its own share of every batch and takes rank 0's
+    validation score, so that every worker stops at the same epoch. ``seen`` records the rows
+    this worker trained on, per epoch (``models/nn/distributed.py``)."""
+
+    rank: int
+    size: int
+    wrap: Callable[[Any], Any]
+    seen: dict[int, list[Any]] = field(default_factory=dict)
+
+
+_WORKERS: ContextVar[Workers | None] = ContextVar("docsort_workers", default=None)
+
+
+@contextlib.contextmanager
+def on_workers(workers: Workers) -> Iterator[None]:
+    """``with on_workers(Workers(rank, size, wrap)): model.fit(...)`` in each worker."""
+    token = _WORKERS.set(workers)
+    try:
+        yield
+    finally:
+        _WORKERS.reset(token)
+
+
+def current_workers() -> Workers | None:
+    """The workers of the running fit, or None (one process)."""
+    return _WORKERS.get()

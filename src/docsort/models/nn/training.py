@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
+from docsort.models.nn import distributed
 from docsort.models.nn.hooks import current_hook
 from docsort.progress import progress_bar
 
@@ -475,6 +476,7 @@ def train_loop(
             best_weights = _fitted_weights(net, best_weights)
 
     per_epoch = len(batches(0))
+    step = distributed.stepper(net, loss_of)  # loss_of itself, or this worker's share in DDP
     last = result.history[-1]["valid_score"] if result.history else None
     shown = f" {settings.metric} {last:.3f}" if last is not None else ""
     total = settings.epochs * per_epoch
@@ -485,7 +487,7 @@ def train_loop(
             net.train()
             plan = batches(epoch)
             for b in range(skip, len(plan)):
-                loss = loss_of(plan[b])
+                loss = step(epoch, plan[b])
                 scaler.scale(loss).backward()
                 if settings.max_grad_norm:
                     scaler.unscale_(optimizer)
@@ -503,7 +505,7 @@ def train_loop(
                 if every and result.steps % every == 0 and b + 1 < len(plan):
                     save(epoch, b + 1, finished=False)
             skip = 0
-            score = evaluate() if evaluate is not None else None
+            score = distributed.agree(evaluate() if evaluate is not None else None)
             shown = f" {settings.metric} {score:.3f}" if score is not None else ""
             result.history.append(
                 {
