@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,3 +80,56 @@ def test_bad_parameters_are_user_errors(arxiv_frame) -> None:
     one = from_frame(arxiv_frame.head(5).assign(category="cs.CL"), text="title", label="category")
     with pytest.raises(DocsortError, match="at least two"):
         create("tfidf").fit(one)
+
+
+@pytest.mark.parametrize(
+    ("classifier", "categories"),
+    [("svm", None), ("logreg", None), ("svm", ["astro-ph", "cs.CV"])],  # binary: one weight row
+)
+def test_top_features_are_the_words_that_made_the_label(
+    arxiv_frame, classifier: str, categories: list[str] | None
+) -> None:
+    """``explain``: the n-grams listed for a label occur in the text, in falling order, and
+    taking them out of the text lowers that label's probability (for either label of a binary
+    model, whose weights are one row stored for the second class)."""
+    frame = (
+        arxiv_frame if categories is None else arxiv_frame[arxiv_frame.category.isin(categories)]
+    )
+    data = from_frame(frame, text="abstract", label="category")
+    model = create("tfidf", {"classifier": classifier, "char_ngrams": None}).fit(data)
+    assert model.capabilities().explains
+    texts = data.texts[:6]
+    predicted = model.predict_proba(texts).argmax(axis=1)
+    shown = model.top_features(texts, [[p] for p in predicted], 5)
+    for text, label, features in zip(texts, predicted, shown, strict=True):
+        listed = features[model.labels_.names[label]]
+        weights = [f["weight"] for f in listed]
+        assert listed and weights == sorted(weights, reverse=True) and min(weights) > 0
+        words = " " + " ".join(re.findall(r"\b\w\w+\b", text.lower())) + " "  # as tf-idf reads
+        assert all(f["source"] == "word" and f" {f['feature']} " in words for f in listed)
+        without = " ".join(w for w in text.split() if w.lower().strip(".,;:()") not in
+                           {f["feature"] for f in listed})  # fmt: skip
+        before, after = model.predict_proba([text, without])[:, label]
+        assert after < before
+    other = [[1 - p] for p in predicted] if categories else None
+    if other:  # the binary model's other label gets its own n-grams, not the first one's
+        mine = {f["feature"] for f in shown[0][model.labels_.names[predicted[0]]]}
+        theirs = model.top_features(texts[:1], other[:1], 5)[0]
+        assert not mine & {f["feature"] for f in theirs[model.labels_.names[other[0][0]]]}
+
+
+def test_top_features_of_a_multi_label_model_are_listed_per_label() -> None:
+    """Multi-label (one binary model per label): each asked-for label gets the text's own
+    n-grams with its own weights."""
+    frame = pd.read_csv(ARXIV_MULTI).head(400)
+    data = from_frame(frame, text="summaries", label="terms")
+    model = create("tfidf", {"classifier": "logreg", "char_ngrams": None}).fit(data)
+    predicted = model.predict_proba(data.texts[:3]).argsort(axis=1)[:, -2:]  # the top two
+    shown = model.top_features(data.texts[:3], predicted.tolist(), 4)
+    for text, ids, features in zip(data.texts[:3], predicted, shown, strict=True):
+        assert list(features) == [model.labels_.names[i] for i in ids]
+        words = " " + " ".join(re.findall(r"\b\w\w+\b", text.lower())) + " "
+        for listed in features.values():
+            assert listed and all(f" {f['feature']} " in words for f in listed)
+        first, second = (tuple(f["weight"] for f in listed) for listed in features.values())
+        assert first != second

@@ -66,7 +66,7 @@ def test_wrong_types_and_sizes_are_422_without_the_input(client: TestClient) -> 
         ({"text": ""}, "text: String should have at least 1 character"),
         ({"text": "a", "texts": ["b"]}, "give exactly one of text, texts or records"),
         ({"text": "a", "top_k": 0}, "top_k: Input should be greater than or equal to 1"),
-        ({"text": "a", "explain": True}, "explain: Extra inputs are not permitted"),
+        ({"text": "a", "explian": True}, "explian: Extra inputs are not permitted"),  # a typo
         ({"records": [{"title": "a"}, "b"]}, "records.1: Input should be a valid dictionary"),
         ([1, 2], "Input should be a valid dictionary"),
     ]

@@ -25,14 +25,17 @@ def new_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def assert_same_as_cli(model: Path, rows: Path, tmp_path: Path) -> list[dict]:
+def assert_same_as_cli(
+    model: Path, rows: Path, tmp_path: Path, explain: bool = False
+) -> list[dict]:
     out = tmp_path / "cli.jsonl"
-    result = run_cli("predict", str(model), str(rows), "--out", str(out))
+    why = ["--explain"] if explain else []
+    result = run_cli("predict", str(model), str(rows), "--out", str(out), *why)
     assert result.returncode == 0, result.stderr
     expected = [json.loads(line) for line in out.read_text().splitlines()]
     records = pd.read_csv(rows).to_dict(orient="records")
     with TestClient(create_app(model)) as client:
-        answer = client.post("/v1/classify", json={"records": records})
+        answer = client.post("/v1/classify", json={"records": records, "explain": explain})
     assert answer.status_code == 200, answer.text
     served = [{k: v for k, v in p.items() if k != "id"} for p in answer.json()["predictions"]]
     assert served == expected  # labels, stages and every probability, to the last digit
@@ -41,6 +44,14 @@ def assert_same_as_cli(model: Path, rows: Path, tmp_path: Path) -> list[dict]:
 
 def test_tfidf(trained_model_dir: Path, new_rows: Path, tmp_path: Path) -> None:
     assert_same_as_cli(trained_model_dir, new_rows, tmp_path)
+
+
+def test_tfidf_explained(trained_model_dir: Path, new_rows: Path, tmp_path: Path) -> None:
+    """explain: the windows and the n-grams behind each label, as ``predict --explain``."""
+    served = assert_same_as_cli(trained_model_dir, new_rows, tmp_path, explain=True)
+    for row in served:
+        assert row["windows"] and list(row["features"]) == [row["label"]]
+        assert all(f["weight"] > 0 for f in row["features"][row["label"]])
 
 
 def test_a_cascade_of_two_tfidf_stages(

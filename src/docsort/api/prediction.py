@@ -26,7 +26,10 @@ from docsort.progress import progress_bar
 if TYPE_CHECKING:
     from docsort.models.kinds.cascade import Routed
 
-OUTPUT_FIELDS = ("label", "labels", "confidence", "probabilities", "stage", "windows", "score")
+OUTPUT_FIELDS = (
+    "label", "labels", "confidence", "probabilities", "stage", "windows", "features", "score"
+)  # fmt: skip
+TOP_FEATURES = 10  # n-grams listed per predicted label by ``explain``
 
 
 @dataclass
@@ -42,6 +45,7 @@ class PredictRequest:
     at_least_one: bool = False
     adapt: bool = False
     windows: bool = False
+    explain: bool = False
     long_doc: dict[str, Any] | None = None
     runtime: Runtime | None = None
 
@@ -81,6 +85,7 @@ def run_predict(request: PredictRequest) -> PredictResult:
         at_least_one=request.at_least_one,
         adapt=request.adapt,
         windows=request.windows,
+        explain=request.explain,
     )
     notes = notes_on(data, str(request.data), labelled=False) + redacted
     return PredictResult(rows, data.extra, notes)
@@ -107,20 +112,23 @@ def predict(
     at_least_one: bool = False,
     adapt: bool = False,
     windows: bool = False,
+    explain: bool = False,
 ) -> list[dict]:
     """Predict ``texts``. ``labels`` (a labels file): a kind that reads label descriptions
     (``dual``) scores exactly those labels, new ones included, without retraining; for the
     other kinds it must not name labels the model lacks. ``windows`` adds each text's pieces
-    (character span, tokens, probabilities). ``adapt`` (dual): first move each label vector
-    toward the texts it claims most confidently (transductive; measured in benchmarks/dual.py).
+    (character span, tokens, probabilities); ``explain`` adds the windows and, for a kind that
+    has them, the n-grams that pushed each text toward its predicted labels. ``adapt`` (dual):
+    first move each label vector toward the texts it claims most confidently (transductive;
+    measured in benchmarks/dual.py).
     A scoring model (the pair kind) takes a ``Dataset`` of pairs and gives ``{"score": s}``."""
     model = open_model(model)
     caps = model.capabilities()
     if caps.scores:
-        if labels is not None or top_k is not None or windows or adapt or at_least_one:
+        if labels is not None or top_k is not None or windows or explain or adapt or at_least_one:
             raise DocsortError(
-                "a pair model gives scores: --labels, --top-k, --at-least-one, --adapt and "
-                "--windows do not apply"
+                "a pair model gives scores: --labels, --top-k, --at-least-one, --adapt, "
+                "--windows and --explain do not apply"
             )
         if not isinstance(texts, Dataset):
             raise DocsortError("a pair model predicts rows with two texts: pass a pair Dataset")
@@ -136,9 +144,15 @@ def predict(
         model = model.adapt(texts)  # type: ignore[attr-defined]
     run = run_batched(model, texts)
     rows = prediction_rows(model, run.proba, top_k, at_least_one, answering_stages(model, run))
-    if windows:
+    if windows or explain:
         for row, pieces in zip(rows, model.window_scores(texts), strict=True):
             row["windows"] = pieces
+    if explain and model.capabilities().explains:
+        index = {name: i for i, name in enumerate(model.labels_.names)}
+        predicted = [[index[n] for n in row.get("labels", [row.get("label")])] for row in rows]
+        shown = model.top_features(texts, predicted, TOP_FEATURES)  # type: ignore[attr-defined]
+        for row, features in zip(rows, shown, strict=True):
+            row["features"] = features
     return rows
 
 

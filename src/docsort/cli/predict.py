@@ -76,6 +76,12 @@ def predict(
     windows: bool = typer.Option(
         False, "--windows", help="Add each document's windows and their probabilities."
     ),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Add why: the windows, and where the kind has them (tfidf) the n-grams that "
+        "pushed each document toward its labels.",
+    ),
     pair: str | None = typer.Option(None, "--pair", help=PAIR_HELP + AS_TRAINED),
     context: str | None = typer.Option(None, "--context", help=CONTEXT_HELP + AS_TRAINED),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
@@ -102,8 +108,10 @@ def predict(
 ) -> None:
     """Predict labels for new documents: label, confidence and probabilities per row."""
     if engine is not None and not (engine == "local" and _jsonl(out)):
-        if adapt or windows:
-            raise api.DocsortError("--adapt and --windows apply to --out FILE.jsonl only")
+        if adapt or windows or explain:
+            raise api.DocsortError(
+                "--adapt, --windows and --explain apply to --out FILE.jsonl only"
+            )
         from docsort.api.batch import BatchRequest
 
         batch = BatchRequest(
@@ -141,6 +149,7 @@ def predict(
         at_least_one=at_least_one,
         adapt=adapt,
         windows=windows,
+        explain=explain,
         long_doc=long_doc_options(long_doc, window, overlap, aggregate),
         runtime=runtime_options(device, threads),
     )

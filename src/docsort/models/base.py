@@ -51,8 +51,11 @@ class Capabilities:
     long_documents: bool = True  # reads long texts in windows or truncated (``long_doc_``)
     composite: bool = False  # made of other models (their settings, e.g. long_doc, are theirs)
     trains_without_rows: bool = False  # can be built from labels and descriptions alone
+    trains_on_workers: bool = False  # fit's loop runs as DDP on workers (train --workers N)
     selects_thresholds: bool = False  # chooses routing thresholds on validation rows (cascade)
     exportable: bool = False  # ``export_network()``: ``docsort export`` writes it as ONNX
+    explains: bool = False  # ``top_features(texts, labels, n)``: what pushed a text to a label
+    reward_tunes: bool = False  # ``reward_tune(rows, args)``: GRPO from feedback (nn/grpo.py)
 
     @property
     def scores(self) -> bool:

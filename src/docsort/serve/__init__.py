@@ -9,8 +9,9 @@ from typing import Any
 
 from docsort.serve.app import create_app
 from docsort.serve.limits import check_host
+from docsort.serve.workers import MAX_WORKERS, run_workers
 
-__all__ = ["check_host", "create_app", "run"]
+__all__ = ["MAX_WORKERS", "check_host", "create_app", "run", "run_workers"]
 
 
 def run(app: Any, host: str, port: int, shutdown_timeout: float | None = 30.0) -> None:

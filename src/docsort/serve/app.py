@@ -75,6 +75,7 @@ class Service:
     ) -> None:
         self.model = model
         self.store = store
+        self.metrics = metrics
         self.lock = threading.Lock()
         version = getattr(model, "train_fingerprint_", None) or "unversioned"
         self.info = ModelInfo(name=name, kind=model.kind, version=str(version)[:12])
@@ -85,9 +86,11 @@ class Service:
 
     def _predict(self, inputs: Sequence[Any], key: Hashable) -> list[dict[str, Any]]:
         """In the model thread: the rows of ``docsort predict`` for ``inputs``."""
-        top_k = key[0]  # type: ignore[index]
+        top_k, explain = key[0], key[1]  # type: ignore[index]
         with self.lock:
-            request = api.PredictRequest(model=self.model, data=list(inputs), top_k=top_k)
+            request = api.PredictRequest(
+                model=self.model, data=list(inputs), top_k=top_k, explain=explain
+            )
             return api.run_predict(request).rows
 
     async def classify(self, body: ClassifyRequest) -> list[dict[str, Any]]:
@@ -109,6 +112,7 @@ class Service:
             ids = await run_in_threadpool(
                 self.store.add_predictions, inputs, rows, model, latency_ms
             )
+            self.metrics.observe_redacted(self.store.redacted)
         return [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
 
     def check_labels(self, labels: list[str] | None) -> None:
@@ -154,13 +158,13 @@ def _cut(text: str, at: int = 40) -> str:
 
 
 def _read_alike(body: ClassifyRequest) -> Hashable:
-    """Requests with equal keys are read alike and may share a model call: the same top_k,
-    and plain texts, or records that all have the same columns (a request whose records
-    differ runs alone, as a table with missing cells would be read otherwise)."""
+    """Requests with equal keys are read alike and may share a model call: the same top_k
+    and explain, and plain texts, or records that all have the same columns (a request whose
+    records differ runs alone, as a table with missing cells would be read otherwise)."""
     if body.records is None:
-        return (body.top_k, "texts")
+        return (body.top_k, body.explain, "texts")
     columns = {tuple(sorted(record)) for record in body.records}
-    return (body.top_k, columns.pop() if len(columns) == 1 else object())
+    return (body.top_k, body.explain, columns.pop() if len(columns) == 1 else object())
 
 
 def _trained_columns(model: Any) -> list[str]:
@@ -285,6 +289,7 @@ def create_app(
             body.idempotency_key, prediction_id=body.prediction_id, text=body.text,
             labels=labels, rating=body.rating, comment=body.comment,
         )  # fmt: skip
+        metrics.observe_redacted(service.store.redacted)
         if stored.replayed:
             response.status_code = 200
         else:
@@ -393,11 +398,10 @@ def create_app(
                               "description": "Prometheus text format"}})  # fmt: skip
     def prometheus() -> Response:
         if service.store is not None:
-            for entity, n in list(service.store.redacted.items()):
-                metrics.redacted.labels(entity).set(n)
+            metrics.observe_redacted(service.store.redacted)
         if service.drift is not None:
             metrics.observe_drift(service.drift.report())
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposition()), media_type=CONTENT_TYPE_LATEST)
 
     routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/v1/drift",
               "/v1/review", "/healthz", "/readyz",

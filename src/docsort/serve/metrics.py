@@ -1,11 +1,19 @@
-"""Prometheus metrics, one registry per app (two apps in one test process do not collide)."""
+"""Prometheus metrics, one registry per app (two apps in one test process do not collide).
+
+With ``--workers N`` every worker process writes its numbers to files under
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, set before the workers
+start) and a scrape of any worker reads all of them: counters, histograms, the queue depth and
+the redaction counts are summed over the workers; the drift gauges are those of the worker
+that answered the scrape (each worker watches its own window of traffic, as GET /v1/drift)."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 
 class Metrics:
@@ -34,7 +42,7 @@ class Metrics:
         self.queue_depth = Gauge(
             "docsort_queue_depth",
             "Classify requests accepted and not answered yet (queued or in the model call)",
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self.stages = Counter(
             "docsort_predictions_by_stage", "Predictions by the cascade stage that answered",
@@ -48,27 +56,38 @@ class Metrics:
         self.drift_psi = Gauge(
             "docsort_drift_psi", "Population stability index of the last served predictions "
             "against the drift reference (confidence, labels, stages)", ["signal"],
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livemostrecent",
         )  # fmt: skip
         self.drift_ks_pvalue = Gauge(
             "docsort_drift_ks_pvalue", "Kolmogorov-Smirnov p-value of the top probabilities "
-            "against the reference's", registry=self.registry,
+            "against the reference's", registry=self.registry, multiprocess_mode="livemostrecent",
         )  # fmt: skip
         self.drift_rows = Gauge(
-            "docsort_drift_window_rows", "Predictions in the drift window", registry=self.registry
-        )
+            "docsort_drift_window_rows", "Predictions in the drift window",
+            registry=self.registry, multiprocess_mode="livemostrecent",
+        )  # fmt: skip
         self.drift_review = Gauge(
             "docsort_drift_escalated_share", "A cascade's share escalated (or sent to people) "
-            "in the drift window", registry=self.registry,
+            "in the drift window", registry=self.registry, multiprocess_mode="livemostrecent",
         )  # fmt: skip
         self.redacted = Gauge(
             "docsort_redacted", "Personal data redacted from texts before they were stored, by "
             "type, since the server started", ["entity"], registry=self.registry,
+            multiprocess_mode="livesum",
         )  # fmt: skip
         self.drifted = Gauge(
             "docsort_drifted", "1 when a drift signal is past its threshold, else 0",
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livemostrecent",
         )  # fmt: skip
+
+    def exposition(self) -> CollectorRegistry:
+        """What a scrape shows: this app's registry, or with worker processes every worker's
+        files (a fresh collector per scrape, as prometheus-client's multiprocess mode asks)."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
 
     def observe_drift(self, report: dict[str, Any]) -> None:
         """The drift report's numbers as gauges (set when /metrics is scraped)."""
@@ -86,12 +105,20 @@ class Metrics:
     def requests_by_route(self, prefix: str) -> dict[str, int]:
         """Requests answered since start, summed over methods and statuses, per route."""
         counts: dict[str, int] = {}
-        for metric in self.requests.collect():
+        for metric in self.exposition().collect():
+            if metric.name != "docsort_requests":
+                continue
             for sample in metric.samples:
                 route = sample.labels.get("route", "")
                 if sample.name.endswith("_total") and route.startswith(prefix):
                     counts[route] = counts.get(route, 0) + int(sample.value)
         return counts
+
+    def observe_redacted(self, counts: dict[str, int]) -> None:
+        """The store's redaction counts, set after each write (so every worker's are current
+        when another worker answers a scrape)."""
+        for entity, n in list(counts.items()):
+            self.redacted.labels(entity).set(n)
 
     def observe_batch(self, documents: int, requests: int) -> None:
         self.batch_size.observe(documents)

@@ -44,6 +44,11 @@ class ClassifyRequest(BaseModel):
     texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH)] | None = None
     records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)] | None = None
     top_k: Annotated[int, Field(ge=1, le=1000)] | None = None
+    explain: bool = Field(
+        False,
+        description="Add each text's windows with their probabilities and, where the kind has "
+        "them (tfidf), the n-grams that pushed it toward its labels",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ClassifyRequest:
@@ -64,6 +69,23 @@ class ModelInfo(BaseModel):
     version: str
 
 
+class Window(BaseModel):
+    """A piece of the text as the model read it (a short text is one piece)."""
+
+    start: int
+    end: int
+    tokens: int
+    probabilities: dict[str, float]
+
+
+class Feature(BaseModel):
+    """An n-gram of the text and how far it pushed the text toward the label."""
+
+    feature: str
+    source: str
+    weight: float
+
+
 class Prediction(BaseModel):
     """One row exactly as ``docsort predict`` writes it, plus its id."""
 
@@ -76,6 +98,8 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] | None = None
     stage: str | None = None
     score: float | None = None
+    windows: list[Window] | None = None
+    features: dict[str, list[Feature]] | None = None
 
 
 class ClassifyAnswer(BaseModel):

@@ -135,7 +135,11 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
 
     # ``with_labels`` scores labels never trained on; ``adapt`` re-aims labels on the input
     tags: ClassVar[Capabilities] = Capabilities(
-        scores_new_labels=True, adapts=True, trains_without_rows=True, exportable=True
+        scores_new_labels=True,
+        adapts=True,
+        trains_without_rows=True,
+        exportable=True,
+        reward_tunes=True,
     )
     runtime_params: ClassVar[dict[str, str]] = {
         "device": "device",
@@ -572,6 +576,25 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
             keep = rows[np.argsort(-proba[rows, j])[: max(1, math.ceil(share * len(rows)))]]
             updated[j] = self.label_vectors_[j] + weight * _unit(vectors[keep].mean(axis=0))
         return _unit(updated)
+
+    # -- reward tuning -------------------------------------------------------------------
+    def reward_tune(self, rows: Sequence[Any], args: Any) -> DualEncoderClassifier:
+        """A copy tuned by GRPO on feedback ``rows`` with ``args``; this model is the frozen
+        reference (``models/kinds/dual_rewards.py``)."""
+        from docsort.models.kinds.dual_rewards import reward_tune
+
+        return reward_tune(self, rows, args)
+
+    def _logits(self, cosine: np.ndarray) -> np.ndarray:
+        """What ``_proba`` turns into probabilities: ``scale·cos`` (+ bias, multi-label)."""
+        logits = self.scale_ * cosine.astype(np.float64)
+        return logits + self.bias_ if self.labels_.multi_label else logits
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """The logits of ``texts`` (rows × labels) as ``predict_proba`` reads them, for a KL
+        between two versions (``nn/grpo.mean_kl``)."""
+        self._check_fitted()
+        return self._logits(self._embed(texts, self.max_length) @ self.label_vectors_.T)
 
     def export_network(self):
         """For ``docsort export``: the shared encoder (a LoRA adapter merged into a copy) with

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import joblib
 import numpy as np
@@ -23,6 +24,7 @@ from sklearn.svm import LinearSVC
 from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError, warn
 from docsort.models.base import (
+    Capabilities,
     Classifier,
     keep_label_names,
     quiet_sklearn_fit,
@@ -44,6 +46,8 @@ DEFAULT_FOLDS = 3  # calibration_folds' default: a class with fewer rows has the
 @register("tfidf")
 class TfidfClassifier(Classifier):
     """TF-IDF features (word and/or char n-grams) feeding a linear classifier."""
+
+    tags: ClassVar[Capabilities] = Capabilities(explains=True)
 
     param_rules = {
         "word_ngrams": NGRAMS,
@@ -179,6 +183,7 @@ class TfidfClassifier(Classifier):
             self.calibration_folds_ = self._folds_for(y)
             rows = self._rows_for_calibration(y)
             texts, y = [texts[i] for i in rows], y[rows]
+        self._names = None  # the feature names of an earlier fit
         self.pipeline_ = Pipeline(
             [
                 ("features", self._features(len(texts))),
@@ -208,6 +213,60 @@ class TfidfClassifier(Classifier):
         full[:, self.pipeline_.classes_] = proba
         return full
 
+    # -- explanations ------------------------------------------------------------------
+    def top_features(
+        self, texts: Sequence[str], labels: Sequence[Sequence[int]], n: int = 10
+    ) -> list[dict[str, list[dict[str, Any]]]]:
+        """For each text and each label index given for it, the ``n`` n-grams of the text that
+        pushed it most toward that label: tf-idf value times the label's linear weight (the
+        SVM's weight is the mean over its calibration folds' SVMs; the sigmoid on top is
+        monotone, so the order holds). Only n-grams that pushed toward the label are listed."""
+        self._check_fitted()
+        features = self.pipeline_.named_steps["features"]
+        matrix = features.transform(list(texts)).tocsr()
+        weights = self._label_weights()
+        names = self._feature_names()
+        out: list[dict[str, list[dict[str, Any]]]] = []
+        for i, wanted in enumerate(labels):
+            row = matrix.getrow(i)
+            shown: dict[str, list[dict[str, Any]]] = {}
+            for label in wanted:
+                pushes = row.data * weights[label, row.indices]
+                order = [j for j in np.argsort(-pushes, kind="stable")[:n] if pushes[j] > 0]
+                shown[self.labels_.names[label]] = [
+                    _feature(names[row.indices[j]], pushes[j]) for j in order
+                ]
+            out.append(shown)
+        return out
+
+    def _label_weights(self) -> np.ndarray:
+        """The linear weights as a (labels, features) array, a row for every label (zeros
+        for a label with no training row or, one-vs-rest, no negative rows)."""
+        linear = self.pipeline_.named_steps["linear"]
+        n_features = len(self._feature_names())
+        full = np.zeros((len(self.labels_), n_features))
+        if isinstance(linear, OneVsRestClassifier):  # multi-label: one binary model per label
+            for label, fitted in enumerate(linear.estimators_):
+                if hasattr(fitted, "coef_"):  # a label always on or off has a constant
+                    full[label] = fitted.coef_[0]
+            return full
+        if isinstance(linear, CalibratedClassifierCV):
+            coef = np.mean([c.estimator.coef_ for c in linear.calibrated_classifiers_], axis=0)
+        else:
+            coef = linear.coef_
+        classes = np.asarray(linear.classes_)
+        if coef.shape[0] == 1 and len(classes) == 2:  # binary: one weight row for class 1
+            coef = np.vstack([-coef[0], coef[0]])
+        full[classes] = coef
+        return full
+
+    def _feature_names(self) -> np.ndarray:
+        """The features' names (``word__neural network``, ``char__ neu``), read once per
+        fitted model (a char vocabulary has hundreds of thousands)."""
+        if getattr(self, "_names", None) is None:
+            self._names = self.pipeline_.named_steps["features"].get_feature_names_out()
+        return self._names
+
     def _save_weights(self, directory: Path) -> None:
         # the weights keep the label names they were fitted on: a manifest listing others is
         # then seen to be corrupt on load, not trusted to label the probability columns
@@ -219,8 +278,14 @@ class TfidfClassifier(Classifier):
         if not path.is_file():
             raise DocsortError(f"{directory}: {WEIGHTS} is missing; save the model again")
         self.pipeline_ = joblib.load(path)
+        self._names = None
 
     def _weights_problem(self) -> str | None:
         if not isinstance(self.pipeline_, Pipeline) or not hasattr(self.pipeline_, "classes_"):
             return f"{WEIGHTS} holds a {type(self.pipeline_).__name__}, not a fitted tfidf model"
         return sklearn_labels_problem(self.pipeline_, self.labels_, WEIGHTS)
+
+
+def _feature(name: str, push: float) -> dict[str, Any]:
+    source, _, ngram = name.partition("__")  # FeatureUnion's prefix: word or char
+    return {"feature": ngram, "source": source, "weight": round(float(push), 6)}
