@@ -10,6 +10,11 @@ training data); the others are added. ``feedback_repeat`` adds each feedback row
 times: a handful of corrections among thousands of rows may otherwise move the model too
 little to fix them, and how many repeats are enough is measured on the corrected rows
 themselves (``corrected`` in the result: champion and challenger right on them).
+
+``method="grpo"`` tunes the champion itself from the feedback instead (``api/rewards.py``: the
+ratings of the answers served and the corrections as rewards, GRPO with fresh LoRA adapters,
+the champion as the frozen reference), for kinds that declare ``reward_tunes``; the challenger
+is registered and gated the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from docsort.api.registry import (
     run_promote,
     run_register,
 )
+from docsort.api.rewards import RewardTuning, corrected_dataset, reward_rows, reward_tuned
 from docsort.api.rows import Columns, Source, read_rows
 from docsort.api.training import TrainRequest, fit, prepare_train, source_name
 from docsort.data.dataset import Dataset
@@ -38,8 +44,10 @@ from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
 from docsort.models.base import Model, Runtime, is_model_dir, load
+from docsort.models.nn.grpo import GrpoArgs
 
 MAX_REPEAT = 100
+METHODS = ("supervised", "grpo")
 
 
 @dataclass
@@ -49,7 +57,9 @@ class RetrainRequest:
     ``data`` is the training data (default: what the champion's manifest records);
     ``store`` the service's feedback store (a SQLAlchemy URL) whose corrections are added;
     with ``holdout`` the challenger and the champion are evaluated on it, and with ``promote``
-    the challenger becomes champion when it is not worse by more than ``tolerance``."""
+    the challenger becomes champion when it is not worse by more than ``tolerance``.
+    ``method`` is ``supervised`` (train anew on the data plus the feedback) or ``grpo`` (tune
+    the champion from the feedback's rewards, with ``grpo``'s settings; needs ``store``)."""
 
     name: str
     out: str | Path
@@ -64,6 +74,8 @@ class RetrainRequest:
     force: bool = False
     tracking_uri: str | None = None
     runtime: Runtime | None = None
+    method: str = "supervised"
+    grpo: GrpoArgs | None = None
 
 
 @dataclass
@@ -94,15 +106,40 @@ class RetrainResult:
     corrected: Corrected | None
     promoted: PromoteResult | None = None
     notes: list[str] = field(default_factory=list)
+    method: str = "supervised"
+    reward: RewardTuning | None = None  # what GRPO did (method grpo)
+
+
+@dataclass
+class _Trained:
+    """A challenger saved to ``out``, before it is registered."""
+
+    description: str
+    training_rows: int
+    feedback_rows: int
+    replaced: int
+    new_labels: list[str]
+    corrected: Corrected | None
+    notes: list[str]
+    reward: RewardTuning | None = None
 
 
 def run_retrain(request: RetrainRequest) -> RetrainResult:
-    """Check everything, train, register as challenger, and gate the promotion."""
+    """Check everything, train (or tune), register as challenger, and gate the promotion."""
     name = check_name(request.name)
     check_min_rating(request.min_rating)
+    method = request.method
+    if method not in METHODS:
+        raise DocsortError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     repeat = request.feedback_repeat
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
         raise DocsortError(f"--feedback-repeat must be a whole number 1-{MAX_REPEAT}, not {repeat}")
+    grpo = request.grpo if request.grpo is not None else GrpoArgs()
+    if method == "grpo":
+        _check_grpo_request(request)
+        grpo.check()
+    elif request.grpo is not None:
+        raise DocsortError("GRPO settings are read by --method grpo only: add it, or drop them")
     if request.promote and request.holdout is None and not request.force:
         raise DocsortError(
             "--promote compares the challenger with the champion on --holdout DATA: give it "
@@ -112,17 +149,93 @@ def run_retrain(request: RetrainRequest) -> RetrainResult:
     champion_ref = resolve_reference(f"models:/{name}@champion", request.tracking_uri)
     champion = load(champion_ref.path, runtime=request.runtime)
     caps = champion.capabilities()
+    if method == "grpo" and not caps.reward_tunes:
+        raise DocsortError(
+            f"{name} is a {champion.kind} model, which cannot be tuned from rewards: retrain "
+            "it with --method supervised (GRPO needs a kind that declares reward tuning, "
+            "e.g. dual)"
+        )
     if caps.scores and request.store is not None:
         raise DocsortError(
             f"{name} is a pair model: its feedback holds ratings, not scores to train on; "
             "retrain it from new data without --store"
         )
+    if method == "grpo":
+        trained = _reward_tuned(request, champion, champion_ref.version, grpo)
+    else:
+        trained = _supervised(request, champion, champion_ref.version)
+    registered = run_register(
+        RegisterRequest(
+            model=request.out,
+            name=name,
+            alias="challenger",
+            description=trained.description,
+            tracking_uri=request.tracking_uri,
+        )
+    )
+    promoted = None
+    notes = list(trained.notes)
+    if request.promote:
+        gate = PromoteRequest(
+            name=name,
+            version=registered.version,
+            holdout=request.holdout,
+            tolerance=request.tolerance,
+            metric=request.metric,
+            force=request.force,
+            tracking_uri=request.tracking_uri,
+            runtime=request.runtime,
+        )
+        try:
+            promoted = run_promote(gate)
+        except DocsortError as exc:  # the challenger stays registered: say so
+            raise DocsortError(
+                f"version {registered.version} of {name} is registered as challenger, not "
+                f"promoted: {exc}"
+            ) from None
+    elif request.holdout is not None:
+        notes.append(
+            f"not promoted: docsort registry promote {name} challenger --holdout "
+            f"{request.holdout} compares it with the champion first"
+        )
+    return RetrainResult(
+        name=name,
+        champion=champion_ref.version,
+        version=registered.version,
+        out=Path(request.out),
+        training_rows=trained.training_rows,
+        feedback_rows=trained.feedback_rows,
+        replaced=trained.replaced,
+        new_labels=trained.new_labels,
+        corrected=trained.corrected,
+        promoted=promoted,
+        notes=notes,
+        method=method,
+        reward=trained.reward,
+    )
+
+
+def _check_grpo_request(request: RetrainRequest) -> None:
+    if request.store is None:
+        raise DocsortError("--method grpo learns from the feedback in --store URL: give it")
+    if request.data is not None:
+        raise DocsortError(
+            "--method grpo tunes the champion from feedback alone: --data is read by "
+            "--method supervised"
+        )
+    if request.feedback_repeat != 1:
+        raise DocsortError("--feedback-repeat is read by --method supervised (GRPO samples)")
+
+
+def _supervised(request: RetrainRequest, champion: Model, version: str) -> _Trained:
+    """Train anew the way the champion was, on its data plus the feedback; saved to out."""
+    repeat = request.feedback_repeat
     trained = champion.trained_on_ or {}
     data = request.data if request.data is not None else trained.get("data")
     if data is None:
         raise DocsortError(
-            f"the champion of {name} does not record its training data (trained from memory or "
-            "by an older docsort): give it with --data"
+            f"the champion of {request.name} does not record its training data (trained from "
+            "memory or by an older docsort): give it with --data"
         )
     if not str(data).startswith("builtin:") and not Path(str(data)).exists():
         raise DocsortError(f"training data not found: {str(data)!r} (give it with --data)")
@@ -167,51 +280,51 @@ def run_retrain(request: RetrainRequest) -> RetrainResult:
     challenger.trained_on_ = {**(challenger.trained_on_ or {}), "data": source_name(data)}
     challenger.save(request.out)
     corrected = _corrected(added, champion, challenger) if added is not None else None
-    registered = run_register(
-        RegisterRequest(
-            model=request.out,
-            name=name,
-            alias="challenger",
-            description=_description(champion_ref.version, data, feedback, repeat),
-            tracking_uri=request.tracking_uri,
-        )
-    )
-    promoted = None
-    if request.promote:
-        gate = PromoteRequest(
-            name=name,
-            version=registered.version,
-            holdout=request.holdout,
-            tolerance=request.tolerance,
-            metric=request.metric,
-            force=request.force,
-            tracking_uri=request.tracking_uri,
-            runtime=request.runtime,
-        )
-        try:
-            promoted = run_promote(gate)
-        except DocsortError as exc:  # the challenger stays registered: say so
-            raise DocsortError(
-                f"version {registered.version} of {name} is registered as challenger, not "
-                f"promoted: {exc}"
-            ) from None
-    elif request.holdout is not None:
-        notes.append(
-            f"not promoted: docsort registry promote {name} challenger --holdout "
-            f"{request.holdout} compares it with the champion first"
-        )
-    return RetrainResult(
-        name=name,
-        champion=champion_ref.version,
-        version=registered.version,
-        out=Path(request.out),
+    return _Trained(
+        description=_description(version, data, feedback, repeat),
         training_rows=len(original),
         feedback_rows=0 if added is None else len(added),
         replaced=replaced,
         new_labels=new_labels,
         corrected=corrected,
-        promoted=promoted,
         notes=[*plan.notes, *notes],
+    )
+
+
+def _reward_tuned(
+    request: RetrainRequest, champion: Model, version: str, args: GrpoArgs
+) -> _Trained:
+    """Tune the champion by GRPO on the feedback's rewards; saved to out."""
+    assert request.store is not None  # checked first
+    spec = dict(champion.input_spec_ or {})
+    spec.pop("redact", None)
+    columns = Columns().or_trained(spec)
+    data = reward_rows(request.store, champion, columns, request.min_rating)
+    if not data.rows:
+        raise DocsortError(
+            f"the store holds no feedback GRPO can learn from ({data.skipped_summary()})"
+        )
+    notes = [f"feedback {data.skipped_summary()}"] if data.skipped else []
+    challenger, tuning = reward_tuned(champion, data, args)
+    challenger.save(request.out)
+    corrected_rows = corrected_dataset(data, champion)
+    corrected = (
+        _corrected(corrected_rows, champion, challenger, redacted=True)
+        if corrected_rows is not None
+        else None
+    )
+    return _Trained(
+        description=(
+            f"tuned by GRPO from version {version} on {len(data.rows)} feedback rows "
+            f"({data.corrections} corrected, {data.rated} rated)"
+        ),
+        training_rows=0,
+        feedback_rows=len(data.rows),
+        replaced=0,
+        new_labels=[],
+        corrected=corrected,
+        notes=notes,
+        reward=tuning,
     )
 
 
@@ -274,12 +387,14 @@ def _merged(
     return Dataset(texts, labels, label_set, name=name), len(original) - len(keep)
 
 
-def _corrected(added: Dataset, champion: Model, challenger: Model) -> Corrected:
+def _corrected(
+    added: Dataset, champion: Model, challenger: Model, redacted: bool = False
+) -> Corrected:
     """How many feedback rows each model labels as the feedback says (read as it reads texts:
-    redacted when it was trained on redacted rows)."""
+    redacted when it was trained on redacted rows, unless ``redacted`` says they are)."""
     right = []
     for model in (champion, challenger):
-        rows, _ = redact_like_training(model, added)
+        rows = added if redacted else redact_like_training(model, added)[0]
         predicted = model.predict(rows.texts)
         right.append(int(sum(_same(p, t) for p, t in zip(predicted, added.labels, strict=True))))
     return Corrected(len(added), right[0], right[1])

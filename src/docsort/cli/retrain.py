@@ -1,12 +1,14 @@
 """``docsort retrain NAME``: the next version of a registered model from its training data
-plus the service's feedback, registered as challenger and promoted behind the gate."""
+plus the service's feedback (or tuned from the feedback's rewards by GRPO), registered as
+challenger and promoted behind the gate."""
 
 from __future__ import annotations
 
 import typer
 from rich.markup import escape
 
-from docsort.api.retrain import RetrainRequest, run_retrain
+from docsort.api.retrain import METHODS, RetrainRequest, run_retrain
+from docsort.api.rewards import GRPO_SETTINGS_HELP, grpo_settings
 from docsort.cli.app import DEVICE_HELP, THREADS_HELP, err_console, out_console, runtime_options
 from docsort.cli.registry import NAME_HELP, URI_HELP, print_promotion
 from docsort.errors import DocsortError
@@ -58,6 +60,17 @@ def retrain(
         None, "--metric", help="Metric the gate compares (default macro_f1)."
     ),
     force: bool = typer.Option(False, "--force", help="Promote even if the gate refuses."),
+    method: str = typer.Option(
+        "supervised",
+        "--method",
+        help="supervised: train anew on the training data plus the feedback rows; grpo: tune "
+        "the champion from the feedback's rewards (the rating of each answer served, and the "
+        "correction when one was sent) with fresh LoRA adapters, the champion as the frozen "
+        "reference (dual models; needs --store, not --data). One of: " + ", ".join(METHODS),
+    ),
+    grpo_param: list[str] | None = typer.Option(
+        None, "--grpo-param", help="A GRPO setting KEY=VALUE (repeat it). " + GRPO_SETTINGS_HELP
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=URI_HELP),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
@@ -69,10 +82,16 @@ def retrain(
 
     A feedback row whose text is a training text replaces that row; the latest feedback on a
     prediction wins (as in docsort feedback export).
+
+    With --method grpo --store URL the champion itself is tuned by GRPO on the feedback
+    (no training data is read): for each document, label sets sampled from its output are
+    rewarded by the feedback, the advantages normalised in each group, the update clipped and
+    held near the champion by a KL penalty.
     """
+    grpo = method == "grpo"
     if with_feedback and store is None:
         raise DocsortError("--with-feedback reads the feedback from --store URL: give it")
-    if store is not None and not with_feedback:
+    if store is not None and not with_feedback and not grpo:
         raise DocsortError("--store is read with --with-feedback: add it, or leave out --store")
     request = RetrainRequest(
         name=name,
@@ -88,8 +107,10 @@ def retrain(
         force=force,
         tracking_uri=tracking_uri,
         runtime=runtime_options(device, threads),
+        method=method,
+        grpo=grpo_settings(grpo_param) if grpo_param else None,
     )
-    with status(f"retraining {name}"):
+    with status(f"{'tuning' if grpo else 'retraining'} {name}"):
         result = run_retrain(request)
     for note in result.notes:
         err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False, soft_wrap=True)
@@ -100,17 +121,25 @@ def retrain(
         if result.replaced
         else f"{result.training_rows} training rows"
     )
-    out_console.print(
-        f"trained on {rows} and {result.feedback_rows} feedback rows; saved to "
-        f"{escape(str(result.out))}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    if result.reward is not None:
+        out_console.print(
+            f"{escape(result.reward.line())}; saved to {escape(str(result.out))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        out_console.print(
+            f"trained on {rows} and {result.feedback_rows} feedback rows; saved to "
+            f"{escape(str(result.out))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.corrected is not None:
         out_console.print(result.corrected.line(), highlight=False)
     out_console.print(
         f"registered as version {result.version} of {escape(result.name)} (challenger; "
-        f"retrained from champion version {result.champion})",
+        f"{'tuned' if result.reward is not None else 'retrained'} from champion version "
+        f"{result.champion})",
         highlight=False,
         soft_wrap=True,
     )
