@@ -91,6 +91,12 @@ def serve(
     drift_window: int = typer.Option(
         500, "--drift-window", help="Drift compares the last N predictions served (50 or more)."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Worker processes behind the port, each with its own copy of the model and its "
+        "own batching (the store, keys and /metrics are shared).",
+    ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
@@ -109,6 +115,8 @@ def serve(
     service.check_host(host, api_keys=api_keys is not None)
     if not 0 < port < 65536:
         raise DocsortError(f"--port must be between 1 and 65535, not {port}")
+    if not 1 <= workers <= service.MAX_WORKERS:
+        raise DocsortError(f"--workers must be 1 to {service.MAX_WORKERS}, not {workers}")
     if drift_window < 50:
         raise DocsortError(f"--drift-window must be 50 or more, not {drift_window}")
     if watch_seconds < 0:
@@ -123,19 +131,20 @@ def serve(
         else redact_spec(redact, redact_entities, redact_engine)
     )
     batching = BatchSettings(max_batch, max_wait_ms, queue_size, batching=not no_batching)
+    settings = dict(
+        model=model_dir,
+        store_url=None if store.lower() == "none" else store,
+        log_text=log_text,
+        runtime=runtime_options(device, threads),
+        api_keys=api_keys,
+        batching=batching,
+        watch_seconds=watch_seconds,
+        drift_reference=drift_reference,
+        drift_window=drift_window,
+        redact=redaction,
+    )
     with status(f"loading {model_dir}"):
-        app = service.create_app(
-            model_dir,
-            None if store.lower() == "none" else store,
-            log_text=log_text,
-            runtime=runtime_options(device, threads),
-            api_keys=api_keys,
-            batching=batching,
-            watch_seconds=watch_seconds,
-            drift_reference=drift_reference,
-            drift_window=drift_window,
-            redact=redaction,
-        )
+        app = service.create_app(**settings)  # with workers too: every problem shows here
     if api_keys is None:
         access = "no API keys: loopback only"
     else:
@@ -154,9 +163,15 @@ def serve(
         else f"batching up to {max_batch} documents, {max_wait_ms:g} ms"
     )
     shown = f"[{host}]" if ":" in host else host
+    processes = f"; {workers} workers" if workers > 1 else ""
     err_console.print(
-        f"serving {model_dir} on http://{shown}:{port} ({access}; {batches}, queue {queue_size})",
+        f"serving {model_dir} on http://{shown}:{port} ({access}; {batches}, queue {queue_size}"
+        f"{processes})",
         highlight=False,
         soft_wrap=True,
     )
-    service.run(app, host, port, shutdown_timeout=shutdown_timeout)
+    if workers == 1:
+        service.run(app, host, port, shutdown_timeout=shutdown_timeout)
+        return
+    del app  # each worker loads its own model
+    service.run_workers(settings, host, port, workers, shutdown_timeout=shutdown_timeout)
