@@ -29,6 +29,7 @@ TABLE_SCRIPTS = [
     ("llm.py", ["--table-only"], "llm"),
     ("long_docs.py", ["--table-only"], "long"),
     ("pair.py", ["--table-only"], "pair"),
+    ("serve.py", ["--table-only"], "serve"),
     ("batch.py", ["--table-only"], "batch"),
     ("distill.py", ["table"], "distill"),
     ("tune.py", ["table"], "tune"),

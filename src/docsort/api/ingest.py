@@ -30,7 +30,8 @@ from typing import Any
 from docsort.api.redaction import counts_line, redact_spec
 from docsort.errors import DocsortError
 from docsort.ingest import Done, Extracted, Limits, run_jobs
-from docsort.ingest.extract import MB
+from docsort.ingest.detect import detect
+from docsort.ingest.extract import MB, extract_bytes
 from docsort.io import atomic_path
 from docsort.models.base import is_number
 from docsort.progress import progress_bar
@@ -426,3 +427,36 @@ def write_output(out: Path, file_format: str, rows: list[dict[str, Any] | None])
                     handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False))
                     handle.write("\n")
     return len(kept)
+
+
+UPLOAD_LIMITS = Limits(max_bytes=20 * MB, max_seconds=30.0, max_memory_mb=2048)
+
+
+def extract_upload(data: bytes, name: str, limits: Limits = UPLOAD_LIMITS) -> Extracted:
+    """The text of one uploaded file (the web page's PDF or Word upload), extracted as
+    ``docsort ingest`` extracts a file: type from its content, in a worker process under the
+    same time, memory, page and unpacking limits, so a hostile upload costs a killed worker.
+    A file that cannot be read is a ``DocsortError`` naming why."""
+    import tempfile
+
+    shown = os.path.basename(name)[:80] or "upload"
+    if len(data) > limits.max_bytes:
+        raise DocsortError(
+            f"{shown}: {len(data) / MB:,.1f} MB, over the {limits.max_bytes / MB:g} MB limit"
+        )
+    suffix = os.path.splitext(shown)[1].lower()  # a hint only: the type comes from the content
+    suffix = suffix if suffix[1:].isalnum() and len(suffix) <= 10 else ""
+    if detect(data, Path("upload" + suffix)).type in (None, "text", "md"):
+        result = extract_bytes(data, "upload" + suffix, limits)  # decoding only: no parser
+    else:  # a parser of a complex format: in a worker, under the limits
+        with tempfile.TemporaryDirectory(prefix="docsort-upload-") as folder:
+            path = os.path.join(folder, "upload" + suffix)
+            with open(path, "wb") as handle:
+                handle.write(data)
+            (done,) = list(run_jobs([(0, path)], limits, workers=1))
+        result = done.result
+    if result.error:
+        raise DocsortError(f"{shown}: {result.error}")
+    if not result.text.strip():
+        raise DocsortError(f"{shown}: no text found in this {result.type or 'file'}")
+    return result

@@ -31,7 +31,7 @@ from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
 from docsort.serve.drift import DEFAULT_WINDOW as DRIFT_WINDOW
 from docsort.serve.drift import DriftMonitor, monitor_for
-from docsort.serve.limits import MAX_BODY_BYTES, BodyLimit, one_line
+from docsort.serve.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, BodyLimit, one_line
 from docsort.serve.metrics import Metrics, MetricsMiddleware
 from docsort.serve.page import add_page
 from docsort.serve.registry_watch import AliasWatch
@@ -39,6 +39,7 @@ from docsort.serve.schemas import (
     ClassifyAnswer,
     ClassifyRequest,
     Drift,
+    Extracted,
     FeedbackAnswer,
     FeedbackRequest,
     Health,
@@ -297,6 +298,31 @@ def create_app(
         return FeedbackAnswer(id=stored.id, prediction_id=body.prediction_id,
                               replayed=stored.replayed)  # fmt: skip
 
+    upload = {"content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                  "format": "binary"}}},
+              "required": True, "description": "The file's bytes, as they are"}  # fmt: skip
+
+    @app.post("/v1/extract", response_model=Extracted, dependencies=guard,
+              responses=_problems(*refusals, 413, 422),
+              openapi_extra={"requestBody": upload})  # fmt: skip
+    async def extract(
+        request: Request,
+        name: Annotated[
+            str,
+            Query(min_length=1, max_length=255,
+                  description="The file's name (its type is read from its content)"),
+        ] = "upload",
+    ) -> Extracted:  # fmt: skip
+        """The text of an uploaded file (PDF, Word, PowerPoint, Excel, HTML, e-mail, ...), to
+        classify next: extracted as ``docsort ingest`` extracts a file, in a worker process
+        with time, memory and page limits. Nothing is stored."""
+        from docsort.api.ingest import extract_upload  # pdf and office readers: only when asked
+
+        data = await request.body()
+        found = await run_in_threadpool(extract_upload, data, name)
+        return Extracted(text=found.text, type=found.type or "unknown", pages=found.pages,
+                         language=found.language or None, notes=found.notes)  # fmt: skip
+
     @app.get("/v1/models", response_model=ModelList, responses=_problems(*refusals),
              dependencies=guard)  # fmt: skip
     def models() -> ModelList:
@@ -403,10 +429,11 @@ def create_app(
             metrics.observe_drift(service.drift.report())
         return Response(generate_latest(metrics.exposition()), media_type=CONTENT_TYPE_LATEST)
 
-    routes = {"/v1/classify", "/v1/feedback", "/v1/models", "/v1/traffic", "/v1/drift",
-              "/v1/review", "/healthz", "/readyz",
+    routes = {"/v1/classify", "/v1/feedback", "/v1/extract", "/v1/models", "/v1/traffic",
+              "/v1/drift", "/v1/review", "/healthz", "/readyz",
               "/metrics", *add_page(app)}  # fmt: skip
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes,
+                       paths={"/v1/extract": max(max_body_bytes, MAX_UPLOAD_BYTES)})  # fmt: skip
     if keys is not None:
         app.add_middleware(KeyCheck, keys=keys)  # before the body is read or limited
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)  # outermost: counts 413s

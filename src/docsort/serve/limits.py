@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from docsort.errors import DocsortError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a batch of 256 texts of ~16 kB each
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # one file to extract text from (POST /v1/extract)
 MAX_TEXT_CHARS = 100_000  # characters of one text or one record field
 MAX_BATCH = 256  # texts or records in one classify request
 MAX_COMMENT_CHARS = 2_000
@@ -61,16 +62,17 @@ class BodyLimit:
     length). Starlette's own ``max_body_size`` would do the same but answers in plain text,
     replacing the app's one-line JSON reason."""
 
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int, paths: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.paths = app, limit, paths or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.default)  # an upload may be larger
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await _refuse(self.limit, send)
+        if length.isdigit() and int(length) > limit:
+            await _refuse(limit, send)
             return
         seen = 0
         started = False
@@ -79,8 +81,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise BodyTooLarge(self.limit)
+            if seen > limit:
+                raise BodyTooLarge(limit)
             return message
 
         async def watched(message: dict) -> None:
@@ -93,7 +95,7 @@ class BodyLimit:
         except BodyTooLarge:  # read outside a route's handler (which answers it itself)
             if started:
                 raise
-            await _refuse(self.limit, send)
+            await _refuse(limit, send)
 
 
 async def _refuse(limit: int, send: Any) -> None:

@@ -158,6 +158,16 @@ class Problem(BaseModel):
     detail: str
 
 
+class Extracted(BaseModel):
+    """An uploaded file's text, to classify; nothing is stored."""
+
+    text: str
+    type: str
+    pages: int
+    language: str | None = None
+    notes: list[str] = []
+
+
 class Health(BaseModel):
     status: str
     model: bool = True

@@ -5,7 +5,9 @@
 "use strict";
 
 const MAX_TEXT_CHARS = 100000; // the service's limit for one text
-const MAX_FILE_BYTES = 4 * 1024 * 1024; // its body limit
+const MAX_TEXT_FILE_BYTES = 4 * 1024 * 1024; // a text file is read here, then classified: the body limit
+const MAX_UPLOAD_BYTES = 20 * 1024 * 1024; // other files go to /v1/extract first: its limit
+const TEXT_FILE = /\.(txt|text|md|csv)$/i;
 const TOP_K = 5;
 
 const state = { key: "", model: null, modelReady: null, prediction: null };
@@ -27,11 +29,12 @@ function showError(message) {
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (state.key) headers.Authorization = "Bearer " + state.key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob; // a file: sent as it is
+  if (body !== undefined) headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
   let response;
   try {
     response = await fetch(path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, body: body === undefined || raw ? body : JSON.stringify(body),
       credentials: "omit", cache: "no-store",
     });
   } catch (err) {
@@ -99,12 +102,30 @@ async function loadModel() {
 async function readFile() {
   const file = $("file").files[0];
   if (!file) return;
-  if (file.size > MAX_FILE_BYTES) {
-    showError(file.name + " is larger than " + MAX_FILE_BYTES / 1024 / 1024 + " MiB");
+  const plain = TEXT_FILE.test(file.name) || file.type === "text/plain";
+  const limit = plain ? MAX_TEXT_FILE_BYTES : MAX_UPLOAD_BYTES;
+  if (file.size > limit) {
+    showError(file.name + " is larger than " + limit / 1024 / 1024 + " MiB");
     return;
   }
-  $("text").value = await file.text();
-  showError("");
+  if (plain) {
+    $("text").value = await file.text();
+    $("file-note").textContent = "";
+    showError("");
+    return;
+  }
+  // PDF, Word, ...: the server extracts the text (as docsort ingest does) and stores nothing
+  $("file-note").textContent = "reading " + file.name + " …";
+  try {
+    const { data } = await api("POST", "/v1/extract?name=" + encodeURIComponent(file.name), file);
+    $("text").value = data.text;
+    $("file-note").textContent = file.name + ": " + data.type + ", " + data.pages
+      + (data.pages === 1 ? " page" : " pages");
+    showError("");
+  } catch (err) {
+    $("file-note").textContent = "";
+    showError(err.message);
+  }
 }
 
 function showPrediction(prediction) {
