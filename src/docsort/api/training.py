@@ -19,6 +19,7 @@ from typing import Any
 from docsort.api.common import long_doc_for, models_beside, read_config
 from docsort.api.redaction import counts_line, redact_train_rows, redaction_record
 from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
+from docsort.api.workers import check_workers, fit_on_workers
 from docsort.data.dataset import Dataset, stratified_split
 from docsort.data.labels import LabelSet, _cut
 from docsort.errors import DocsortError
@@ -55,6 +56,12 @@ class TrainRequest:
     runtime: Runtime | None = None
     input_spec: dict[str, Any] | None = None  # columns to record; default: from ``columns``
     redact: RedactSpec | None = None  # personal data out of the rows before fitting (--redact)
+    # fit on Ray Train workers (DDP; api/workers.py): how many, an existing cluster, CPUs each,
+    # where Ray keeps the run (a path every node sees)
+    workers: int | None = None
+    address: str | None = None
+    cpus_per_worker: float | None = None
+    storage: str | None = None
 
 
 @dataclass
@@ -69,6 +76,7 @@ class TrainPlan:
     input_spec: dict[str, Any]
 
     notes: list[str] = field(default_factory=list)  # what the user should know before training
+    workers_run: dict[str, Any] | None = None  # what the workers reported (set by fit)
 
 
 def prepare_train(request: TrainRequest) -> TrainPlan:
@@ -82,6 +90,7 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
     model = create(kind, params)
     caps = model.capabilities()
     model.check()
+    check_workers(request, model)
     columns = request.columns
     if not caps.scores and (columns.pair or columns.context or request.context_map):
         raise DocsortError("--pair, --context and --context-map are options of the pair model")
@@ -178,7 +187,10 @@ def fit(plan: TrainPlan) -> Model:
         train = training_pieces(train, plan.long_doc, model.token_spans())
         model.long_doc_ = plan.long_doc
     with parameter_errors_named(model):
-        model.fit(train, valid)
+        if request.workers is None:
+            model.fit(train, valid)
+        else:  # the same fit, on Ray Train workers; the model comes back as rank 0 saved it
+            model, plan.workers_run = fit_on_workers(request, model, train, valid)
     if request.calibrate and calibration_rows is not None:
         model.calibrate(calibration_rows)
         model.calibration_ = {

@@ -109,6 +109,27 @@ def train(
         None, "--redact-entities", help=REDACT_ENTITIES_HELP
     ),
     redact_engine: str = typer.Option("presidio", "--redact-engine", help=REDACT_ENGINE_HELP),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Fine-tune on N Ray Train workers (DDP; gloo on CPUs, one GPU each with --device "
+        "cuda), each training on its share of every batch; the kinds that fine-tune a network.",
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="With --workers: the Ray cluster to run on (HOST:6379, ray://HOST:10001 or auto); "
+        "default: a local Ray on this machine.",
+    ),
+    cpus_per_worker: float | None = typer.Option(
+        None, "--cpus-per-worker", help="With --workers: CPUs (torch threads) per worker (1)."
+    ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="With --workers: where Ray keeps the run and the trained model (a folder every "
+        "node sees, or s3://...); default: a temporary folder here, removed after.",
+    ),
 ) -> None:
     """Train a model on labelled data and save it to --out.
 
@@ -117,7 +138,10 @@ def train(
 
     A pair model: --model pair with --pair and --context columns (and --context-map).
 
-    A dual model reads label descriptions (--labels FILE); --zero-shot trains on no rows."""
+    A dual model reads label descriptions (--labels FILE); --zero-shot trains on no rows.
+
+    On workers: --workers N [--address HOST:6379] runs the same fine-tuning as Ray Train DDP
+    workers and saves the same model dir."""
     select = {
         key: value
         for key, value in {
@@ -151,13 +175,20 @@ def train(
         context_map=context_map,
         runtime=runtime_options(device, threads),
         redact=redact_spec(redact, redact_entities, redact_engine),
+        workers=workers,
+        address=address,
+        cpus_per_worker=cpus_per_worker,
+        storage=storage,
     )
     with status(f"reading {data}"):
         plan = api.prepare_train(request)
     warn(plan.notes)
     kind = plan.model.kind
-    with status(f"training {kind} on {len(plan.train):,} documents"):
+    where = f" on {workers} Ray workers" if workers else ""
+    with status(f"training {kind} on {len(plan.train):,} documents{where}"):
         fitted = api.fit(plan)
+    if plan.workers_run:
+        out_console.print(workers_line(plan.workers_run))
     what = "score levels" if fitted.capabilities().scores else "labels"
     out_console.print(
         f"trained [bold]{kind}[/bold] on {len(plan.train):,} documents, "
@@ -171,6 +202,17 @@ def train(
     chosen = fitted.selection_summary()
     if chosen is not None:
         render.selection(chosen)
+
+
+def workers_line(run: dict) -> str:
+    """``2 Ray workers: 120 + 120 rows each epoch, none shared, fit 41.3 s``."""
+    rows = " + ".join(f"{n:,}" for n in run.get("rows_per_worker", []))
+    shared = run.get("shared_rows", 0)
+    shared_text = "none shared" if not shared else f"{shared:,} shared (a short batch)"
+    return (
+        f"{run.get('workers')} Ray workers: {rows} rows each epoch, {shared_text}, "
+        f"fit {run.get('fit_seconds', 0):.1f} s"
+    )
 
 
 def ensemble(

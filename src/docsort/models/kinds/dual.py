@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -238,6 +238,10 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         return exp / exp.sum(axis=1, keepdims=True)
 
     # -- the contract -------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        """Zero-shot it reads labels only: no loop to run on workers."""
+        return replace(self.tags, trains_on_workers=not self.zero_shot)
+
     def fit(self, train: Dataset, valid: Dataset | None = None) -> DualEncoderClassifier:
         """Train on labelled rows; with ``zero_shot`` (or no rows) only the labels are read."""
         self.check()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -299,6 +300,10 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         self._load_head(directory)
 
     tags: ClassVar[Capabilities] = Capabilities(exportable=True)
+
+    def capabilities(self) -> Capabilities:
+        """Its encoder trains (so on workers too) only with ``finetune: contrastive``."""
+        return replace(self.tags, trains_on_workers=self.finetune == "contrastive")
 
     def export_network(self):
         """For ``docsort export``: encoder, pooling, normalisation and the head as one torch

@@ -403,7 +403,7 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         self.device_ = self._device()
         self.net_ = net.to(self.device_).eval()
 
-    tags: ClassVar[Capabilities] = Capabilities(exportable=True)
+    tags: ClassVar[Capabilities] = Capabilities(exportable=True, trains_on_workers=True)
 
     def export_network(self):
         """For ``docsort export``: the fine-tuned network (a LoRA adapter merged into a copy)

@@ -158,7 +158,11 @@ class PairScorer(ArgumentsInit, Scorer):
         for name in ("device", "eval_batch_size", "checkpoint_dir", "checkpoint_every", "resume")
     }
     tags: ClassVar[Capabilities] = Capabilities(
-        output="scores", multi_label=False, long_documents=False, exportable=True
+        output="scores",
+        multi_label=False,
+        long_documents=False,
+        exportable=True,
+        trains_on_workers=True,
     )
 
     def export_network(self):
