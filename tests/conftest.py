@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+
+from tests import cli_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -96,13 +97,6 @@ def train_arxiv(
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``docsort`` in a child process, as a user would, to see its exit code and stderr."""
-    env = {**os.environ, "DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "docsort.cli", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env,
-        timeout=300,
-    )
+    """Run ``docsort`` in a child process, as a user would, to see its exit code and stderr
+    (forked from a zygote that imported the CLI once: ``tests/cli_runner.py``)."""
+    return cli_runner.run_cli(*args, stdin=stdin)

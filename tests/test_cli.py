@@ -182,14 +182,6 @@ def test_multi_label_train_and_eval(tmp_path: Path) -> None:
     assert "## Most confident mistakes" in report and f"{surest_wrong:.4f}" in report
 
 
-def test_demo_runs_on_built_in_defaults(tmp_path: Path) -> None:
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads((tmp_path / "demo" / "eval" / "metrics.json").read_text())
-    assert metrics["accuracy"] > 0.95 and metrics["n"] == 445
-    assert "report.md" in result.stdout
-
-
 def test_datasets_list_and_show() -> None:
     listing = run_cli("datasets", "list")
     for name in ["20ng", "r8", "r52", "banking77", "bbc", "imdb", "reuters"]:

@@ -4,6 +4,7 @@ results (benchmarks/results/)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ TABLE_SCRIPTS = [
     ("batch.py", ["--table-only"], "batch"),
     ("distill.py", ["table"], "distill"),
     ("tune.py", ["table"], "tune"),
+    ("grpo.py", ["table"], "grpo"),
 ]
 
 
@@ -143,6 +145,10 @@ def test_readme_quick_blocks_run(tmp_path: Path) -> None:
             f"README block failed ({done.returncode}):\n{block}\n"
             f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
         )
+        if "docsort demo" in block:  # the main job on built-in defaults, as the README says
+            metrics = json.loads((repo / "runs/demo/eval/metrics.json").read_text())
+            assert metrics["accuracy"] > 0.95 and metrics["n"] == 445
+            assert "report.md" in done.stdout and (repo / "runs/demo/model").is_dir()
 
 
 def _slug(heading: str) -> str:
