@@ -34,6 +34,7 @@ TABLE_SCRIPTS = [
     ("batch.py", ["--table-only"], "batch"),
     ("distill.py", ["table"], "distill"),
     ("tune.py", ["table"], "tune"),
+    ("train_workers.py", ["table"], "workers"),
     ("grpo.py", ["table"], "grpo"),
 ]
 

@@ -187,13 +187,13 @@ def train(
     where = f" on {workers} Ray workers" if workers else ""
     with status(f"training {kind} on {len(plan.train):,} documents{where}"):
         fitted = api.fit(plan)
-    if plan.workers_run:
-        out_console.print(workers_line(plan.workers_run))
     what = "score levels" if fitted.capabilities().scores else "labels"
     out_console.print(
         f"trained [bold]{kind}[/bold] on {len(plan.train):,} documents, "
         f"{len(fitted.labels_)} {what} → {out}"
     )
+    if plan.workers_run:
+        out_console.print(workers_line(plan.workers_run))
     if fitted.calibration_:
         c = fitted.calibration_
         out_console.print(
