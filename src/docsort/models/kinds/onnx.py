@@ -30,24 +30,137 @@ ACTIVATIONS = ("softmax", "sigmoid")
 QUANTIZATIONS = ("none", "dynamic", "static")
 
 
-@register("onnx")
-class OnnxClassifier(Classifier):
-    """A model exported to ONNX: token ids → logits in one graph, run by ONNX Runtime."""
+GRAPH_RULES = {  # the parameters of every kind that runs an exported graph
+    "source_kind": Text(nonempty=True),
+    "max_length": Integer(min=3),
+    "inputs": Items(Choice(*INPUTS), min_length=2),
+    "pad_id": Integer(min=0),
+    "quantization": Choice(*QUANTIZATIONS),
+    "batch_size": Integer(min=1),
+    "threads": Optional(Integer(min=1)),
+}
+
+
+class OnnxGraph:
+    """What every exported kind does with its graph, whatever its role (``onnx`` and
+    ``onnx_dual`` classify, ``onnx_pair`` scores): the saved tokenizer, the ONNX Runtime
+    session, the batches fed to it, and the graph's files saved and loaded. A kind sets
+    ``max_length``, ``inputs``, ``pad_id``, ``batch_size`` and ``threads`` (``GRAPH_RULES``);
+    ``pair_separator`` splits a text into the tokenizer's two segments where it is set."""
 
     runtime_params: ClassVar[dict[str, str]] = {
         "threads": "threads",
         "eval_batch_size": "batch_size",
     }
+    pair_separator: str | None = None
+
+    def _new_tokenizer(self, truncate: bool = True) -> Any:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(Path(self.files_) / TOKENIZER_FILE))
+        tokenizer.no_padding()
+        if truncate:
+            tokenizer.enable_truncation(self.max_length, strategy="longest_first")
+        else:
+            tokenizer.no_truncation()
+        return tokenizer
+
+    def _session(self) -> Any:
+        """The ONNX Runtime session, made again when the thread count changed."""
+        session = self.__dict__.get("_session_")
+        if session is not None and self.__dict__.get("_session_threads") == self.threads:
+            return session
+        session = open_session(Path(self.files_) / MODEL_FILE, self.threads)
+        self.__dict__["_session_"] = session
+        self.__dict__["_session_threads"] = self.threads
+        return session
+
+    def _encode(self, texts: Sequence[Any], tokenizer: Any = None) -> list[Any]:
+        tokenizer = tokenizer or self.tokenizer_
+        if self.pair_separator:
+            first, second = _split_pairs(texts, self.pair_separator)
+            return tokenizer.encode_batch(list(zip(first, second, strict=True)))
+        return tokenizer.encode_batch(list(texts))
+
+    def feeds(
+        self, texts: Sequence[Any], tokenizer: Any = None
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """The graph's inputs for ``texts`` batch by batch, with the rows each batch holds:
+        longest first, each batch padded to its own longest row (the calibration of static
+        quantization reads the same batches). ``tokenizer``: another truncation length."""
+        encodings = self._encode(texts, tokenizer)
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros((len(rows), width), dtype=np.int64)
+            for k, row in enumerate(rows):
+                encoding = encodings[row]
+                n = len(encoding.ids)
+                ids[k, :n] = encoding.ids
+                mask[k, :n] = encoding.attention_mask
+                types[k, :n] = encoding.type_ids
+            tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            yield rows, {name: tensors[name] for name in self.inputs}
+
+    def outputs(self, texts: Sequence[Any], tokenizer: Any = None) -> np.ndarray:
+        """The graph's output rows for ``texts`` whatever their shape (vectors, one score)."""
+        session = self._session()
+        out: np.ndarray | None = None
+        for rows, feed in self.feeds(texts, tokenizer):
+            got = session.run(None, feed)[0]
+            if out is None:
+                out = np.zeros((len(texts), *got.shape[1:]), dtype=np.float32)
+            out[rows] = got
+        if out is None:
+            shape = session.get_outputs()[0].shape[1:]
+            return np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape]), np.float32)
+        return out
+
+    # -- the graph's files --------------------------------------------------------------
+    def _save_weights(self, directory: Path) -> None:
+        self._check_fitted()
+        for name in (MODEL_FILE, TOKENIZER_FILE, EXPORT_FILE):
+            source = Path(self.files_) / name
+            if source.is_file():
+                shutil.copyfile(source, directory / name)
+        self._save_state(directory)
+
+    def _save_state(self, directory: Path) -> None:
+        """What a kind that wraps the graph keeps beside it (a dual's label vectors)."""
+
+    def _load_state(self, directory: Path) -> None:
+        """Read back what ``_save_state`` wrote."""
+
+    def _load_weights(self, directory: Path) -> None:
+        for name in (MODEL_FILE, TOKENIZER_FILE):
+            if not (directory / name).is_file():
+                raise DocsortError(f"{directory}: {name} is missing; export the model again")
+        self.files_ = str(directory)
+        self._load_state(directory)
+        self.tokenizer_ = self._new_tokenizer()
+        for cached in ("_session_", "_counting", "_tokenizers"):
+            self.__dict__.pop(cached, None)
+        self._session()
+
+    def _inputs_problem(self, session: Any) -> str | None:
+        names = tuple(i.name for i in session.get_inputs())
+        if set(names) != set(self.inputs):
+            return f"its graph reads {list(names)}, its manifest says {list(self.inputs)}"
+        return None
+
+
+@register("onnx")
+class OnnxClassifier(OnnxGraph, Classifier):
+    """A model exported to ONNX: token ids → logits in one graph, run by ONNX Runtime."""
+
     param_rules = {
-        "source_kind": Text(nonempty=True),
-        "max_length": Integer(min=3),
-        "inputs": Items(Choice(*INPUTS), min_length=2),
-        "pad_id": Integer(min=0),
+        **GRAPH_RULES,
         "activation": Choice(*ACTIVATIONS),
         "pair_separator": Optional(Text(nonempty=True)),
-        "quantization": Choice(*QUANTIZATIONS),
-        "batch_size": Integer(min=1),
-        "threads": Optional(Integer(min=1)),
     }
 
     def __init__(
@@ -92,34 +205,6 @@ class OnnxClassifier(Classifier):
 
         return spans
 
-    def _new_tokenizer(self, truncate: bool = True) -> Any:
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(Path(self.files_) / TOKENIZER_FILE))
-        tokenizer.no_padding()
-        if truncate:
-            tokenizer.enable_truncation(self.max_length, strategy="longest_first")
-        else:
-            tokenizer.no_truncation()
-        return tokenizer
-
-    def _session(self) -> Any:
-        """The ONNX Runtime session, made again when the thread count changed."""
-        session = self.__dict__.get("_session_")
-        if session is not None and self.__dict__.get("_session_threads") == self.threads:
-            return session
-        session = open_session(Path(self.files_) / MODEL_FILE, self.threads)
-        self.__dict__["_session_"] = session
-        self.__dict__["_session_threads"] = self.threads
-        return session
-
-    def _encode(self, texts: Sequence[Any], tokenizer: Any = None) -> list[Any]:
-        tokenizer = tokenizer or self.tokenizer_
-        if self.pair_separator:
-            first, second = _split_pairs(texts, self.pair_separator)
-            return tokenizer.encode_batch(list(zip(first, second, strict=True)))
-        return tokenizer.encode_batch(list(texts))
-
     def _tokenizer_at(self, max_length: int) -> Any:
         """The saved tokenizer truncating at ``max_length`` (e.g. a dual's label texts)."""
         if max_length == self.max_length:
@@ -131,30 +216,6 @@ class OnnxClassifier(Classifier):
             cache[max_length] = tokenizer
         return cache[max_length]
 
-    def feeds(
-        self, texts: Sequence[Any], tokenizer: Any = None
-    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """The graph's inputs for ``texts`` batch by batch, with the rows each batch holds:
-        longest first, each batch padded to its own longest row (the calibration of static
-        quantization reads the same batches). ``tokenizer``: another truncation length."""
-        encodings = self._encode(texts, tokenizer)
-        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = int(lengths[rows].max())
-            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            types = np.zeros((len(rows), width), dtype=np.int64)
-            for k, row in enumerate(rows):
-                encoding = encodings[row]
-                n = len(encoding.ids)
-                ids[k, :n] = encoding.ids
-                mask[k, :n] = encoding.attention_mask
-                types[k, :n] = encoding.type_ids
-            tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            yield rows, {name: tensors[name] for name in self.inputs}
-
     def logits(self, texts: Sequence[str], session: Any = None) -> np.ndarray:
         """The graph's output for ``texts`` (``session``: another graph with the same inputs,
         e.g. a quantization being tried)."""
@@ -162,20 +223,6 @@ class OnnxClassifier(Classifier):
         out = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         for rows, feed in self.feeds(texts):
             out[rows] = session.run(None, feed)[0]
-        return out
-
-    def outputs(self, texts: Sequence[Any], tokenizer: Any = None) -> np.ndarray:
-        """The graph's output rows for ``texts`` whatever their shape (vectors, one score)."""
-        session = self._session()
-        out: np.ndarray | None = None
-        for rows, feed in self.feeds(texts, tokenizer):
-            got = session.run(None, feed)[0]
-            if out is None:
-                out = np.zeros((len(texts), *got.shape[1:]), dtype=np.float32)
-            out[rows] = got
-        if out is None:
-            shape = session.get_outputs()[0].shape[1:]
-            return np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape]), np.float32)
         return out
 
     def proba_of_logits(self, logits: np.ndarray) -> np.ndarray:
@@ -204,37 +251,11 @@ class OnnxClassifier(Classifier):
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
         return self.proba_of_logits(self.logits(texts))
 
-    # -- persistence --------------------------------------------------------------------
-    def _save_weights(self, directory: Path) -> None:
-        self._check_fitted()
-        for name in (MODEL_FILE, TOKENIZER_FILE, EXPORT_FILE):
-            source = Path(self.files_) / name
-            if source.is_file():
-                shutil.copyfile(source, directory / name)
-        self._save_state(directory)
-
-    def _save_state(self, directory: Path) -> None:
-        """What a kind that wraps the graph keeps beside it (a dual's label vectors)."""
-
-    def _load_state(self, directory: Path) -> None:
-        """Read back what ``_save_state`` wrote."""
-
-    def _load_weights(self, directory: Path) -> None:
-        for name in (MODEL_FILE, TOKENIZER_FILE):
-            if not (directory / name).is_file():
-                raise DocsortError(f"{directory}: {name} is missing; export the model again")
-        self.files_ = str(directory)
-        self._load_state(directory)
-        self.tokenizer_ = self._new_tokenizer()
-        for cached in ("_session_", "_counting", "_tokenizers"):
-            self.__dict__.pop(cached, None)
-        self._session()
-
     def _weights_problem(self) -> str | None:
         session = self._session()
-        names = tuple(i.name for i in session.get_inputs())
-        if set(names) != set(self.inputs):
-            return f"its graph reads {list(names)}, its manifest says {list(self.inputs)}"
+        problem = self._inputs_problem(session)
+        if problem:
+            return problem
         shape = session.get_outputs()[0].shape
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != len(self.labels_)):
             return f"its manifest lists {len(self.labels_)} labels, its graph gives {shape}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -22,28 +22,21 @@ from docsort.data.dataset import Dataset
 from docsort.errors import DocsortError
 from docsort.io import write_json
 from docsort.models.base import Scorer, corrupt_model, register
-from docsort.models.kinds.onnx import INPUTS, QUANTIZATIONS, OnnxClassifier
+from docsort.models.kinds.onnx import GRAPH_RULES, OnnxGraph
 from docsort.models.kinds.pair import CONTEXT_TITLES, PAIR_STATE, VARIANTS, PairScorer
-from docsort.models.params import Choice, Integer, Items, Optional, Text
+from docsort.models.params import Choice
 
 SCORE_HEAD = ("cos_scale", "cos_shift", "cuts", "gaps")
 
 
 @register("onnx_pair")
-class OnnxPairScorer(Scorer):
+class OnnxPairScorer(OnnxGraph, Scorer):
     """A ``pair`` model exported to ONNX: scores (anchor, target[, context]) rows."""
 
-    runtime_params: ClassVar[dict[str, str]] = OnnxClassifier.runtime_params
     param_rules = {
-        "source_kind": Text(nonempty=True),
-        "max_length": Integer(min=3),
-        "inputs": Items(Choice(*INPUTS), min_length=2),
-        "pad_id": Integer(min=0),
+        **GRAPH_RULES,
         "activation": Choice("sigmoid", "ordinal"),
         "variant": Choice(*VARIANTS),
-        "quantization": Choice(*QUANTIZATIONS),
-        "batch_size": Integer(min=1),
-        "threads": Optional(Integer(min=1)),
     }
 
     def __init__(
@@ -68,17 +61,8 @@ class OnnxPairScorer(Scorer):
         self.batch_size = batch_size
         self.threads = threads
 
-    pair_separator = None  # the rows are given as (first, second) tuples, not joined text
-
-    # the graph, its session and the tokenizer as the ``onnx`` kind runs them
-    _new_tokenizer = OnnxClassifier._new_tokenizer
-    _session = OnnxClassifier._session
-    _encode = OnnxClassifier._encode
-    feeds = OnnxClassifier.feeds
-    outputs = OnnxClassifier.outputs
-    _save_weights = OnnxClassifier._save_weights
-    _load_weights = OnnxClassifier._load_weights
-    # the rows as the pair kind reads them (anchors, targets, context titles)
+    # the rows as the pair kind reads them (anchors, targets, context titles), given to the
+    # graph as (first, second) tuples, not joined text (no ``pair_separator``)
     _sides = PairScorer._sides
     _from_unit = PairScorer._from_unit
 
@@ -162,9 +146,9 @@ class OnnxPairScorer(Scorer):
 
     def _weights_problem(self) -> str | None:
         session = self._session()
-        names = tuple(i.name for i in session.get_inputs())
-        if set(names) != set(self.inputs):
-            return f"its graph reads {list(names)}, its manifest says {list(self.inputs)}"
+        problem = self._inputs_problem(session)
+        if problem:
+            return problem
         rank = len(session.get_outputs()[0].shape)
         if rank != (1 if self.variant == "cross" else 2):
             return f"a {self.variant}-encoder's graph gives rank {rank} outputs"
