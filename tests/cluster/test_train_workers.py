@@ -1,7 +1,9 @@
 """``docsort train --model encoder --workers 2`` on a local Ray: Ray Train's TorchTrainer runs
 the encoder's own loop on two CPU workers (DDP, gloo), each on a disjoint half of every
 batch, and the saved dir is a normal model that ``docsort eval`` and ``predict`` load, as good
-as the one a single process trains. Slow: a local Ray and two workers loading minilm."""
+as the one a single process trains; dual, embed (finetune: contrastive) and pair train on two
+workers too. Slow: a local Ray and two workers loading minilm (324 s for the encoder test, which
+trains twice; 38-78 s each for the others, at load 4)."""
 
 from __future__ import annotations
 
@@ -77,3 +79,40 @@ def test_two_workers_train_disjoint_halves_into_a_normal_model(split, tmp_path) 
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     rows = (tmp_path / "rows.jsonl").read_text().splitlines()
     assert len(rows) == 60 and json.loads(rows[0])["label"] in CATEGORIES
+
+
+OTHER_KINDS = [
+    pytest.param("dual", {"max_length": 64, "batch_size": 8, "epochs": 2}, "labels", id="dual"),
+    pytest.param(
+        "embed",
+        {"max_length": 64, "finetune": "contrastive", "num_iterations": 2, "cache": False},
+        "labels",
+        id="embed-contrastive",
+    ),
+    pytest.param("pair", {"max_length": 32, "batch_size": 8, "epochs": 2}, "pairs", id="pair"),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "data"), OTHER_KINDS)
+def test_the_other_fine_tuned_kinds_train_on_two_workers(split, uspto_rows, tmp_path, kind,
+                                                         params, data) -> None:  # fmt: skip
+    from docsort import api
+
+    if data == "pairs":
+        rows, columns = uspto_rows, api.Columns()
+    else:
+        rows = str(split["train"])
+        columns = api.Columns(text=("title", "abstract"), label="category")
+    plan = api.prepare_train(api.TrainRequest(data=rows, kind=kind, params=params,
+                                              columns=columns, workers=2,
+                                              out=tmp_path / kind))  # fmt: skip
+    api.fit(plan)
+    run = plan.workers_run
+    assert run["workers"] == 2 and run["shared_rows"] == 0
+    assert abs(run["rows_per_worker"][0] - run["rows_per_worker"][1]) <= 1
+    model = docsort.load(tmp_path / kind)
+    if data == "pairs":
+        scores = model.predict([(rows.texts[0], rows.text_pair[0], rows.context[0])])
+        assert 0.0 <= scores[0] <= 1.0
+    else:
+        assert model.predict(["a survey of galaxy clusters"])[0] in CATEGORIES
