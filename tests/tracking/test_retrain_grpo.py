@@ -20,17 +20,10 @@ from docsort.data.builtin import load_builtin
 from docsort.errors import DocsortError
 from docsort.models.base import Runtime
 from docsort.models.nn.grpo import GrpoArgs
+from tests.models.test_dual import BBC  # the label descriptions the dual tests use
 
 pytest.importorskip("fastapi")
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy")
-
-BBC = {
-    "business": "News about companies, markets, the economy, trade, banks and profits.",
-    "entertainment": "News about films, music, television, celebrities and the arts.",
-    "politics": "News about government, parliament, elections, parties and ministers.",
-    "sports": "News about sports matches, players, teams and tournaments.",
-    "tech": "News about technology, computers, the internet, software and phones.",
-}
 
 
 def test_grpo_is_refused_for_a_kind_without_reward_tuning(
