@@ -14,8 +14,8 @@ the same space (lr, weight decay, warm-up ratio,
 LoRA rank) and the same fixed parameters. Optuna runs one trial at a time with every core; Ray
 runs one trial per core (``--cpus-per-trial 1``). The value compared is the best validation
 macro-F1 a search found (what it optimises); the test macro-F1 of its best model is beside it.
-Results: benchmarks/results/tune/*.json; the table between the ``<!-- tune:start -->``
-markers of docs/benchmarks.md is rebuilt from them only.
+Results: benchmarks/results/tune/METHOD-seedN.json (run once per ``--seed``); the table between
+the ``<!-- tune:start -->`` markers of docs/benchmarks.md is rebuilt from them only.
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
             result["curve"] = _curve(tuned.records)
             if args.keep_plots:
                 RESULTS.mkdir(parents=True, exist_ok=True)
-                shutil.copy(Path(tmp) / "out" / "search.png", RESULTS / f"{name}.png")
+                shutil.copy(
+                    Path(tmp) / "out" / "search.png", RESULTS / f"{name}-seed{args.seed}.png"
+                )
     elapsed = time.perf_counter() - wall
     others = None
     if busy is not None:
@@ -178,42 +180,66 @@ def _f(value: float | None) -> str:
     return "none complete" if value is None else f"{value:.4f}"
 
 
+def _results() -> dict[int, dict[str, dict[str, Any]]]:
+    """Every result file, by seed and method (``METHOD-seedN.json``)."""
+    found: dict[int, dict[str, dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob("*-seed*.json")):
+        result = json.loads(path.read_text())
+        found.setdefault(int(result["seed"]), {})[result["method"]] = result
+    return found
+
+
 def table() -> str:
-    rows = []
-    for name in METHODS:
-        path = RESULTS / f"{name}.json"
-        if path.is_file():
-            rows.append(json.loads(path.read_text()))
-    if not rows:
+    by_seed = _results()
+    if not by_seed:
         return "_No results yet: run `benchmarks/tune.py run`._"
-    searches = [r for r in rows if r["method"] != "default"]
-    top = max(searches, key=lambda r: r["best_valid_macro_f1"] or 0, default=None)
     lines = [
-        "| method | best valid macro-F1 | test macro-F1 (its model) | trials | exploit steps "
-        "| wall s | load | other cores busy |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | method | best valid macro-F1 | test macro-F1 (its model) | trials "
+        "| exploit steps | wall s | load | other cores busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in rows:
-        trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
-        mark = " **(best search)**" if top is not None and r is top else ""
-        lines.append(
-            f"| {r['method']}{mark} | {_f(r['best_valid_macro_f1'])} | {_f(r['test_macro_f1'])} "
-            f"| {trials} | {r.get('exploit_steps', '')} | {r['wall_seconds']:.0f} "
-            f"| {r['load_before']} | {r['other_cores_busy']} |"
-        )
-    first = rows[0]
+    wins: list[str] = []
+    for seed, rows in sorted(by_seed.items()):
+        searches = [r for r in rows.values() if r["method"] != "default"]
+        top = max(searches, key=lambda r: r["best_valid_macro_f1"] or 0, default=None)
+        for name in METHODS:
+            r = rows.get(name)
+            if r is None:
+                continue
+            trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
+            mark = " **(best search)**" if r is top else ""
+            lines.append(
+                f"| {seed} | {r['method']}{mark} | {_f(r['best_valid_macro_f1'])} "
+                f"| {_f(r['test_macro_f1'])} | {trials} | {r.get('exploit_steps', '')} "
+                f"| {r['wall_seconds']:.0f} | {r['load_before']} | {r['other_cores_busy']} |"
+            )
+        default = rows.get("default")
+        if top is not None and default is not None:
+            beat = (top["best_valid_macro_f1"] or 0) > default["best_valid_macro_f1"]
+            wins.append(f"seed {seed}: {top['method']}, {'above' if beat else 'not above'} "
+                        "the default")  # fmt: skip
+    means = []
+    for name in METHODS:
+        values = [rows[name]["best_valid_macro_f1"] for rows in by_seed.values() if name in rows]
+        done = [v for v in values if v is not None]
+        if values:
+            shown = f"{np.mean(done):.4f} ± {np.std(done):.4f}" if done else "none complete"
+            means.append(f"{name} {shown} ({len(done)} of {len(values)} seeds complete)")
+    first = next(iter(by_seed.values()))
+    first = first.get("default") or next(iter(first.values()))
     lines += [
+        "",
+        "Best validation macro-F1, mean ± sd over seeds: " + "; ".join(means) + ". "
+        "Best search per seed: " + "; ".join(wins) + ".",
         "",
         f"encoder + LoRA on minilm, banking77: {first['labels']} intents, "
         f"{first['rows']['train']} training / {first['rows']['valid']} validation / "
-        f"{first['rows']['test']} test rows, fixed "
+        f"{first['rows']['test']} test rows (drawn with the seed), fixed "
         f"{json.dumps(first['fixed'])}; each search {first['budget_seconds']:.0f} s of wall time "
         "(Optuna starts no trial after it and lets the running one finish; Ray Tune stops every "
-        "running trial at it, listed *stopped*), seed "
-        f"{first['seed']}, one run each (one seed: differences of a point or two are within "
-        "what another seed moves). *load* = 1-minute load average when the method started; "
-        "*other cores busy* = cores other processes kept busy during it (Ray's workers count "
-        "as other processes).",
+        "running trial at it, listed *stopped*); the seed draws the rows and seeds the search. "
+        "*load* = 1-minute load average when the method started; *other cores busy* = cores "
+        "other processes kept busy during it (Ray's workers count as other processes).",
     ]
     return "\n".join(lines)
 
@@ -237,7 +263,7 @@ def main() -> None:
     if args.what == "run":
         for name in args.methods:
             result = run_method(name, args)
-            write_json(RESULTS / f"{name}.json", result)
+            write_json(RESULTS / f"{name}-seed{args.seed}.json", result)
             shown = ("method", "best_valid_macro_f1", "test_macro_f1", "wall_seconds")
             print(json.dumps({k: result[k] for k in shown}), flush=True)
     replace_docs_section(START, END, table(), args.docs)
