@@ -72,7 +72,8 @@ def test_save_and_load_give_identical_scores(cross_model, uspto_rows, tmp_path) 
 @pytest.mark.parametrize(
     "params",
     [
-        {"variant": "bi", "loss": "pearson"},
+        # slow: 30-90 s by load; the bi-encoder trains, saves and loads in the next case too
+        pytest.param({"variant": "bi", "loss": "pearson"}, marks=pytest.mark.slow),
         {"variant": "bi", "loss": "ordinal", "contrastive_weight": 0.2, "lora": True},
         {"variant": "cross", "loss": "ordinal", "contrastive_weight": 0.2},
     ],
