@@ -202,6 +202,10 @@ def table() -> str:
     for seed, rows in sorted(by_seed.items()):
         searches = [r for r in rows.values() if r["method"] != "default"]
         top = max(searches, key=lambda r: r["best_valid_macro_f1"] or 0, default=None)
+        if top is not None and sum(r["best_valid_macro_f1"] == top["best_valid_macro_f1"]
+                                   for r in searches) > 1:  # fmt: skip
+            top = None  # a tie: no search was best
+            wins.append(f"seed {seed}: a tie of searches")
         for name in METHODS:
             r = rows.get(name)
             if r is None:
