@@ -7,6 +7,7 @@ worker thread, with a bounded queue. With ``api_keys`` every ``/v1`` path needs 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -31,7 +32,13 @@ from docsort.serve.auth import AuthMissing, AuthRefused, KeyRing, bearer_token
 from docsort.serve.batching import Batcher, BatchSettings, QueueFull
 from docsort.serve.drift import DEFAULT_WINDOW as DRIFT_WINDOW
 from docsort.serve.drift import DriftMonitor, monitor_for
-from docsort.serve.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, BodyLimit, one_line
+from docsort.serve.limits import (
+    MAX_BODY_BYTES,
+    MAX_EXTRACTIONS,
+    MAX_UPLOAD_BYTES,
+    BodyLimit,
+    one_line,
+)
 from docsort.serve.metrics import Metrics, MetricsMiddleware
 from docsort.serve.page import add_page
 from docsort.serve.registry_watch import AliasWatch
@@ -298,6 +305,7 @@ def create_app(
         return FeedbackAnswer(id=stored.id, prediction_id=body.prediction_id,
                               replayed=stored.replayed)  # fmt: skip
 
+    extracting = asyncio.Semaphore(MAX_EXTRACTIONS)
     upload = {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                                   "format": "binary"}}},
               "required": True, "description": "The file's bytes, as they are"}  # fmt: skip
@@ -319,7 +327,8 @@ def create_app(
         from docsort.api.ingest import extract_upload  # pdf and office readers: only when asked
 
         data = await request.body()
-        found = await run_in_threadpool(extract_upload, data, name)
+        async with extracting:  # each runs a worker process: a burst of uploads waits here
+            found = await run_in_threadpool(extract_upload, data, name)
         return Extracted(text=found.text, type=found.type or "unknown", pages=found.pages,
                          language=found.language or None, notes=found.notes)  # fmt: skip
 

@@ -19,6 +19,7 @@ from docsort.errors import DocsortError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a batch of 256 texts of ~16 kB each
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # one file to extract text from (POST /v1/extract)
+MAX_EXTRACTIONS = 2  # uploads extracted at once (each in a worker process of up to 2 GB)
 MAX_TEXT_CHARS = 100_000  # characters of one text or one record field
 MAX_BATCH = 256  # texts or records in one classify request
 MAX_COMMENT_CHARS = 2_000
