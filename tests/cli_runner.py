@@ -28,17 +28,24 @@ CHILD_ENV = {"DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200"}  # plain lines, wide 
 _context: Any = None
 
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``docsort ARGS`` in a child process; its exit code, stdout and stderr."""
+def run_cli(
+    *args: str, stdin: str | None = None, cwd: str | os.PathLike | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``docsort ARGS`` in a child process (in ``cwd``, default this process's folder,
+    with this process's environment and umask); its exit code, stdout and stderr."""
     env = {**os.environ, **CHILD_ENV}
+    folder = os.fspath(cwd) if cwd is not None else os.getcwd()
     if os.environ.get("DOCSORT_TEST_FRESH_CLI") == "1":
         return subprocess.run([sys.executable, "-m", "docsort.cli", *args], capture_output=True,
-                              text=True, input=stdin, env=env, timeout=TIMEOUT)  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="docsort-cli-") as folder:
-        paths = {name: Path(folder) / name for name in ("stdin", "stdout", "stderr")}
+                              text=True, input=stdin, env=env, cwd=folder,
+                              timeout=TIMEOUT)  # fmt: skip
+    umask = os.umask(0)
+    os.umask(umask)
+    with tempfile.TemporaryDirectory(prefix="docsort-cli-") as scratch:
+        paths = {name: Path(scratch) / name for name in ("stdin", "stdout", "stderr")}
         paths["stdin"].write_text(stdin or "", encoding="utf-8")
         named = {name: str(path) for name, path in paths.items()}
-        child = _zygote().Process(target=_main, args=(list(args), env, os.getcwd(), named))
+        child = _zygote().Process(target=_main, args=(list(args), env, folder, umask, named))
         child.start()
         child.join(TIMEOUT)
         if child.is_alive():
@@ -73,11 +80,14 @@ def _zygote() -> Any:
     return _context
 
 
-def _main(args: list[str], env: dict[str, str], cwd: str, paths: dict[str, str]) -> None:
-    """In the child: become ``docsort ARGS`` run from ``cwd`` with ``env``, then exit."""
+def _main(
+    args: list[str], env: dict[str, str], cwd: str, umask: int, paths: dict[str, str]
+) -> None:
+    """In the child: become ``docsort ARGS`` run from ``cwd`` with ``env`` and ``umask``."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
+    os.umask(umask)
     for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY),
                             (2, "stderr", os.O_WRONLY)):  # fmt: skip
         os.dup2(os.open(paths[name], flags | (os.O_CREAT if fd else 0)), fd)

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-DOCSORT = str(Path(sys.executable).parent / "docsort")
+from tests.cli_runner import run_cli
+
 ENV = {**os.environ, "DOCSORT_NO_PROGRESS": "1", "COLUMNS": "200"}
 NOT_A_MODEL = "exists and is not a docsort model (use an empty or new path)"
 
 
 def docsort(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [DOCSORT, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300
-    )
+    """``docsort ARGS`` in a child process run from ``cwd`` (forked from the tests' CLI zygote:
+    tests/cli_runner.py)."""
+    return run_cli(*args, cwd=cwd)
 
 
 def python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
