@@ -90,7 +90,7 @@ def check_min_rating(min_rating: int | None) -> None:
 def feedback_rows(store: str, min_rating: int | None = None) -> FeedbackRows:
     """The training rows of the store at ``store`` (which must exist: it is never created)."""
     check_min_rating(min_rating)
-    opened = _open_store(store)
+    opened = open_store(store)
     try:
         return _training_rows(opened.feedback_rows(), min_rating)
     finally:
@@ -119,7 +119,7 @@ def run_feedback_export(request: FeedbackExportRequest) -> FeedbackExportResult:
     return FeedbackExportResult(out=out, data=data)
 
 
-def _open_store(url: str) -> Any:
+def open_store(url: str) -> Any:
     try:
         from docsort.serve.store import Store
     except ImportError as exc:

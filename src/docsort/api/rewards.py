@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from docsort.api.feedback import _open_store, check_min_rating
+from docsort.api.feedback import check_min_rating, open_store
 from docsort.api.redaction import redact_like_training
 from docsort.api.rows import Columns, read_rows
 from docsort.data.dataset import Dataset
@@ -81,7 +81,7 @@ def reward_rows(
     """The usable feedback of ``store`` as reward rows, texts read with the champion's
     columns and redacted as its training rows were."""
     check_min_rating(min_rating)
-    opened = _open_store(store)
+    opened = open_store(store)
     try:
         feedback = list(opened.feedback_rows())
     finally:
