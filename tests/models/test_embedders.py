@@ -206,3 +206,41 @@ def test_a_member_of_a_split_zip_is_inflated_and_verified(tmp_path: Path) -> Non
     with pytest.raises(DocsortError, match="sha256"):
         hub.extract_zip_member(parts, member, dest, size=len(payload), sha256="0" * 64, fix="x")
     assert not dest.exists() and list(dest.parent.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("alias", ["e5-small-q4", "use-multilingual"])
+def test_a_multilingual_base_matches_a_text_across_languages(alias: str) -> None:
+    """A German sentence lies nearer its English translation than an unrelated English one."""
+    _needs(alias)
+    embedder = load_embedder(alias, max_length=64)
+    german, english, other = embedder.encode(
+        [
+            "Der Verein gewann das Fußballspiel mit drei Toren.",
+            "The club won the football match with three goals.",
+            "The central bank raised interest rates to curb inflation.",
+        ],
+        role="document",
+    )
+    assert german @ english > german @ other + 0.1
+
+
+@pytest.mark.slow  # a CLI process (~10 s at load 2); the same request runs in the API cases
+def test_the_cli_predicts_zero_shot_with_a_backend_base(tmp_path: Path) -> None:
+    """``docsort predict dual:e5-small-q4`` with a labels file: a German text, English labels."""
+    import json
+
+    from tests.conftest import run_cli
+
+    _needs("e5-small-q4")
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        "sports: Sports news about matches, players, teams and goals.\n"
+        "business: Business news about companies, markets, banks and profits.\n",
+        encoding="utf-8",
+    )
+    stdin = "Der Verein gewann das Fußballspiel mit drei Toren.\n"
+    result = run_cli(
+        "predict", "dual:e5-small-q4", "-", "--out", "-", "--labels", str(labels), stdin=stdin
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == "sports"
