@@ -128,10 +128,12 @@ def add_lora(
     targets: Sequence[str] | None,
     what: str,
     base: str,
+    task: str = "FEATURE_EXTRACTION",
 ) -> nn.Module:
     """The encoder wrapped with LoRA adapters on ``targets`` (default: every linear layer of
     the transformer blocks); a target the encoder lacks is a user error naming its layers.
-    ``what`` names the setting in that message (e.g. "encoder lora_target_modules")."""
+    ``what`` names the setting in that message (e.g. "encoder lora_target_modules"); ``task``
+    is peft's (``CAUSAL_LM`` for a generative LM, whose forward takes ``logits_to_keep``)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     chosen = list(targets or lora_targets(encoder))
@@ -146,7 +148,7 @@ def add_lora(
             f"its linear layers are named {', '.join(linear)}"
         )
     config = LoraConfig(
-        task_type=TaskType.FEATURE_EXTRACTION,
+        task_type=TaskType[task],
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,

@@ -17,6 +17,10 @@ one-sentence rationale first. Every row gets a label from the label set:
 3. ``generate``: free text, parsed; a reply naming no label gets the fallback (the most
    frequent training label) and is counted as *unparsed*.
 
+``finetune: lora`` (the ``transformers`` backend) instruction-tunes the LLM on the training
+rows first (``finetune.py``): LoRA adapters trained on the answer tokens of the same prompts,
+saved with the model, so scoring, probabilities and cascades work as for zero-shot.
+
 Token usage per row is kept in ``last_usage_`` (the rows of the last ``predict_proba`` call)
 and summed in ``usage_``, so a cost model can price API tokens.
 """
@@ -27,7 +31,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -47,11 +51,13 @@ from docsort.models.kinds.llm.prompt import (
     json_schema,
 )
 from docsort.models.params import (
+    DEVICE,
     SEED,
     AnyOf,
     Choice,
     Flag,
     Integer,
+    Items,
     Mapping,
     Number,
     Optional,
@@ -61,6 +67,7 @@ from docsort.models.params import (
 from docsort.progress import progress_bar
 
 SCORINGS = ("auto", "logprobs", "json", "generate")
+FINETUNES = ("none", "lora")
 SHOT_SELECTIONS = ("fixed", "similar")
 STATE = "llm.json"
 VECTORS = "shot_vectors.npy"
@@ -104,8 +111,24 @@ class LLMClassifier(Classifier):
         "backoff": Number(min=0),
         "concurrency": Integer(min=1),
         "on_error": Choice("fallback", "raise"),
+        "finetune": Choice(*FINETUNES),
+        "lora_r": Integer(min=1),
+        "lora_alpha": Number(min=0, exclusive=True),
+        "lora_dropout": Number(min=0, max=1, exclusive="max"),
+        "lora_target_modules": Optional(Items(Text(nonempty=True), min_length=1)),
+        "lr": Number(min=0, exclusive=True),
+        "weight_decay": Number(min=0),
+        "warmup_ratio": Number(min=0, max=1, exclusive="max"),
+        "epochs": Integer(min=1),
+        "batch_size": Integer(min=1),
+        "patience": Integer(min=1),
+        "valid_rows": Integer(min=1),
+        "gradient_checkpointing": Flag(),
+        "device": DEVICE,
         "seed": SEED,
     }
+    # the device is chosen where the model runs, never saved
+    runtime_params: ClassVar[dict[str, str]] = {"device": "device"}
 
     def __init__(
         self,
@@ -137,6 +160,20 @@ class LLMClassifier(Classifier):
         backoff: float = 0.5,
         concurrency: int = 4,
         on_error: str = "fallback",
+        finetune: str = "none",
+        lora_r: int = 8,
+        lora_alpha: float = 16,
+        lora_dropout: float = 0.05,
+        lora_target_modules: list[str] | None = None,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.1,
+        epochs: int = 2,
+        batch_size: int = 4,
+        patience: int = 1,
+        valid_rows: int = 100,
+        gradient_checkpointing: bool = False,
+        device: str = "auto",
         seed: int = 0,
     ) -> None:
         self.backend = backend
@@ -167,6 +204,20 @@ class LLMClassifier(Classifier):
         self.backoff = backoff
         self.concurrency = concurrency
         self.on_error = on_error
+        self.finetune = finetune
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = lora_target_modules
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.valid_rows = valid_rows
+        self.gradient_checkpointing = gradient_checkpointing
+        self.device = device
         self.seed = seed
 
     # -- parameters -----------------------------------------------------------------------
@@ -175,6 +226,11 @@ class LLMClassifier(Classifier):
         if self.backend == "openai" and not self.base_url:
             raise DocsortError(
                 "llm backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)"
+            )
+        if self.finetune != "none" and self.backend != "transformers":
+            raise DocsortError(
+                f"llm finetune: {self.finetune} trains the model's own weights: it needs "
+                f"backend: transformers (not {self.backend!r})"
             )
 
     def _base_tokenizer(self) -> Any:
@@ -230,10 +286,42 @@ class LLMClassifier(Classifier):
         self.pool_vectors_: np.ndarray | None = None
         if self.shots:
             self._fit_shots(train)
+        self.adapter_ = None
+        self.tuning_ = None
+        if self.finetune == "lora":
+            self._instruction_tune(train, valid)
         self.usage_ = _empty_usage()
         if valid is not None and valid.labels is not None and self.bias_calibration:
             self._fit_bias(valid)
         return self
+
+    def _instruction_tune(self, train: Dataset, valid: Dataset | None) -> None:
+        """LoRA on the answer tokens of the prompts this model scores (``finetune.py``),
+        stopping early on the accuracy of up to ``valid_rows`` validation rows."""
+        from docsort.models.kinds.llm.finetune import Example, TuneArgs, finetune
+
+        backend = self._backend()
+        prompts = self._prompts()
+        choices = prompts.choices
+        y = train.targets(self.labels_)
+        examples = []
+        shots = self._shots_for(train.texts)
+        for text, shot, target in zip(train.texts, shots, y, strict=True):
+            prompt = backend.render(prompts.conversation(text, shot))
+            ids = backend.tokens(prompt)
+            examples.append(Example(ids, backend._choice(prompt, ids, choices[int(target)])))
+        evaluate = None
+        if valid is not None and valid.labels is not None:
+            rows = np.random.default_rng(self.seed).permutation(len(valid))[: self.valid_rows]
+            texts = [valid.texts[i] for i in rows]
+            truth = valid.targets(self.labels_)[rows]
+
+            def evaluate() -> float:
+                scores, status, _ = self._answer_scores(texts, "validating llm")
+                return float(np.mean((scores.argmax(axis=1) == truth) & (status == "scored")))
+
+        args = TuneArgs(**{k: getattr(self, k) for k in TuneArgs.__dataclass_fields__})
+        self.adapter_, self.tuning_ = finetune(backend, self.base, examples, args, evaluate)
 
     def _read_descriptions(self) -> dict[str, str]:
         found = dict(self.labels_.descriptions)
@@ -480,9 +568,13 @@ class LLMClassifier(Classifier):
             "fixed_shots": [[s.text, s.label] for s in self.fixed_shots_],
             "pool": [[s.text, s.label] for s in self.pool_],
         }
+        if self.tuning_ is not None:
+            state["tuning"] = self.tuning_
         write_json(directory / STATE, state)
         if self.pool_vectors_ is not None:
             np.save(directory / VECTORS, self.pool_vectors_)
+        if self.adapter_ is not None:
+            self.adapter_.save(directory)
 
     def _load_weights(self, directory: Path) -> None:
         path = directory / STATE
@@ -496,6 +588,16 @@ class LLMClassifier(Classifier):
         self.pool_ = [Shot(t, lab) for t, lab in state.get("pool") or []]
         vectors = directory / VECTORS
         self.pool_vectors_ = np.load(vectors) if vectors.is_file() else None
+        self.tuning_ = state.get("tuning")
+        self.adapter_ = None
+        if self.finetune != "none":
+            from docsort.models.kinds.llm.finetune import Adapter
+
+            self.adapter_ = Adapter.load(directory)
+            if self.adapter_ is None:
+                raise DocsortError(
+                    f"{directory}: the LoRA adapter is missing; save the model again"
+                )
         self.usage_ = _empty_usage()
 
     def _weights_problem(self) -> str | None:
@@ -547,4 +649,9 @@ def _openai(model: LLMClassifier) -> Backend:
 def _transformers(model: LLMClassifier) -> Backend:
     from docsort.models.kinds.llm.hf_backend import TransformersBackend
 
-    return TransformersBackend(model.base, n_threads=model.n_threads)
+    return TransformersBackend(
+        model.base,
+        n_threads=model.n_threads,
+        device=model.device,
+        adapter=getattr(model, "adapter_", None),
+    )

@@ -1,11 +1,14 @@
 """A local causal LM through transformers: exact choice scores with the prompt prefix reused.
 
 Takes a Hugging Face model directory, a hub id (for users with network access), or a GGUF
-file/alias such as ``qwen-0.5b`` (transformers 5 keeps GGUF weights quantised). Rebuilding a
-GGUF's tokenizer took minutes here, so it is saved once beside the GGUF in the model cache
-(``<name>-tokenizer/``) and read from there afterwards. The
-key/value cache of the previous prompt is cropped to the prefix it shares with the next one, so
-the instructions and the label list are read once.
+file/alias such as ``qwen-0.5b``. transformers dequantises a GGUF into fp32 torch weights, which
+took 71 s for ``qwen-0.5b`` here (its tokenizer minutes more), so the result is saved once beside
+the GGUF in the model cache (``<name>-hf/``, 2.5 GB for ``qwen-0.5b``) and read from there in
+seconds afterwards. The key/value cache of the previous prompt is cropped to the prefix it
+shares with the next one, so the instructions and the label list are read once.
+
+A fine-tuned ``llm`` model passes its LoRA adapter (``finetune.Adapter``): it is merged into the
+weights on load, so scoring costs what the base model's does.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import copy
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,12 +32,21 @@ from docsort.models.kinds.llm.backend import (
 )
 from docsort.models.kinds.llm.prompt import Conversation
 
+if TYPE_CHECKING:
+    from docsort.models.kinds.llm.finetune import Adapter
+
 
 class TransformersBackend(LocalBackend):
     name = "transformers"
     exact_scores = True
 
-    def __init__(self, model: str = "qwen-0.5b", n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "qwen-0.5b",
+        n_threads: int | None = None,
+        device: str = "cpu",
+        adapter: Adapter | None = None,
+    ) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -45,24 +57,24 @@ class TransformersBackend(LocalBackend):
             ) from None
         from transformers.utils import logging as hf_logging
 
+        from docsort.models.nn.training import resolve_device
+
         hf_logging.disable_progress_bar()
         self.n_threads = n_threads or default_threads()
         torch.set_num_threads(self.n_threads)
+        self.device = resolve_device(device)
         path = resolve(model)
         try:
             if path.endswith(".gguf"):
-                gguf = Path(path)
-                self.tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir(gguf)))
-                self.model = AutoModelForCausalLM.from_pretrained(
-                    str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-                )
-            else:
-                self.tokenizer = AutoTokenizer.from_pretrained(path)
-                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+                path = str(_hf_dir(Path(path)))
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         except (OSError, ValueError, ImportError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DocsortError(f"transformers cannot load llm model {model!r}: {first}") from None
-        self.model.eval()
+        if adapter is not None:
+            self.model = adapter.merged_into(self.model)
+        self.model.to(self.device).eval()
         forward = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"  # transformers 5
         self._cache: Any = None  # past_key_values of the tokens in ``_cached_ids``
@@ -86,10 +98,12 @@ class TransformersBackend(LocalBackend):
 
         with torch.inference_mode():
             out = self.model(
-                input_ids=torch.tensor([list(ids)]), use_cache=True, **{self._cache_arg: cache}
+                input_ids=torch.tensor([list(ids)], device=self.device),
+                use_cache=True,
+                **{self._cache_arg: cache},
             )
         new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-        return out.logits[0].float().numpy(), new_cache
+        return out.logits[0].float().cpu().numpy(), new_cache
 
     def _evaluate(self, ids: list[int]) -> tuple[np.ndarray, Any, int]:
         """Next-token logits after ``ids``, the cache holding ``ids``, and tokens reused."""
@@ -149,9 +163,40 @@ class TransformersBackend(LocalBackend):
             advance(1)
         return replies
 
-    def close(self) -> None:
+    def forget_prompts(self) -> None:
+        """Drop the cached prompt prefix: the weights changed (a training step), so it is stale."""
         self._cache = None
         self._cached_ids = []
+
+    def close(self) -> None:
+        self.forget_prompts()
+
+
+def _hf_dir(gguf: Path) -> Path:
+    """The GGUF dequantised into a Hugging Face model directory (fp32 safetensors and the
+    tokenizer), built once beside it in the model cache."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from docsort.io import atomic_dir
+    from docsort.progress import status
+
+    dest = gguf.with_name(gguf.stem + "-hf")
+    if (dest / "config.json").is_file() and (dest / "tokenizer_config.json").is_file():
+        return dest
+    tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir(gguf)))
+    with status(f"Dequantising {gguf.name} into torch weights (a minute or two, once)..."):
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        # the weights are plain fp32 tensors now; transformers still marks the model as
+        # GGUF-quantised, which only stops it from being saved
+        model.hf_quantizer = None
+        model.config.__dict__.pop("quantization_config", None)
+        with atomic_dir(dest) as tmp:
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+    return dest
 
 
 def _tokenizer_dir(gguf: Path) -> Path:

@@ -1,0 +1,148 @@
+"""Instruction tuning of the ``llm`` kind (``finetune: lora``, transformers backend).
+
+The default run uses a tiny causal LM (a two-layer Qwen2 network, randomly initialised from a
+config, with minilm's tokenizer) so training takes seconds; ``qwen-0.5b`` itself is measured by
+``benchmarks/llm_lora.py`` and trained once in the slow test at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docsort.data.dataset import Dataset
+from docsort.data.loaders import load_dataset
+from docsort.errors import DocsortError
+from docsort.models.base import create
+from docsort.models.base import load as load_model
+from docsort.models.hub import resolve
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Hugging Face causal-LM directory: Qwen2 architecture, 2 layers of width 64."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        # wide enough embeddings for logits that can single out an answer token (at the
+        # default 0.02 the largest logit a 64-wide model can reach is about 1.3)
+        initializer_range=0.3,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def bbc() -> tuple[Dataset, Dataset]:
+    """Real BBC rows of two labels (a random 2-layer LM learns them in a few seconds)."""
+    train = load_dataset("builtin:bbc:train", "text", "label")
+    two = [i for i, label in enumerate(train.labels) if label in ("sport", "business")]
+    rows = np.random.default_rng(0).permutation(two)
+    return train.subset(sorted(rows[:16])), train.subset(sorted(rows[16:24]))
+
+
+def tuned(base: str, **params: object) -> dict[str, object]:
+    settings = {
+        "backend": "transformers",
+        "base": base,
+        "finetune": "lora",
+        "max_chars": 200,
+        "n_threads": 1,
+        "bias_calibration": False,
+        "lr": 3e-2,
+        "epochs": 4,
+        "patience": 4,
+        "valid_rows": 4,
+    }
+    settings.update(params)
+    return settings
+
+
+def accuracy(model, data: Dataset) -> float:
+    return float(np.mean(np.array(model.predict(data.texts)) == np.array(data.labels)))
+
+
+def test_tuning_teaches_the_answers_and_the_saved_model_predicts_the_same(
+    tiny_lm: str, bbc: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    train, valid = bbc
+    zero = create("llm", tuned(tiny_lm, finetune="none")).fit(train)
+    model = create("llm", tuned(tiny_lm)).fit(train, valid)
+    # it learnt to answer its training rows' labels, which the untuned network did not know
+    assert accuracy(zero, train) < 0.7
+    assert accuracy(model, train) >= 0.9
+    history = model.tuning_["epochs"]
+    assert all(e["valid_score"] is not None for e in history)  # early stopping had its scores
+    assert history[-1]["train_loss"] < history[0]["train_loss"] / 5
+
+    model.save(tmp_path / "tuned")
+    saved = sorted(p.name for p in (tmp_path / "tuned").iterdir())
+    assert "adapter.safetensors" in saved and "adapter.json" in saved
+    # the model directory holds the adapter, not a copy of the base weights
+    assert (tmp_path / "tuned" / "adapter.safetensors").stat().st_size < 2_000_000
+    loaded = load_model(tmp_path / "tuned")
+    texts = valid.texts[:4]
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
+
+
+def test_a_damaged_or_missing_adapter_is_one_line(
+    tiny_lm: str, bbc: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    model = create("llm", tuned(tiny_lm, epochs=1)).fit(bbc[0].subset(range(4)))
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "adapter.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(DocsortError, match="not a readable adapter"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "adapter.safetensors").unlink()
+    with pytest.raises(DocsortError, match="adapter.safetensors is missing"):
+        load_model(tmp_path / "m")
+
+
+def test_finetuning_needs_the_transformers_backend_and_real_modules(
+    tiny_lm: str, bbc: tuple[Dataset, Dataset]
+) -> None:
+    with pytest.raises(DocsortError, match="needs backend: transformers"):
+        create("llm", {"finetune": "lora"}).fit(bbc[0])
+    with pytest.raises(DocsortError, match="'query' is not a module"):
+        create("llm", tuned(tiny_lm, lora_target_modules=["query"])).fit(bbc[0])
+    with pytest.raises(DocsortError, match="finetune"):
+        create("llm", tuned(tiny_lm, finetune="full")).fit(bbc[0])
+
+
+def test_padded_batches_score_like_single_rows(tiny_lm: str, bbc: tuple[Dataset, Dataset]) -> None:
+    """Left padding with position ids: a row's answer loss does not depend on its batch."""
+    import torch
+
+    from docsort.models.kinds.llm.finetune import Example, answer_loss
+
+    model = create("llm", tuned(tiny_lm, finetune="none")).fit(bbc[0])
+    backend = model._backend()
+    prompts = model._prompts()
+    rows = []
+    for text, target in zip(bbc[0].texts[:3], bbc[0].targets(model.labels_)[:3], strict=True):
+        prompt = backend.render(prompts.conversation(text))
+        ids = backend.tokens(prompt)
+        rows.append(Example(ids, backend._choice(prompt, ids, prompts.choices[int(target)])))
+    assert len({len(r.prompt) for r in rows}) > 1  # really padded
+    pad = backend.tokenizer.pad_token_id
+    with torch.no_grad():
+        alone = [answer_loss(backend.model, [r], pad, backend.device).item() for r in rows]
+        together = answer_loss(backend.model, rows, pad, backend.device).item()
+    weights = [len(r.answer) for r in rows]
+    assert together == pytest.approx(np.average(alone, weights=weights), rel=1e-4)
