@@ -13,7 +13,9 @@ Roles say what a text is, and each backend maps them onto its own prompt convent
 - ``query``: a short text that looks for documents (``dual``'s label descriptions);
 - ``classification``: a text whose vector feeds a classifier (``embed``'s linear probe).
 
-Which prompts each role gets was measured (benchmarks/embedders.py, docs/kinds/embed.md).
+``dual`` reads documents as ``document`` and label texts as ``query`` unless a backend says
+otherwise (``dual_roles``): nomic reads both as ``classification``, which scored higher
+zero-shot on bbc, banking77 and arxiv8 (benchmarks/embedders.py, docs/kinds/embed.md).
 """
 
 from __future__ import annotations
@@ -50,18 +52,29 @@ class EmbedderInfo:
     multilingual: bool
     extra: str  # the docsort extra that installs its libraries
     factory: Callable[..., Embedder]
+    dual_roles: tuple[str, str]  # the roles of dual's documents and of its label texts
 
 
 EMBEDDERS: dict[str, EmbedderInfo] = {}
 
 
 def register_embedder(
-    alias: str, *, languages: str, multilingual: bool, extra: str = "embedders"
+    alias: str,
+    *,
+    languages: str,
+    multilingual: bool,
+    extra: str = "embedders",
+    dual_roles: tuple[str, str] = ("document", "query"),
 ) -> Callable[[Callable[..., Embedder]], Callable[..., Embedder]]:
-    """Make the factory ``f(path, threads, max_length) -> Embedder`` the backend of ``alias``."""
+    """Make the factory ``f(path, threads, max_length) -> Embedder`` the backend of ``alias``;
+    ``dual_roles``: how ``dual`` reads documents and label texts with it (measured)."""
+    for role in dual_roles:
+        check_role(role)
 
     def wrap(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
-        EMBEDDERS[alias] = EmbedderInfo(alias, languages, multilingual, extra, factory)
+        EMBEDDERS[alias] = EmbedderInfo(
+            alias, languages, multilingual, extra, factory, tuple(dual_roles)
+        )
         return factory
 
     return wrap
@@ -70,6 +83,11 @@ def register_embedder(
 def is_embedder(base: str) -> bool:
     """Whether ``base`` names a torch-free embedding backend (not a sentence-transformers one)."""
     return base in EMBEDDERS
+
+
+def dual_roles(base: str) -> tuple[str, str]:
+    """The roles in which ``dual`` embeds documents and label texts with backend ``base``."""
+    return EMBEDDERS[base].dual_roles
 
 
 def multilingual_aliases() -> list[str]:
@@ -130,6 +148,7 @@ __all__ = [
     "ROLES",
     "Embedder",
     "EmbedderInfo",
+    "dual_roles",
     "is_embedder",
     "load_embedder",
     "multilingual_aliases",

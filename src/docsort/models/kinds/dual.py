@@ -14,8 +14,9 @@ training rows as the trained encoder embeds them: ``unit(description + w·protot
 vector, else 0). A label added later is read from its description only.
 
 A ``base`` naming a torch-free embedding backend (``nomic``, ``e5-small-q4``,
-``use-multilingual``: ``models/embedders/``) reads documents with its ``document`` prompt and
-label descriptions with its ``query`` prompt. Such a base is frozen: only ``zero_shot: true``
+``use-multilingual``: ``models/embedders/``) reads documents and label descriptions with the
+prompts the backend names for them (``dual_roles``: e5 ``passage:`` / ``query:``, nomic
+``classification:`` for both). Such a base is frozen: only ``zero_shot: true``
 applies (validation rows still fit scale, bias and thresholds); fine-tuning is refused.
 """
 
@@ -41,7 +42,7 @@ from docsort.models.base import (
     corrupt_model,
     register,
 )
-from docsort.models.embedders import is_embedder, load_embedder
+from docsort.models.embedders import dual_roles, is_embedder, load_embedder
 from docsort.models.hub import resolve
 from docsort.models.kinds.encoder import EncoderClassifier
 from docsort.models.nn.arguments import (
@@ -231,12 +232,13 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         return Tokenized(self.tokenizer_, texts, max_length)
 
     def _embed(
-        self, texts: Sequence[str], max_length: int, description: str = "", role: str = "document"
+        self, texts: Sequence[str], max_length: int, description: str = "", labels: bool = False
     ) -> np.ndarray:
         """Unit vectors of ``texts`` with the current encoder (inference, longest first);
-        ``role`` picks an embedding backend's prompt (documents, or ``query``: labels)."""
+        ``labels``: they are label texts (an embedding backend reads them in its label role)."""
         if self._backend():
-            return self._embedder().encode(texts, role=role)
+            document_role, label_role = dual_roles(self.base)
+            return self._embedder().encode(texts, role=label_role if labels else document_role)
         from docsort.models.nn.training import predict_logits
 
         if len(texts) == 0:
@@ -252,7 +254,7 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
 
     def _label_vectors(self, labels: LabelSet) -> np.ndarray:
         texts, owner = self._label_texts(labels)
-        vectors = self._embed(texts, self.label_max_length, role="query")
+        vectors = self._embed(texts, self.label_max_length, labels=True)
         return _average_rows(vectors, owner, len(labels))
 
     def _proba(self, cosine: np.ndarray, multi: bool) -> np.ndarray:
