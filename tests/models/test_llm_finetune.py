@@ -43,8 +43,14 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
+    model = Qwen2ForCausalLM(config)
     tokenizer.save_pretrained(folder)
+    model.save_pretrained(folder)
+    # read back beside a Qwen2 config, the tokenizer gains Qwen's end-of-text token
+    tokens = len(AutoTokenizer.from_pretrained(folder))
+    if tokens > config.vocab_size:
+        model.resize_token_embeddings(tokens)
+        model.save_pretrained(folder)
     return str(folder)
 
 
@@ -146,3 +152,107 @@ def test_padded_batches_score_like_single_rows(tiny_lm: str, bbc: tuple[Dataset,
         together = answer_loss(backend.model, rows, pad, backend.device).item()
     weights = [len(r.answer) for r in rows]
     assert together == pytest.approx(np.average(alone, weights=weights), rel=1e-4)
+
+
+def test_a_sampled_answer_is_read_from_its_start() -> None:
+    from docsort.models.kinds.llm.prompt import PromptBuilder
+    from docsort.models.kinds.llm.rewards import answered
+
+    prompts = PromptBuilder(("business", "sport", "tech"), {}, answer="name")
+    assert answered("sport", prompts) == 1
+    assert answered(" Business. It is about money and sport", prompts) == 0
+    assert answered("I would say tech", prompts) == 2  # not first: read as any reply is
+    assert answered("sportswear", prompts) is None
+    assert answered("", prompts) is None
+
+
+def test_stacked_adapters_equal_the_two_merged_in_turn(tiny_lm: str) -> None:
+    """GRPO's fresh adapter is saved stacked on the tuned one: one adapter, the same weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from docsort.models.kinds.llm.finetune import Adapter
+
+    def random_adapter(seed: int, r: int, alpha: int) -> Adapter:
+        base = AutoModelForCausalLM.from_pretrained(tiny_lm)
+        empty = Adapter(r, alpha, 0.0, ["q_proj", "v_proj", "down_proj"], weights={})
+        net = empty.wrap(base, "tiny")
+        generator = torch.Generator().manual_seed(seed)
+        weights = {}
+        for name, p in net.named_parameters():
+            if "lora_" in name:
+                weights[name] = torch.randn(p.shape, generator=generator) * 0.05
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+        set_peft_model_state_dict(net, {k.replace(".default", ""): v for k, v in weights.items()})
+        empty.weights = {k: v.clone() for k, v in get_peft_model_state_dict(net).items()}
+        return empty
+
+    first, second = random_adapter(1, 4, 8), random_adapter(2, 2, 16)
+    in_turn = second.merged_into(first.merged_into(AutoModelForCausalLM.from_pretrained(tiny_lm)))
+    at_once = first.plus(second).merged_into(AutoModelForCausalLM.from_pretrained(tiny_lm))
+    assert first.plus(second).r == 6
+    for (name, a), (_, b) in zip(
+        in_turn.state_dict().items(), at_once.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+    moved = AutoModelForCausalLM.from_pretrained(tiny_lm).state_dict()
+    assert any(not torch.equal(moved[k], at_once.state_dict()[k]) for k in moved)
+
+
+def test_only_the_transformers_backend_is_reward_tuned() -> None:
+    assert create("llm", {"backend": "transformers"}).capabilities().reward_tunes
+    assert not create("llm", {}).capabilities().reward_tunes  # llama.cpp: no torch weights
+
+
+@pytest.mark.slow
+def test_grpo_through_trl_gives_a_challenger_that_saves_as_one_adapter(
+    bbc: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    """TRL's GRPOTrainer on a tiny LM with Qwen's tokenizer and chat template (built from the
+    ``qwen-0.5b`` GGUF once), tuned first so that its answers are label names."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from docsort.models.kinds.llm.hf_backend import _tokenizer_dir
+    from docsort.models.nn.grpo import GrpoArgs, RewardRow
+
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_dir(Path(resolve("qwen-0.5b"))))
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        initializer_range=0.3,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-qwen"
+    tokenizer.save_pretrained(folder)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    train, feedback = bbc
+    model = create("llm", tuned(str(folder), max_chars=80, epochs=2)).fit(train)
+    served = model.predict(feedback.texts)
+    rows = [
+        RewardRow(t, (s,), 5 if s == y else 1, None if s == y else (y,))
+        for t, s, y in zip(feedback.texts, served, feedback.labels, strict=True)
+    ]
+    args = GrpoArgs(steps=2, batch_size=2, group_size=4, updates=1).check()
+    challenger = model.reward_tune(rows, args)
+    summary = challenger.reward_summary_
+    assert summary["steps"] == 2 and len(challenger.reward_history_) == 2
+    assert -2.0 <= summary["reward_first"] <= 2.0  # rewards of feedback, not TRL's defaults
+    assert challenger.adapter_.r == model.adapter_.r + args.lora_r  # stacked, one adapter
+    assert model.adapter_.r == 8  # the champion is left as it was
+    challenger.save(tmp_path / "challenger")
+    loaded = load_model(tmp_path / "challenger")
+    np.testing.assert_allclose(
+        loaded.predict_proba(feedback.texts[:3]),
+        challenger.predict_proba(feedback.texts[:3]),
+        atol=1e-5,
+    )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ from docsort.data.dataset import Dataset
 from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.io import write_json
-from docsort.models.base import Classifier, register
+from docsort.models.base import Capabilities, Classifier, register
 from docsort.models.kinds.llm.backend import BACKENDS, Backend, Reply, register_backend
 from docsort.models.kinds.llm.prompt import (
     ANSWERS,
@@ -233,6 +234,22 @@ class LLMClassifier(Classifier):
                 f"backend: transformers (not {self.backend!r})"
             )
 
+    def capabilities(self) -> Capabilities:
+        """GRPO from feedback (``reward_tune``) needs the weights in torch: the transformers
+        backend."""
+        return replace(self.tags, reward_tunes=self.backend == "transformers")
+
+    def reward_tune(self, rows: Sequence[Any], args: Any) -> LLMClassifier:
+        """A copy tuned by GRPO on feedback ``rows`` (TRL's ``GRPOTrainer``); this model is the
+        frozen reference (``rewards.py``)."""
+        from docsort.models.kinds.llm.rewards import reward_tune
+
+        return reward_tune(self, rows, args)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-probabilities of ``texts`` (rows × labels), for a KL between two versions."""
+        return np.log(np.clip(self.predict_proba(texts), 1e-300, None))
+
     def _base_tokenizer(self) -> Any:
         """No tokenizer: ``base`` names a GGUF or an endpoint's model; words measure windows."""
         return None
@@ -306,10 +323,12 @@ class LLMClassifier(Classifier):
         y = train.targets(self.labels_)
         examples = []
         shots = self._shots_for(train.texts)
+        stop = backend.end_of_answer()  # so that a generated answer ends there too (GRPO)
         for text, shot, target in zip(train.texts, shots, y, strict=True):
             prompt = backend.render(prompts.conversation(text, shot))
             ids = backend.tokens(prompt)
-            examples.append(Example(ids, backend._choice(prompt, ids, choices[int(target)])))
+            answer = backend._choice(prompt, ids, choices[int(target)])
+            examples.append(Example(ids, answer + stop))
         evaluate = None
         if valid is not None and valid.labels is not None:
             rows = np.random.default_rng(self.seed).permutation(len(valid))[: self.valid_rows]
@@ -589,15 +608,11 @@ class LLMClassifier(Classifier):
         vectors = directory / VECTORS
         self.pool_vectors_ = np.load(vectors) if vectors.is_file() else None
         self.tuning_ = state.get("tuning")
-        self.adapter_ = None
-        if self.finetune != "none":
-            from docsort.models.kinds.llm.finetune import Adapter
+        from docsort.models.kinds.llm.finetune import Adapter
 
-            self.adapter_ = Adapter.load(directory)
-            if self.adapter_ is None:
-                raise DocsortError(
-                    f"{directory}: the LoRA adapter is missing; save the model again"
-                )
+        self.adapter_ = Adapter.load(directory)  # tuned, or reward-tuned from zero-shot
+        if self.finetune != "none" and self.adapter_ is None:
+            raise DocsortError(f"{directory}: the LoRA adapter is missing; save the model again")
         self.usage_ = _empty_usage()
 
     def _weights_problem(self) -> str | None:

@@ -102,6 +102,29 @@ class Adapter:
             )
         return wrapped.merge_and_unload()
 
+    def plus(self, other: Adapter) -> Adapter:
+        """One adapter equal to this one and ``other`` applied together (``other`` trained on
+        this one merged in): ``s1*B1@A1 + s2*B2@A2 = [s1*B1, s2*B2] @ [A1; A2]``, of rank
+        r1 + r2 at scaling 1 (``nn/lora_stack.py`` does the same for peft modules)."""
+        if sorted(self.target_modules) != sorted(other.target_modules):
+            raise DocsortError("the two LoRA adapters target different modules")
+        import torch
+
+        weights = {}
+        for key, a1 in self.weights.items():
+            if ".lora_A." not in key:
+                continue
+            b_key = key.replace(".lora_A.", ".lora_B.")
+            a2, b1, b2 = other.weights[key], self.weights[b_key], other.weights[b_key]
+            weights[key] = torch.cat([a1, a2], dim=0)
+            weights[b_key] = torch.cat([self.scaling * b1, other.scaling * b2], dim=1)
+        rank = self.r + other.r
+        return Adapter(rank, rank, self.dropout, list(self.target_modules), weights)
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.r
+
     def save(self, directory: Path) -> None:
         from safetensors.torch import save_file
 

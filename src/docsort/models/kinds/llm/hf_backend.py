@@ -163,6 +163,21 @@ class TransformersBackend(LocalBackend):
             advance(1)
         return replies
 
+    def end_of_answer(self) -> list[int]:
+        """The token that ends the assistant's turn (end of sequence, else BERT's separator)."""
+        tokenizer = self.tokenizer
+        stop = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else None
+        stop = stop if stop is not None else tokenizer.sep_token_id
+        return [] if stop is None else [int(stop)]
+
+    def with_model(self, model: Any) -> TransformersBackend:
+        """This backend (tokenizer, threads, device) over other weights, e.g. a tuned copy."""
+        other = copy.copy(self)
+        other.model = model
+        other._choice_tokens = dict(self._choice_tokens)
+        other.forget_prompts()
+        return other
+
     def forget_prompts(self) -> None:
         """Drop the cached prompt prefix: the weights changed (a training step), so it is stale."""
         self._cache = None
