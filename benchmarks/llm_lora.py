@@ -101,15 +101,23 @@ def run_one(variant: str, dataset: str, args: argparse.Namespace) -> dict[str, A
 
 def build_table() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-    order = {v: i for i, v in enumerate(VARIANTS)}
+    order = {v: i for i, v in enumerate(VARIANTS)}  # a suffixed variant after its own
     lines = [
         "| set | model | training rows | test rows | accuracy | macro-F1 | ECE "
         "| training s | docs/s | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in sorted(rows, key=lambda r: (r["dataset"], order.get(r["variant"], 99))):
+
+    def rank(r: dict[str, Any]) -> tuple[str, int, str]:
+        base = next((v for v in VARIANTS[::-1] if r["variant"].startswith(v)), r["variant"])
+        return r["dataset"], order.get(base, 99), r["variant"]
+
+    for r in sorted(rows, key=rank):
+        name = r["variant"]
+        if r["params"].get("finetune") == "lora":
+            name += f" ({r['params']['epochs']} ep., lr {r['params']['lr']:g})"
         lines.append(
-            f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['n']} "
+            f"| {r['dataset']} | {name} | {r['n_train']} | {r['n']} "
             f"| {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['ece']:.4f} "
             f"| {r['train_seconds']:,.0f} | {r['docs_per_second']:.2f} "
             f"| {r['load_average_1m_at_start']}-{r['load_average_1m_at_end']} |"
@@ -124,7 +132,7 @@ def build_table() -> str:
             f"cut to {p.get('max_chars')} characters, descriptions from "
             "`benchmarks/descriptions/`, no bias calibration; *llm-lora*: LoRA "
             f"r={p.get('lora_r')} on every attention and MLP projection, "
-            f"{p.get('epochs')} epoch(s), batch {p.get('batch_size')}, lr {p.get('lr')}; "
+            f"batch {p.get('batch_size')}, epochs and learning rate as shown; "
             "`encoder`: minilm fine-tuned, early stopping on the validation rows. The same "
             "training rows (a seeded sample of the training split) and test rows (a seeded "
             f"sample of the test split) for every model of a set. {m['cpu']} "
@@ -147,6 +155,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-chars", type=int, default=300)
     parser.add_argument("--model", default="qwen-0.5b")
+    parser.add_argument(
+        "--suffix", default="", help="Appended to the variant's name (e.g. -2ep), kept apart."
+    )
     parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
     add_docs_option(parser)
     args = parser.parse_args()
@@ -155,7 +166,8 @@ def main() -> None:
             for variant in args.variants:
                 print(f"== {variant} on {dataset}", flush=True)
                 result = run_one(variant, dataset, args)
-                write_json(RESULTS / f"{variant}-{dataset}.json", result)
+                result["variant"] = variant + args.suffix
+                write_json(RESULTS / f"{result['variant']}-{dataset}.json", result)
                 keys = ("variant", "accuracy", "macro_f1", "train_seconds", "docs_per_second")
                 print(json.dumps({k: result[k] for k in keys}), flush=True)
     replace_docs_section(START, END, build_table(), args.docs)

@@ -317,6 +317,7 @@ class LLMClassifier(Classifier):
         stopping early on the accuracy of up to ``valid_rows`` validation rows."""
         from docsort.models.kinds.llm.finetune import Example, TuneArgs, finetune
 
+        self.close()  # a model fitted before holds tuned weights: start from the base again
         backend = self._backend()
         prompts = self._prompts()
         choices = prompts.choices
