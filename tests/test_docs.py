@@ -36,6 +36,7 @@ TABLE_SCRIPTS = [
     ("tune.py", ["table"], "tune"),
     ("train_workers.py", ["table"], "workers"),
     ("grpo.py", ["table"], "grpo"),
+    ("embedders.py", ["--table-only"], "embedders"),
 ]
 
 
