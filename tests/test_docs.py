@@ -28,6 +28,7 @@ TABLE_SCRIPTS = [
     ("certified.py", ["--table-only"], "certified"),
     ("dual.py", ["table"], "dual"),
     ("llm.py", ["--table-only"], "llm"),
+    ("llm_lora.py", ["--table-only"], "llm-lora"),
     ("long_docs.py", ["--table-only"], "long"),
     ("pair.py", ["--table-only"], "pair"),
     ("serve.py", ["--table-only"], "serve"),
