@@ -73,8 +73,11 @@ class OnnxDualClassifier(OnnxClassifier):
     adapt = DualEncoderClassifier.adapt
     adapted_vectors = DualEncoderClassifier.adapted_vectors
 
-    def _embed(self, texts: Sequence[str], max_length: int, description: str = "") -> np.ndarray:
-        """Unit vectors of ``texts`` read at ``max_length`` tokens, by the graph."""
+    def _embed(
+        self, texts: Sequence[str], max_length: int, description: str = "", labels: bool = False
+    ) -> np.ndarray:
+        """Unit vectors of ``texts`` read at ``max_length`` tokens, by the graph (documents and
+        label texts alike: an exported encoder has no roles)."""
         self._check_fitted()
         if len(texts) == 0:
             return np.zeros((0, self.label_vectors_.shape[1]), dtype=np.float32)
