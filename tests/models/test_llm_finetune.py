@@ -20,38 +20,46 @@ from docsort.models.base import load as load_model
 from docsort.models.hub import resolve
 
 
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Hugging Face causal-LM directory: Qwen2 architecture, 2 layers of width 64."""
+def tiny_causal_lm(folder: Path, tokenizer, **config: object) -> str:
+    """A Hugging Face causal-LM directory: Qwen2 architecture, 2 layers of width 64, randomly
+    initialised (seed 0), with ``tokenizer``."""
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    folder = tmp_path_factory.mktemp("tiny-lm")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
+    settings = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": True,
         # wide enough embeddings for logits that can single out an answer token (at the
         # default 0.02 the largest logit a 64-wide model can reach is about 1.3)
-        initializer_range=0.3,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+        "initializer_range": 0.3,
+        "pad_token_id": tokenizer.pad_token_id,
+        **config,
+    }
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM(Qwen2Config(**settings))
     tokenizer.save_pretrained(folder)
     model.save_pretrained(folder)
-    # read back beside a Qwen2 config, the tokenizer gains Qwen's end-of-text token
+    # read back beside a Qwen2 config, a BERT tokenizer gains Qwen's end-of-text token
     tokens = len(AutoTokenizer.from_pretrained(folder))
-    if tokens > config.vocab_size:
+    if tokens > settings["vocab_size"]:
         model.resize_token_embeddings(tokens)
         model.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny network with minilm's tokenizer (no chat template: prompts as plain text)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -211,32 +219,15 @@ def test_grpo_through_trl_gives_a_challenger_that_saves_as_one_adapter(
 ) -> None:
     """TRL's GRPOTrainer on a tiny LM with Qwen's tokenizer and chat template (built from the
     ``qwen-0.5b`` GGUF once), tuned first so that its answers are label names."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer
 
     from docsort.models.kinds.llm.hf_backend import _tokenizer_dir
     from docsort.models.nn.grpo import GrpoArgs, RewardRow
 
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_dir(Path(resolve("qwen-0.5b"))))
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        initializer_range=0.3,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path / "tiny-qwen"
-    tokenizer.save_pretrained(folder)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
+    folder = tiny_causal_lm(tmp_path / "tiny-qwen", tokenizer, eos_token_id=tokenizer.eos_token_id)
     train, feedback = bbc
-    model = create("llm", tuned(str(folder), max_chars=80, epochs=2)).fit(train)
+    model = create("llm", tuned(folder, max_chars=80, epochs=2)).fit(train)
     served = model.predict(feedback.texts)
     rows = [
         RewardRow(t, (s,), 5 if s == y else 1, None if s == y else (y,))

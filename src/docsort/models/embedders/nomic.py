@@ -5,15 +5,14 @@ mode (llama-cpp-python, the ``llm`` extra). The model expects a task prefix on e
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from docsort.errors import DocsortError
 from docsort.models.embedders import check_role, missing_library, register_embedder, unit_rows
+from docsort.models.native import quiet_stderr
 
 PROMPTS: dict[str, str] = {
     "document": "search_document: ",
@@ -42,7 +41,7 @@ class NomicEmbedder:
         self.prompts = {**PROMPTS, **(prompts or {})}
         self.max_length = max_length
         try:
-            with _quiet_stderr():
+            with quiet_stderr():
                 self.llm = Llama(
                     model_path=path,
                     embedding=True,
@@ -68,23 +67,6 @@ class NomicEmbedder:
         with self._lock:
             rows = [self.llm.embed(prefix + t, normalize=False, truncate=True) for t in texts]
         return unit_rows(np.asarray(rows, dtype=np.float32))
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """llama.cpp's C code logs the model load to fd 2 even with verbose=False."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 # dual reads documents and label texts both with `classification: `: zero-shot macro-F1 0.929 /

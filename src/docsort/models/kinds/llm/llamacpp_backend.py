@@ -9,8 +9,7 @@ the logits after the prompt and, for a multi-token choice, evaluating its tokens
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from docsort.models.kinds.llm.backend import (
     default_threads,
 )
 from docsort.models.kinds.llm.prompt import Conversation
+from docsort.models.native import quiet_stderr
 
 # no square brackets: the CLI prints errors through rich, which reads them as markup
 INSTALL = "pip install llama-cpp-python==0.3.36 (compiles llama.cpp once, ~10 min on 2 cores)"
@@ -112,7 +112,7 @@ class LlamaCppBackend(LocalBackend):
         if schema is not None:
             import json
 
-            with _quiet_stderr():
+            with quiet_stderr():
                 grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         stop = [self._formatter.eos_token] if self._formatter and self._formatter.eos_token else []
         replies = []
@@ -153,7 +153,7 @@ def _load(path: Path, n_ctx: int, n_threads: int):
     from llama_cpp import Llama
 
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             return Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
@@ -183,20 +183,3 @@ def _chat_formatter(llm: Any):
     return Jinja2ChatFormatter(
         template=template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos())
     )
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """llama.cpp's C code prints load and grammar logs to fd 2 even with verbose=False."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
