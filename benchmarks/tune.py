@@ -14,8 +14,10 @@ the same space (lr, weight decay, warm-up ratio,
 LoRA rank) and the same fixed parameters. Optuna runs one trial at a time with every core; Ray
 runs one trial per core (``--cpus-per-trial 1``). The value compared is the best validation
 macro-F1 a search found (what it optimises); the test macro-F1 of its best model is beside it.
-Results: benchmarks/results/tune/METHOD-seedN.json (run once per ``--seed``); the table between
-the ``<!-- tune:start -->`` markers of docs/benchmarks.md is rebuilt from them only.
+Results: benchmarks/results/tune/SUBSET/METHOD-seedN.json (run once per ``--seed``), SUBSET
+naming the subset (``banking77-10i-10t-5v``: 10 intents, 10 training and 5 validation rows
+each); the table between the ``<!-- tune:start -->`` markers of docs/benchmarks.md is rebuilt
+from them only, one part per subset.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ def subset(labels: int, per_train: int, per_valid: int, seed: int) -> tuple[Data
     )
 
 
+def subset_name(labels: int, per_train: int, per_valid: int) -> str:
+    return f"banking77-{labels}i-{per_train}t-{per_valid}v"
+
+
 def _macro_f1(model: Any, data: Dataset) -> float:
     from docsort.api import evaluate
 
@@ -137,10 +143,10 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
             result["exploit_steps"] = tuned.summary.get("exploit_steps", 0)
             result["curve"] = _curve(tuned.records)
             if args.keep_plots:
-                RESULTS.mkdir(parents=True, exist_ok=True)
-                shutil.copy(
-                    Path(tmp) / "out" / "search.png", RESULTS / f"{name}-seed{args.seed}.png"
-                )
+                folder = RESULTS / subset_name(args.labels, args.train, args.valid)
+                folder.mkdir(parents=True, exist_ok=True)
+                plot = folder / f"{name}-seed{args.seed}.png"
+                shutil.copy(Path(tmp) / "out" / "search.png", plot)
     elapsed = time.perf_counter() - wall
     others = None
     if busy is not None:
@@ -180,20 +186,33 @@ def _f(value: float | None) -> str:
     return "none complete" if value is None else f"{value:.4f}"
 
 
-def _results() -> dict[int, dict[str, dict[str, Any]]]:
-    """Every result file, by seed and method (``METHOD-seedN.json``)."""
+def _results(folder: Path) -> dict[int, dict[str, dict[str, Any]]]:
+    """A subset's result files, by seed and method (``SUBSET/METHOD-seedN.json``)."""
     found: dict[int, dict[str, dict[str, Any]]] = {}
-    for path in sorted(RESULTS.glob("*-seed*.json")):
+    for path in sorted(folder.glob("*-seed*.json")):
         result = json.loads(path.read_text())
         found.setdefault(int(result["seed"]), {})[result["method"]] = result
     return found
 
 
 def table() -> str:
-    by_seed = _results()
-    if not by_seed:
-        return "_No results yet: run `benchmarks/tune.py run`._"
+    folders = sorted(
+        (f for f in RESULTS.glob("banking77-*") if f.is_dir()),
+        key=lambda f: [int(part.rstrip("itv")) for part in f.name.split("-")[1:]],
+    )
+    parts = [_subset_table(f) for f in folders if _results(f)]
+    return "\n\n".join(parts) or "_No results yet: run `benchmarks/tune.py run`._"
+
+
+def _subset_table(folder: Path) -> str:
+    by_seed = _results(folder)
+    first = next(iter(by_seed.values()))
+    first = first.get("default") or next(iter(first.values()))
     lines = [
+        f"**{folder.name}**: {first['labels']} intents, {first['rows']['train']} training / "
+        f"{first['rows']['valid']} validation / {first['rows']['test']} test rows; each search "
+        f"{first['budget_seconds']:.0f} s (`benchmarks/results/tune/{folder.name}/`)",
+        "",
         "| seed | method | best valid macro-F1 | test macro-F1 (its model) | trials "
         "| exploit steps | wall s | load | other cores busy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -229,8 +248,6 @@ def table() -> str:
         if values:
             shown = f"{np.mean(done):.4f} ± {np.std(done):.4f}" if done else "none complete"
             means.append(f"{name} {shown} ({len(done)} of {len(values)} seeds complete)")
-    first = next(iter(by_seed.values()))
-    first = first.get("default") or next(iter(first.values()))
     lines += [
         "",
         "Best validation macro-F1, mean ± sd over seeds: " + "; ".join(means) + ". "
@@ -267,7 +284,8 @@ def main() -> None:
     if args.what == "run":
         for name in args.methods:
             result = run_method(name, args)
-            write_json(RESULTS / f"{name}-seed{args.seed}.json", result)
+            folder = RESULTS / subset_name(args.labels, args.train, args.valid)
+            write_json(folder / f"{name}-seed{args.seed}.json", result)
             shown = ("method", "best_valid_macro_f1", "test_macro_f1", "wall_seconds")
             print(json.dumps({k: result[k] for k in shown}), flush=True)
     replace_docs_section(START, END, table(), args.docs)
