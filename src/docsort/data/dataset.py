@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from docsort.data.fields import FieldText
 from docsort.data.labels import LabelSet, _preview
 from docsort.errors import DocsortError
 
@@ -173,7 +174,8 @@ def from_frame(
     bad_rows: list[int] = []
     has_text = truncated = 0
     for row, values in enumerate(frame[fields].itertuples(index=False, name=None)):
-        joined = _join_fields(dict(zip(fields, values, strict=True)), fields, template)
+        parts = dict(zip(fields, values, strict=True))
+        joined = _join_fields(parts, fields, template)
         has_text += bool(joined)
         if len(joined) > MAX_TEXT_CHARS:
             joined, truncated = joined[:MAX_TEXT_CHARS], truncated + 1
@@ -184,6 +186,8 @@ def from_frame(
         if not joined or (label and parsed_label is None):
             bad_rows.append(row)
             continue
+        if len(fields) > 1:  # the fields ride along for the kinds that read them apart
+            joined = FieldText(joined, {f: _clean(v)[:MAX_TEXT_CHARS] for f, v in parts.items()})
         texts.append(joined)
         kept_rows.append(row)
         if label:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from docsort.data.dataset import Dataset, stratified_split
+from docsort.data.fields import field_names
 from docsort.errors import DocsortError
 from docsort.models.base import (
     Capabilities,
@@ -48,7 +49,12 @@ if TYPE_CHECKING:
     from docsort.models.nn.training import EncoderNet
 
 HEAD_INITS = ("probe", "random")
+# how several text fields (--text title,abstract) are read: joined into one text, as the
+# tokenizer's text pair, or each encoded apart and fused by cross-attention (models/nn/fusion.py)
+FUSIONS = ("none", "text_pair", "cross_attention")
 HEAD = "head.safetensors"
+FUSION = "fusion.safetensors"  # cross_attention: the fusion layers' weights
+FIELDS = "fields.json"  # fusion: the fields read apart, in order
 ENCODER_DIR = "encoder"  # full fine-tune: the whole encoder + tokenizer
 ADAPTER_DIR = "adapter"  # LoRA: the adapter only; the base is resolved again at load
 # params that do not change what is learnt: a checkpoint stays valid when they change
@@ -60,6 +66,8 @@ class EncoderArgs(FineTuneArgs):
     """The ``encoder`` kind's parameters: the shared fine-tuning arguments and its own."""
 
     pair_separator: str | None = None
+    fusion: str = "none"
+    fusion_heads: int = 8
     dropout: float = 0.1
     head_lr: float = 0.001
     head_init: str = "probe"
@@ -75,6 +83,8 @@ class EncoderArgs(FineTuneArgs):
     param_rules: ClassVar[dict[str, Rule]] = {
         **FineTuneArgs.param_rules,
         "pair_separator": Optional(Text(nonempty=True)),
+        "fusion": Choice(*FUSIONS),
+        "fusion_heads": Integer(min=1),
         "dropout": SHARE,
         "head_lr": POSITIVE,
         "head_init": Choice(*HEAD_INITS),
@@ -107,7 +117,19 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         return default_lr(self.lr, self.lora)
 
     def _check_params(self) -> None:
-        check_finetune_params(self, "encoder")  # each value alone: EncoderArgs.param_rules
+        need = check_finetune_params(self, "encoder")  # each value alone: EncoderArgs.param_rules
+        need(
+            self.fusion == "none" or not self.pair_separator,
+            f"fusion: {self.fusion} reads the fields apart; drop pair_separator",
+        )
+
+    def capabilities(self) -> Capabilities:
+        """A fused model reads whole fields: no long-document windows (a window has none)."""
+        if self.fusion == "none":
+            return self.tags
+        from dataclasses import replace
+
+        return replace(self.tags, long_documents=False)
 
     def _device(self) -> torch.device:
         from docsort.models.nn.training import resolve_device
@@ -125,7 +147,25 @@ class EncoderClassifier(ArgumentsInit, Classifier):
                 f"cannot load the encoder {self.base!r} from {encoder_path} "
                 f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             ) from None
-        return EncoderNet(encoder, encoder.config.hidden_size, n_labels, self.pooling, self.dropout)
+        hidden = encoder.config.hidden_size
+        if self.fusion != "cross_attention":
+            return EncoderNet(encoder, hidden, n_labels, self.pooling, self.dropout)
+        from docsort.models.nn.fusion import FusedNet
+
+        if hidden % self.fusion_heads:
+            raise DocsortError(
+                f"encoder fusion_heads={self.fusion_heads} must divide {self.base!r}'s width "
+                f"{hidden} (e.g. 8 or 12 for 384)"
+            )
+        return FusedNet(
+            encoder,
+            hidden,
+            n_labels,
+            len(self.fields_),
+            self.fusion_heads,
+            self.pooling,
+            self.dropout,
+        )
 
     def _add_lora(self, net: EncoderNet) -> None:
         from docsort.models.nn.training import add_lora
@@ -216,9 +256,11 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         """AdamW: the head at its own, larger rate; warm-up then decay over all epochs."""
         from docsort.models.nn.training import adamw_with_warmup
 
+        # the fusion layers are new like the head: they learn fully at its rate, LoRA or not
+        fresh = list(net.fusion.parameters()) if hasattr(net, "fusion") else []
         return adamw_with_warmup(
             net.encoder,
-            list(net.head.parameters()),
+            fresh + list(net.head.parameters()),
             lr=self.encoder_lr,
             head_lr=self.head_lr,
             weight_decay=self.weight_decay,
@@ -228,9 +270,40 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         )
 
     def _tokenized(self, texts: Sequence[str]) -> Any:
+        from docsort.models.nn import fusion
         from docsort.models.nn.training import Tokenized
 
-        return Tokenized(self.tokenizer_, texts, self.max_length, self.pair_separator)
+        if self.fusion == "cross_attention":
+            what = self._fusion_what()
+            return fusion.FieldsTokenized(
+                self.tokenizer_, texts, self.fields_, self.max_length, what
+            )
+        texts, separator = self._segments(texts)
+        return Tokenized(self.tokenizer_, texts, self.max_length, separator)
+
+    def _segments(self, texts: Sequence[str]) -> tuple[Sequence[str], str | None]:
+        """The texts as the tokenizer reads them and the separator of their two segments:
+        ``text_pair`` puts the first field and the others into the two."""
+        if self.fusion != "text_pair":
+            return texts, self.pair_separator
+        from docsort.models.nn.fusion import UNIT, pair_texts
+
+        return pair_texts(texts, self.fields_, self._fusion_what()), UNIT
+
+    def _fusion_what(self) -> str:
+        return f"this encoder (fusion: {self.fusion})"
+
+    def _find_fields(self, train: Dataset) -> None:
+        """The fields a fused model reads apart: those the training texts were joined from."""
+        if self.fusion == "none":
+            self.fields_ = []
+            return
+        self.fields_ = field_names(train.texts)
+        if len(self.fields_) < 2:
+            raise DocsortError(
+                f"encoder fusion: {self.fusion} needs two or more text fields (e.g. --text "
+                f"title,abstract); {train.name or 'the training data'} has one text per row"
+            )
 
     def _score(self, proba: np.ndarray, y: np.ndarray) -> float:
         """Validation macro-F1 (single-label) or micro-F1 at tuned thresholds (multi-label):
@@ -265,6 +338,7 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         from docsort.models.nn import training
 
         started = time.perf_counter()
+        self._find_fields(train)
         if valid is None or valid.labels is None:
             train, valid = stratified_split(train, 0.1, seed=self.seed)
         check_labels_known(self, list(valid.label_counts()), valid.name or "validation data")
@@ -352,8 +426,16 @@ class EncoderClassifier(ArgumentsInit, Classifier):
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
         from docsort.models.nn import fast
 
+        if self.fusion == "cross_attention":
+            from docsort.models.nn.training import predict_logits
+
+            logits = predict_logits(
+                self.net_, self._tokenized(texts), self.eval_batch_size, self.device_
+            )
+            return self._proba(logits)
         # one tokenizer call, length-sorted token-budget batches, numpy padding, inference mode
-        rows = fast.Encoded(self.tokenizer_, texts, self.max_length, self.pair_separator)
+        texts, separator = self._segments(texts)
+        rows = fast.Encoded(self.tokenizer_, texts, self.max_length, separator)
         self.net_.eval()
         logits = fast.run(
             self.net_, rows, self.eval_batch_size, self.device_, self.net_.head.out_features
@@ -375,6 +457,12 @@ class EncoderClassifier(ArgumentsInit, Classifier):
                 self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
         head = {k: v.detach().cpu().contiguous() for k, v in self.net_.head.state_dict().items()}
         save_file(head, str(directory / HEAD))
+        if self.fusion != "none":
+            (directory / FIELDS).write_text(json.dumps(self.fields_), encoding="utf-8")
+        if self.fusion == "cross_attention":
+            fused = self.net_.fusion.state_dict()
+            save_file({k: v.detach().cpu().contiguous() for k, v in fused.items()},
+                      str(directory / FUSION))  # fmt: skip
 
     def _load_weights(self, directory: Path) -> None:
         from peft import PeftModel
@@ -393,7 +481,10 @@ class EncoderClassifier(ArgumentsInit, Classifier):
                 directory, f"its manifest lists {len(self.labels_)} labels, its head {n_labels}"
             )
         base = resolve(self.base) if self.lora else str(folder)
+        self._load_fields(directory)
         net = self._build(base, n_labels)
+        if self.fusion == "cross_attention":
+            net.fusion.load_state_dict(load_file(str(directory / FUSION)))
         if self.lora:
             with quiet_transformers():
                 net.encoder = PeftModel.from_pretrained(net.encoder, str(folder))
@@ -403,6 +494,23 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         self.device_ = self._device()
         self.net_ = net.to(self.device_).eval()
 
+    def _load_fields(self, directory: Path) -> None:
+        self.fields_ = []
+        if self.fusion == "none":
+            return
+        needed = [FIELDS] + ([FUSION] if self.fusion == "cross_attention" else [])
+        missing = [name for name in needed if not (directory / name).is_file()]
+        if missing:
+            raise corrupt_model(directory, f"fusion: {self.fusion} but no {missing[0]}")
+        fields = json.loads((directory / FIELDS).read_text(encoding="utf-8"))
+        if not (
+            isinstance(fields, list)
+            and len(fields) >= 2
+            and all(isinstance(f, str) for f in fields)
+        ):
+            raise corrupt_model(directory, f"its {FIELDS} is not a list of two or more names")
+        self.fields_ = fields
+
     tags: ClassVar[Capabilities] = Capabilities(exportable=True, trains_on_workers=True)
 
     def export_network(self):
@@ -410,5 +518,12 @@ class EncoderClassifier(ArgumentsInit, Classifier):
         as one torch module from token tensors to logits (an ``ExportSpec``,
         ``models/nn/export.py``)."""
         from docsort.models.nn.export import encoder_spec
+
+        if self.fusion != "none":
+            raise DocsortError(
+                f"docsort export: this encoder reads the fields {', '.join(self.fields_)} "
+                f"apart (fusion: {self.fusion}), which the exported model's one-text input "
+                "cannot carry; export a model trained with fusion: none"
+            )
 
         return encoder_spec(self)
