@@ -203,8 +203,26 @@ def test_benchmark_table_rebuilds_from_results(
 ) -> None:
     """The script's table-only mode, on a copy of docs/benchmarks.md whose table was blanked,
     writes back exactly the committed page."""
-    committed = BENCHMARKS_PAGE.read_text(encoding="utf-8")
-    copy = tmp_path / "benchmarks.md"
+    _rebuilds(tmp_path, script, args, name, BENCHMARKS_PAGE)
+
+
+# tables kept on a kind's own page: script, table-only arguments, marker name, page
+PAGE_TABLE_SCRIPTS = [("fusion.py", ["table"], "fusion", DOCS / "kinds" / "encoder.md")]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "name", "page"), PAGE_TABLE_SCRIPTS, ids=[s[0] for s in PAGE_TABLE_SCRIPTS]
+)
+def test_page_table_rebuilds_from_results(
+    tmp_path: Path, script: str, args: list[str], name: str, page: Path
+) -> None:
+    """The same for a table on another page than docs/benchmarks.md."""
+    _rebuilds(tmp_path, script, args, name, page)
+
+
+def _rebuilds(tmp_path: Path, script: str, args: list[str], name: str, page: Path) -> None:
+    committed = page.read_text(encoding="utf-8")
+    copy = tmp_path / page.name
     copy.write_text(_blank_section(committed, name), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args, "--docs", str(copy)],
@@ -215,9 +233,9 @@ def test_benchmark_table_rebuilds_from_results(
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert BENCHMARKS_PAGE.read_text(encoding="utf-8") == committed, "the real page was written"
+    assert page.read_text(encoding="utf-8") == committed, "the real page was written"
     rebuilt = copy.read_text(encoding="utf-8")
     assert rebuilt == committed, (
-        f"{script} rebuilds the {name} table differently from docs/benchmarks.md: "
+        f"{script} rebuilds the {name} table differently from {page.name}: "
         "rerun it without --docs and commit the page, or fix the script"
     )
