@@ -221,10 +221,17 @@ def _subset_table(folder: Path) -> str:
     for seed, rows in sorted(by_seed.items()):
         searches = [r for r in rows.values() if r["method"] != "default"]
         top = max(searches, key=lambda r: r["best_valid_macro_f1"] or 0, default=None)
-        if top is not None and sum(r["best_valid_macro_f1"] == top["best_valid_macro_f1"]
-                                   for r in searches) > 1:  # fmt: skip
+        best_value = top["best_valid_macro_f1"] if top is not None else None
+        tied = [r["method"] for r in searches if best_value is not None
+                and r["best_valid_macro_f1"] == best_value]  # fmt: skip
+        if len(tied) > 1:
             top = None  # a tie: no search was best
-            wins.append(f"seed {seed}: a tie of searches")
+            default = rows.get("default")
+            versus = ""
+            if default is not None and best_value is not None:
+                above = best_value > default["best_valid_macro_f1"]
+                versus = f", {'above' if above else 'not above'} the default"
+            wins.append(f"seed {seed}: a tie of {' and '.join(tied)}{versus}")
         for name in METHODS:
             r = rows.get(name)
             if r is None:
