@@ -2,9 +2,12 @@
 
 ``cross_attention`` is seed 003's design: every field is encoded by the one shared encoder
 into its token states; each field's tokens then attend to the tokens of the other fields
-(title -> abstract and abstract -> title for two) through multi-head attention, with a
-residual connection and a LayerNorm; each side is pooled over its real tokens and the pooled
-vectors are concatenated into the linear head. ``text_pair`` needs no network of its own: the
+(title -> abstract and abstract -> title for two) through multi-head attention, added to
+them as a residual; each side is pooled over its real tokens and the pooled vectors are
+concatenated into the linear head. The attention's output projection starts at zero, so an
+untrained fusion gives each field's own sentence vector and the probe head starts from those
+(with a LayerNorm after a randomly initialised residual instead, arxiv8 accuracy was 87.5 %
+against 92.2 % for the joined text). ``text_pair`` needs no network of its own: the
 first field and the rest become the tokenizer's two segments (token type ids 0 and 1 where the
 model has them), read by the plain ``EncoderNet``.
 """
@@ -60,7 +63,7 @@ def masked_pool(states: Tensor, mask: Tensor, pooling: str) -> Tensor:
 
 class CrossFusion(nn.Module):
     """Field i's tokens attend to the tokens of every other field (one attention per field),
-    ``LayerNorm(tokens + attended)``, pooled; the fields' vectors concatenated."""
+    ``tokens + attended`` (zero at the start), pooled; the fields' vectors concatenated."""
 
     def __init__(self, hidden: int, n_fields: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -68,7 +71,9 @@ class CrossFusion(nn.Module):
             nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
             for _ in range(n_fields)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_fields))
+        for attention in self.attend:  # start as the identity: each field's own vector
+            nn.init.zeros_(attention.out_proj.weight)
+            nn.init.zeros_(attention.out_proj.bias)
 
     def forward(self, states: list[Tensor], masks: list[Tensor], pooling: str) -> Tensor:
         pooled = []
@@ -79,7 +84,7 @@ class CrossFusion(nn.Module):
             attended, _ = self.attend[i](
                 query, keys, keys, key_padding_mask=~real, need_weights=False
             )
-            pooled.append(masked_pool(self.norms[i](query + attended), mask, pooling))
+            pooled.append(masked_pool(query + attended, mask, pooling))
         return torch.cat(pooled, dim=1)
 
 
