@@ -100,7 +100,7 @@ def test_text_pair_gives_the_tokenizer_two_segments(rows, tmp_path) -> None:
     )
 
 
-@pytest.mark.slow  # slow: 4-7 min each at nice 19 on 2 cores shared with a benchmark
+@pytest.mark.slow  # slow: 40-260 s each on 2 shared cores (both: 78 s on a quieter machine)
 @pytest.mark.parametrize("lora", [False, True])
 def test_cross_attention_learns_from_a_random_head(lora) -> None:
     train = arxiv(12)
