@@ -33,6 +33,7 @@ TABLE_SCRIPTS = [
     ("pair.py", ["--table-only"], "pair"),
     ("serve.py", ["--table-only"], "serve"),
     ("batch.py", ["--table-only"], "batch"),
+    ("augment.py", ["table"], "augment"),
     ("distill.py", ["table"], "distill"),
     ("tune.py", ["table"], "tune"),
     ("train_workers.py", ["table"], "workers"),

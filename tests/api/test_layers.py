@@ -13,7 +13,7 @@ import docsort
 
 PACKAGE = Path(docsort.__file__).parent
 ENTRY_POINT_MAY_IMPORT = ("docsort.api", "docsort.errors", "docsort.progress")
-LOWER_LAYERS = ("models", "data", "text", "evaluation", "ingest", "redact")
+LOWER_LAYERS = ("models", "data", "text", "evaluation", "ingest", "redact", "augment")
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

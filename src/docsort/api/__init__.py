@@ -7,6 +7,7 @@ calls these. Requests are validated once, here; models and data never import thi
 - ``AuditRequest`` → ``run_audit`` (label errors); ``SuggestRequest`` → ``run_suggest``
   (what to label next)
 - ``run_distill`` / ``DistillRequest``: a teacher labels unlabelled rows, a student learns
+- ``run_augment`` / ``AugmentRequest``: new rows for weak classes (paraphrase, back-translation)
 - ``ensemble``; admin: data sets, model aliases, the cache, the demo
 """
 
@@ -21,6 +22,7 @@ from docsort.api.admin import (
     run_demo,
 )
 from docsort.api.audit import AuditRequest, AuditResult, run_audit
+from docsort.api.augmentation import AugmentRequest, AugmentResult, AugmentSpec, run_augment
 from docsort.api.common import open_model, read_config, zero_shot_model
 from docsort.api.distill import DistillRequest, DistillResult, run_distill
 from docsort.api.ensemble import ensemble
@@ -54,6 +56,9 @@ from docsort.models.base import Runtime
 __all__ = [
     "AuditRequest",
     "AuditResult",
+    "AugmentRequest",
+    "AugmentResult",
+    "AugmentSpec",
     "Columns",
     "CompareRequest",
     "DistillRequest",
@@ -93,6 +98,7 @@ __all__ = [
     "run_batched",
     "run_audit",
     "run_compare",
+    "run_augment",
     "run_distill",
     "run_demo",
     "run_evaluate",

@@ -20,7 +20,7 @@ from docsort.api.prediction import Run, answering_stages, run_batched
 from docsort.api.redaction import redact_like_training
 from docsort.api.registry import local_model_dir
 from docsort.api.rows import Columns, Source, notes_on, prediction_rows, read_rows, write_jsonl
-from docsort.data.dataset import Dataset
+from docsort.data.dataset import Dataset, real_rows
 from docsort.errors import DocsortError
 from docsort.io import atomic_dir, check_replaceable
 from docsort.models.base import Classifier, Model, Runtime, check_labels_known, read_manifest
@@ -72,7 +72,9 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
     model = open_model(request.model, request.runtime)
     model.long_doc_ = long_doc_for(model, request.long_doc, current=model.long_doc_)
     columns = request.columns.or_trained(model.input_spec_)
-    data, redacted = redact_like_training(model, read_rows(request.data, columns))
+    data, written = real_rows(read_rows(request.data, columns))
+    data, redacted = redact_like_training(model, data)
+    left_out = [f"left out {written:,} row(s) written by augmentation"] if written else []
     metrics = evaluate(
         model,
         data,
@@ -81,7 +83,8 @@ def run_evaluate(request: EvalRequest) -> EvalResult:
         title=request.title,
         sweep=request.sweep,
     )
-    return EvalResult(model, data, metrics, notes_on(data, str(request.data)) + redacted)
+    notes = notes_on(data, str(request.data)) + left_out + redacted
+    return EvalResult(model, data, metrics, notes)
 
 
 def evaluate(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from docsort.api.augmentation import AugmentSpec, augment_rows
 from docsort.api.common import long_doc_for, models_beside, read_config
 from docsort.api.redaction import counts_line, redact_train_rows, redaction_record
 from docsort.api.rows import Columns, Source, notes_on, read_labels, read_rows
@@ -76,6 +77,7 @@ class TrainPlan:
     input_spec: dict[str, Any]
 
     notes: list[str] = field(default_factory=list)  # what the user should know before training
+    augment: AugmentSpec | None = None  # new rows written for the training side (augment:)
     workers_run: dict[str, Any] | None = None  # what the workers reported (set by fit)
 
 
@@ -84,6 +86,9 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
     params = {**read_config(request.config), **request.params}
     kind = request.kind or params.pop("kind", None) or "tfidf"
     params.pop("kind", None)
+    # not a parameter of any kind: rows written before fitting, checked before anything runs
+    augment = params.pop("augment", None)
+    augment = None if augment is None else AugmentSpec.from_mapping(augment)
     for key in ("stages", "members"):
         models_beside(params.get(key), request.config)
     _fold_options(kind, request, params)
@@ -127,7 +132,9 @@ def prepare_train(request: TrainRequest) -> TrainPlan:
         train, valid, found = redact_train_rows(train, valid, request.redact)
         notes.append(f"{counts_line(found)} in the training and validation rows")
         spec = {**spec, "redact": redaction_record(request.redact)}
-    return TrainPlan(request, model, train, valid, long_doc, spec, notes)
+    if augment is not None and caps.scores:
+        raise DocsortError("augment writes labelled texts; a pair model's rows are not supported")
+    return TrainPlan(request, model, train, valid, long_doc, spec, notes, augment)
 
 
 def _name(source: Source | None) -> str:
@@ -174,7 +181,9 @@ def fit(plan: TrainPlan) -> Model:
     inherit their document's label) and later. ``calibrate`` fits a temperature on the
     validation rows (``valid`` or ``valid_split``); with neither, on a stratified
     ``calibration_split`` of the training rows held out for it (the model is then trained on
-    the rest). ``model.calibration_`` records which."""
+    the rest). ``model.calibration_`` records which. A config's ``augment:`` writes new rows
+    from the training rows after those splits (``api/augmentation.py``); the model records
+    what was kept."""
     request, model = plan.request, plan.model
     train, valid = plan.train, plan.valid
     if valid is None and request.valid_split:
@@ -183,6 +192,10 @@ def fit(plan: TrainPlan) -> Model:
     if request.calibrate and valid is None:
         train, calibration_rows = stratified_split(train, request.calibration_split, request.seed)
         calibration_source = f"training rows held out ({request.calibration_split:.0%})"
+    augmented = None
+    if plan.augment is not None:  # after the splits: only training rows are restated
+        device = request.runtime.device if request.runtime and request.runtime.device else "cpu"
+        train, augmented = augment_rows(train, plan.augment, device=device)
     if plan.long_doc is not None:
         train = training_pieces(train, plan.long_doc, model.token_spans())
         model.long_doc_ = plan.long_doc
@@ -200,6 +213,11 @@ def fit(plan: TrainPlan) -> Model:
         }
     model.input_spec_ = dict(plan.input_spec)
     model.trained_on_ = trained_on(request, rows=len(plan.train))
+    if augmented is not None:
+        model.trained_on_["augment"] = {
+            **augmented["spec"],
+            **{k: augmented[k] for k in ("sources", "kept", "dropped")},
+        }
     if request.out is not None:
         model.save(request.out)
     return model

@@ -12,6 +12,7 @@ from rich.markup import escape
 from docsort.api import install_termination_handler
 from docsort.cli import admin, evaluate, export, feedback, keys, predict, registry, serve, train
 from docsort.cli import audit as audit_commands
+from docsort.cli import augment as augment_commands
 from docsort.cli import distill as distill_commands
 from docsort.cli import ingest as ingest_commands
 from docsort.cli import retrain as retrain_commands
@@ -29,6 +30,7 @@ app.command()(evaluate.compare)
 app.command()(predict.predict)
 app.command()(train.ensemble)
 app.command()(distill_commands.distill)
+app.command()(augment_commands.augment)
 app.command()(export.export)
 app.command()(admin.demo)
 app.command()(serve.serve)

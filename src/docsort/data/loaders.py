@@ -60,6 +60,23 @@ def read_table(source: str | Path) -> pd.DataFrame:
         raise DocsortError(f"cannot read {path}: {reason}") from None
 
 
+def write_table(frame: pd.DataFrame, path: Path, suffix: str | None = None) -> None:
+    """``frame`` in the format ``suffix`` (default: the path's) names (csv, tsv, jsonl, json,
+    parquet): what ``read_table`` reads back. The caller makes the write atomic (its temporary
+    file's name then does not end as the target's: pass the target's suffix)."""
+    suffix = (suffix or path.suffix).lower()
+    if suffix in (".tsv", ".tab"):
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".json":
+        frame.to_json(path, orient="records", force_ascii=False, indent=1)
+    elif suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
 def register_reader(*suffixes: str) -> Callable[[Reader], Reader]:
     """Decorator: read files ending in ``suffixes`` (``".csv"``) with the decorated function,
     which takes a path and returns a DataFrame. The extension point for a new file format

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from docsort.data.loaders import write_table
 from docsort.errors import DocsortError
 from docsort.io import write_json, write_text
 
@@ -172,21 +173,6 @@ def _like(original: Any, name: str) -> Any:
     except ValueError:
         pass
     return name
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """``frame`` in the format its suffix names (csv, tsv, jsonl, json, parquet)."""
-    suffix = path.suffix.lower()
-    if suffix in (".tsv", ".tab"):
-        frame.to_csv(path, sep="\t", index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".json":
-        frame.to_json(path, orient="records", force_ascii=False, indent=1)
-    elif suffix in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
 
 
 def write_audit(

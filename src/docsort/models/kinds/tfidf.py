@@ -21,7 +21,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from docsort.data.dataset import Dataset
+from docsort.data.dataset import Dataset, folds_keeping_written_in_training
 from docsort.errors import DocsortError, warn
 from docsort.models.base import (
     Capabilities,
@@ -179,10 +179,15 @@ class TfidfClassifier(Classifier):
         y = train.targets()
         multi = self.labels_.multi_label
         texts = train.texts
+        folds = None
         if not multi and self.classifier == "svm":
             self.calibration_folds_ = self._folds_for(y)
             rows = self._rows_for_calibration(y)
             texts, y = [texts[i] for i in rows], y[rows]
+            # augmented rows calibrate nothing: they only train the folds' SVMs
+            folds = folds_keeping_written_in_training(
+                train.subset(rows), y, self.calibration_folds_
+            )
         self._names = None  # the feature names of an earlier fit
         self.pipeline_ = Pipeline(
             [
@@ -190,6 +195,8 @@ class TfidfClassifier(Classifier):
                 ("linear", self._linear(multi)),
             ]
         )
+        if folds is not None:
+            self.pipeline_.set_params(linear__cv=folds)
         with quiet_sklearn_fit():
             self.pipeline_.fit(texts, y)
         self.thresholds_ = None
