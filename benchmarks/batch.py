@@ -14,8 +14,10 @@ queries are longer and cut) trained on banking77's training rows. An abstract ta
 Each engine's start-up (``ray.init()``, a Spark session) is timed apart from the job, which
 runs on the already started engine (its actors or Python workers still open the model inside
 the job). After the engines ran, each one's labels are compared with the local engine's, row by
-row. Results: benchmarks/results/batch/<kind>-<engine>.json; the table between the
-``<!-- batch:start -->`` markers of docs/benchmarks.md is rebuilt from them.
+row. Results: benchmarks/results/batch/<kind>-<engine>.json; the tables between the
+``<!-- batch:start -->`` markers of docs/benchmarks.md (every column, kind by kind) and the
+``<!-- batch-summary:start -->`` markers of docs/batch.md (every kind in one table, and the
+projection) are rebuilt from them.
 """
 
 from __future__ import annotations
@@ -37,21 +39,29 @@ from docsort.api.batch import BatchRequest
 from docsort.batch import run_batch
 from docsort.io import write_json
 from docsort.models.base import Runtime
-from run import ROOT, _busy_seconds, add_docs_option, machine, replace_docs_section, train_test
+from run import DOCS, ROOT, _busy_seconds, machine, replace_docs_section, train_test
 
 RESULTS = ROOT / "benchmarks" / "results" / "batch"
 SHARED = ROOT.parent / "shared" / "data" / "arxiv"
 START, END = "<!-- batch:start -->", "<!-- batch:end -->"
+PAGE = ROOT / "docs" / "batch.md"  # the command's own page: the summary of every kind
+SUMMARY_START, SUMMARY_END = "<!-- batch-summary:start -->", "<!-- batch-summary:end -->"
 ENGINES = ("local", "ray", "spark")
 PARAMS = {"char_ngrams": None}  # the tfidf parameters measured
 # what each measured kind is: its parameters, and the torch threads of each engine's workers
 # (None: the local engine's default, every core; Ray and Spark run one worker per core)
 KINDS: dict[str, dict[str, Any]] = {
-    "tfidf": {"kind": "tfidf", "params": PARAMS, "threads": {}},
+    "tfidf": {
+        "kind": "tfidf",
+        "params": PARAMS,
+        "threads": {},
+        "title": "tfidf (word n-grams), arXiv abstracts",
+    },
     "embed-minilm": {
         "kind": "embed",
         "params": {"base": "minilm", "max_length": 64},
         "threads": {"local": None, "ray": 1, "spark": 1},
+        "title": "embed on minilm (64 tokens), banking77 queries",
     },
 }
 
@@ -285,12 +295,18 @@ def build_table() -> str:
     return "\n\n".join(parts) or "(no results yet: run benchmarks/batch.py)"
 
 
-def kind_table(kind: str) -> list[str] | str:
+def kind_results(kind: str) -> list[dict]:
+    """The kind's result files, engine by engine (those measured)."""
     rows = []
     for engine in ENGINES:
         path = RESULTS / f"{kind}-{engine}.json"
         if path.is_file():
             rows.append(json.loads(path.read_text(encoding="utf-8")))
+    return rows
+
+
+def kind_table(kind: str) -> list[str] | str:
+    rows = kind_results(kind)
     if not rows:
         return ""
     lines = [
@@ -357,39 +373,95 @@ def projection(rows: list[dict], kind: str) -> list[str]:
     start-up, priced at docsort's default hardware rate per core (``CostModel``: 0.10 USD an
     hour for 2 vCPUs). It assumes the rate per worker holds as workers are added (no shared
     storage, scheduler or network limit), which this one machine cannot show."""
-    from docsort.models.cost import CostModel
-
-    per_core_hour = CostModel().hardware_per_hour / 2
     head = " | ".join(f"N = {n}: hours / USD" for n in PROJECTED_WORKERS)
     lines = [
         f"| engine | rows/s per core (measured) | start-up s (measured) | {head} |",
         "| --- | ---: | ---: |" + " ---: |" * len(PROJECTED_WORKERS),
     ]
     for r in rows:
-        threads = r.get("threads_per_worker") or 1
-        rate = r["rows_per_second"] / (r["workers"] * threads)
-        cells = []
-        for n in PROJECTED_WORKERS:
-            if r["engine"] == "local" and n > 1:  # one process: it has no workers to add
-                cells.append("–")
-                continue
-            cores = n * threads  # the local engine: one process on its threads' cores
-            seconds = r["startup_seconds"] + MILLION / (rate * cores)
-            usd = seconds / 3600 * cores * per_core_hour
-            cells.append(f"{seconds / 3600:.2f} / {usd:.2f}")
         lines.append(
-            f"| {r['engine']} | {rate:,.0f} | {r['startup_seconds']:.1f} | {' | '.join(cells)} |"
+            f"| {r['engine']} | {_per_core(r):,.0f} | {r['startup_seconds']:.1f} "
+            f"| {' | '.join(_projected(r))} |"
         )
-    lines += [
-        "",
-        f"*Projected* cost of 1,000,000 documents ({kind} as above): hours = start-up + 10⁶ ÷ "
+    lines += ["", _projection_note(f"{kind} as above")]
+    return lines
+
+
+def _per_core_hour() -> float:
+    from docsort.models.cost import CostModel
+
+    return CostModel().hardware_per_hour / 2
+
+
+def _per_core(r: dict) -> float:
+    """The measured job rate divided by the cores its workers' threads had."""
+    return r["rows_per_second"] / (r["workers"] * (r.get("threads_per_worker") or 1))
+
+
+def _projected(r: dict) -> list[str]:
+    """Projected hours / USD of a million documents on each of PROJECTED_WORKERS."""
+    threads = r.get("threads_per_worker") or 1
+    cells = []
+    for n in PROJECTED_WORKERS:
+        if r["engine"] == "local" and n > 1:  # one process: it has no workers to add
+            cells.append("–")
+            continue
+        cores = n * threads  # the local engine: one process on its threads' cores
+        seconds = r["startup_seconds"] + MILLION / (_per_core(r) * cores)
+        usd = seconds / 3600 * cores * _per_core_hour()
+        cells.append(f"{seconds / 3600:.2f} / {usd:.2f}")
+    return cells
+
+
+def _projection_note(what: str) -> str:
+    return (
+        f"*Projected* cost of 1,000,000 documents ({what}): hours = start-up + 10⁶ ÷ "
         "(rate per core × cores); cores = N workers of one core (the local engine: its one "
         "process on as many cores as it had threads); USD = hours × cores × "
-        f"{per_core_hour:.2f} USD per core-hour (docsort's default hardware price, half of "
+        f"{_per_core_hour():.2f} USD per core-hour (docsort's default hardware price, half of "
         "0.10 USD for a 2-vCPU VM). It assumes the per-worker rate measured here holds on N "
-        "workers, which only a real cluster can confirm.",
+        "workers, which only a real cluster can confirm."
+    )
+
+
+def summary_table() -> str:
+    """docs/batch.md's section: every measured kind and engine in one table, then the
+    projection of a million documents from the same files."""
+    measured = [(kind, r) for kind in KINDS for r in kind_results(kind)]
+    if not measured:
+        return "(no results yet: run benchmarks/batch.py)"
+    lines = [
+        "| model, rows | engine | rows | workers × threads | start-up s | job s | rows/s (job) "
+        "| rows/s (with start-up) | load before / max |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    return lines
+    for kind, r in measured:
+        lines.append(
+            f"| {KINDS[kind]['title']} | {r['engine']} | {r['rows']:,} "
+            f"| {r['workers']} × {r['threads_per_worker']} | {r['startup_seconds']:.1f} "
+            f"| {r['job_seconds']:.1f} | {r['rows_per_second']:,.1f} "
+            f"| {r['end_to_end_rows_per_second']:,.1f} | {r['load_before']} / {r['load_max']} |"
+        )
+    head = " | ".join(f"N = {n}: hours / USD" for n in PROJECTED_WORKERS)
+    lines += [
+        "",
+        "Measured: one run per engine on the same rows and model, each engine's start-up "
+        "(`ray.init()`, the Spark session) timed apart from the job; "
+        f"{measured[0][1]['machine']['cpu']}, {measured[0][1]['machine']['cores']} cores shared "
+        "with other work (the 1-minute load average before and at most during the run). "
+        "Every column, the agreement with the local engine and the other work on the machine: "
+        "[benchmarks.md](benchmarks.md#batch-prediction-engines).",
+        "",
+        f"| model | engine | rows/s per core (measured) | start-up s (measured) | {head} |",
+        "| --- | --- | ---: | ---: |" + " ---: |" * len(PROJECTED_WORKERS),
+    ]
+    for kind, r in measured:
+        lines.append(
+            f"| {KINDS[kind]['title'].split(',')[0]} | {r['engine']} | {_per_core(r):,.1f} "
+            f"| {r['startup_seconds']:.1f} | {' | '.join(_projected(r))} |"
+        )
+    lines += ["", _projection_note("each model as measured above")]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -399,8 +471,13 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--kind", default="tfidf", choices=list(KINDS), help="What to measure.")
     parser.add_argument("--note", help="What else ran on the machine, for the table.")
-    parser.add_argument("--table-only", action="store_true", help="Only rebuild the table.")
-    add_docs_option(parser)
+    parser.add_argument("--table-only", action="store_true", help="Only rebuild the tables.")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="Only this page (a copy, e.g. in the tests): the sections whose markers it holds "
+        "(default: docs/benchmarks.md and docs/batch.md).",
+    )
     args = parser.parse_args()
     if not args.table_only:
         with tempfile.TemporaryDirectory(prefix="docsort-batch-") as tmp:
@@ -421,7 +498,19 @@ def main() -> None:
                 for done, result in results.items():
                     write_json(RESULTS / f"{args.kind}-{done}.json", result)
                 print(json.dumps(results[engine].get("agreement")), flush=True)
-    replace_docs_section(START, END, build_table(), args.docs)
+    for page in [args.docs] if args.docs else [DOCS, PAGE]:
+        write_sections(page)
+
+
+def write_sections(page: Path) -> None:
+    """Rebuild each of this script's sections that ``page`` holds (at least one)."""
+    text = page.read_text(encoding="utf-8")
+    sections = [(START, END, build_table), (SUMMARY_START, SUMMARY_END, summary_table)]
+    found = [(start, end, build) for start, end, build in sections if start in text]
+    if not found:
+        raise SystemExit(f"{page} holds none of the {START} / {SUMMARY_START} markers")
+    for start, end, build in found:
+        replace_docs_section(start, end, build(), page)
 
 
 if __name__ == "__main__":

@@ -207,8 +207,12 @@ def test_benchmark_table_rebuilds_from_results(
     _rebuilds(tmp_path, script, args, name, BENCHMARKS_PAGE)
 
 
-# tables kept on a kind's own page: script, table-only arguments, marker name, page
-PAGE_TABLE_SCRIPTS = [("fusion.py", ["table"], "fusion", DOCS / "kinds" / "encoder.md")]
+# tables kept on another page (a kind's, a command's): script, table-only arguments, marker
+# name, page
+PAGE_TABLE_SCRIPTS = [
+    ("fusion.py", ["table"], "fusion", DOCS / "kinds" / "encoder.md"),
+    ("batch.py", ["--table-only"], "batch-summary", DOCS / "batch.md"),
+]
 
 
 @pytest.mark.parametrize(
