@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,22 @@ RUNS: dict[str, tuple[str, dict[str, Any], bool]] = {
     ),
     "cross-ctx-lora": ("minilm", {"variant": "cross", "loss": "mse", "lora": True}, True),
     "cross-noctx-pearson": ("minilm", {"variant": "cross", "loss": "pearson"}, False),
+    # the CPC code as a learnt vector added to the token embeddings (no tokens spent on it)
+    "cross-ctxemb": (
+        "minilm",
+        {"variant": "cross", "loss": "mse", "context_mode": "embedding"},
+        True,
+    ),
+    "cross-ctxemb-pooled": (
+        "minilm",
+        {
+            "variant": "cross",
+            "loss": "mse",
+            "context_mode": "embedding",
+            "context_fusion": "pooled",
+        },
+        True,
+    ),
     "mpnet-cross-ctx": ("mpnet", {"variant": "cross", "loss": "mse"}, True),
     "mpnet-cross-noctx": ("mpnet", {"variant": "cross", "loss": "mse"}, False),
 }
@@ -129,6 +146,8 @@ def run_one(
         "model": base,
         "variant": params["variant"],
         "context": with_context,
+        "context_mode": params.get("context_mode", "text") if with_context else "none",
+        "context_fusion": params.get("context_fusion", "tokens"),
         "loss": params["loss"] + (" + NT-Xent" if params.get("contrastive_weight") else ""),
         "lora": bool(params.get("lora")),
         "params": model.get_params(),
@@ -165,7 +184,7 @@ def table() -> str:
         r = json.loads(path.read_text())
         rows.append(
             f"| {r['run']} | {r['model']} | {r['variant']}{' LoRA' if r['lora'] else ''} | "
-            f"{'yes' if r['context'] else 'no'} | {r['loss']} | {r['pearson']:.4f} | "
+            f"{_context(r)} | {r['loss']} | {r['pearson']:.4f} | "
             f"{r['spearman']:.4f} | {r['train_seconds']:,.0f} | {r['train_rows']:,} | "
             f"{r['epochs_run']} | {_encoder_lr(r):g} | {r['load_average_1m_at_start']} |"
         )
@@ -174,7 +193,38 @@ def table() -> str:
         "training rows | epochs | encoder lr | load |\n"
         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
-    return header + "\n" + "\n".join(rows)
+    return header + "\n" + "\n".join(rows) + "\n\n" + seed_summary()
+
+
+def _context(r: dict[str, Any]) -> str:
+    """How a run read the CPC code: not at all, as its title, or as a learnt embedding."""
+    mode = r.get("context_mode", "text" if r["context"] else "none")  # early runs: title or none
+    if mode == "embedding":
+        return f"embedding ({r.get('context_fusion', 'tokens')})"
+    return {"text": "title", "none": "no"}[mode]
+
+
+def seed_summary() -> str:
+    """Runs repeated with other seeds (``<run>`` with ``<run>-seed1``, ``-seed2``...): Pearson
+    mean ± sd per setting, so a difference is read against the seeds' spread."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        groups.setdefault(re.sub(r"-seed\d+$", "", r["run"]), []).append(r)
+    lines = [
+        "| setting | context | seeds | Pearson mean ± sd | training seconds (mean) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name, runs in sorted(groups.items()):
+        if len(runs) < 2:
+            continue
+        pearson = np.array([r["pearson"] for r in runs])
+        seconds = np.mean([r["train_seconds"] for r in runs])
+        lines.append(
+            f"| {name} | {_context(runs[0])} | {len(runs)} | {pearson.mean():.4f} ± "
+            f"{pearson.std(ddof=1):.4f} | {seconds:,.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def _encoder_lr(r: dict[str, Any]) -> float:

@@ -15,7 +15,12 @@ import docsort
 from docsort.data.dataset import Dataset, from_frame, grouped_split
 from docsort.errors import DocsortError
 from docsort.models import Classifier, Scorer, create, load
-from docsort.models.kinds.pair import context_title, read_context_map
+from docsort.models.kinds.pair import (
+    code_levels,
+    context_title,
+    context_vocabulary,
+    read_context_map,
+)
 from tests.conftest import USPTO_P2P, USPTO_TITLES
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -142,3 +147,58 @@ def test_the_split_by_anchor_keeps_each_anchor_on_one_side(uspto_rows) -> None:
     assert len(set(test.texts)) == 2  # 20 % of the 10 anchors
     again = grouped_split(uspto_rows, uspto_rows.texts, 0.2, seed=0)[1]
     assert again.texts == test.texts and again.context == test.context
+
+
+# -- context as a learnt embedding (context_mode: embedding) ----------------------------------
+def test_a_rare_code_is_read_through_its_parents_and_an_unknown_one_adds_nothing() -> None:
+    titles = read_context_map(USPTO_TITLES)
+    codes = ["A47"] * 6 + ["A61"] * 2 + ["H04"] * 5
+    vocabulary = context_vocabulary(codes, titles, min_rows=5)
+    # A61 (2 rows) has no vector of its own; its section A (8 rows) and H (5) do
+    assert set(vocabulary) == {"A", "A47", "H", "H04"}
+    assert sorted(vocabulary.values()) == [1, 2, 3, 4]  # 0 is "no level"
+    assert code_levels("A47B", vocabulary) == ["A47", "A"]  # a subclass never seen: its class
+    assert code_levels("A61", vocabulary) == ["A"]
+    assert code_levels("Q12", vocabulary) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"variant": "cross", "context_fusion": "tokens"},
+        {"variant": "bi", "context_fusion": "pooled"},  # each phrase embedded once per context
+    ],
+)
+def test_a_context_embedding_trains_reads_the_code_and_saves(uspto_rows, tmp_path, params) -> None:
+    params = {**FAST, "context_mode": "embedding", "context_min_rows": 1, **params}
+    model = create("pair", params).fit(uspto_rows)
+    assert model.uses_context_ and set(model.context_vocab_) >= set(uspto_rows.context)
+    assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
+    assert np.abs(model.net_.context_projection.weight.detach().numpy()).max() > 0  # learnt
+    known = sorted(set(uspto_rows.context))[:2]
+    pair = ("abatement", "eliminating process")
+    rows = [(*pair, known[0]), (*pair, known[1]), (*pair, known[0] + "Z"), (*pair, "Q12"),
+            (*pair, "Q99")]  # fmt: skip
+    scores = model.predict(rows)
+    assert scores[0] != pytest.approx(scores[1], abs=1e-6)  # the code is read
+    assert scores[2] == pytest.approx(scores[0], abs=1e-6)  # an unseen subclass: its class
+    assert scores[3] == pytest.approx(scores[4], abs=1e-6)  # nothing known: no context
+    again = load(model.save(tmp_path / "m"))
+    assert again.context_vocab_ == model.context_vocab_
+    np.testing.assert_allclose(again.predict(rows), scores, atol=1e-5)
+    np.testing.assert_allclose(
+        again.predict_scores(uspto_rows), model.predict_scores(uspto_rows), atol=1e-5
+    )
+    with pytest.raises(DocsortError, match="context_mode: text or none"):
+        again.export_network()
+
+
+def test_context_mode_none_ignores_the_column(uspto_rows) -> None:
+    bare = Dataset(uspto_rows.texts, uspto_rows.labels, text_pair=uspto_rows.text_pair)
+    blind = create("pair", {**FAST, "context_mode": "none", "epochs": 1}).fit(uspto_rows)
+    assert not blind.uses_context_
+    np.testing.assert_allclose(
+        blind.predict_scores(uspto_rows), blind.predict_scores(bare), atol=1e-6
+    )
+    with pytest.raises(DocsortError, match="context_mode must be one of"):
+        create("pair", {**FAST, "context_mode": "vector"}).fit(uspto_rows)

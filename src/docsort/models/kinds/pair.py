@@ -15,6 +15,15 @@ which r alone leaves free); ``ordinal`` (a rank-consistent cumulative model over
 levels, e.g. 0, .25, .5, .75, 1); and an optional in-batch NT-Xent term
 (``contrastive_weight``) that pulls the two sides of high-scoring pairs together.
 
+How the context is read (``context_mode``): ``text`` spells its title out as above; ``none``
+ignores the column; ``embedding`` (seed 004's fusion) costs no tokens: each code, and each of
+its parents seen in training (``A47`` and ``A`` when the context map lists ``A``), has a
+learnt vector; a row's vectors are summed, normalised, projected to the encoder's width and
+added to every token embedding (``context_fusion: tokens``) or to the pooled vector
+(``pooled``). A code seen in fewer than ``context_min_rows`` training rows has no vector of its
+own and is read through its parents; a code with no known parent adds nothing. The projection
+starts at zero, so training starts from the model without context.
+
 How it fits the contract: a pair model takes the ``Scorer`` role (``docsort.models.base``), a
 regressor's contract beside the ``Classifier`` one. It shares the registry, ``docsort.yaml``
 save/load and ``docsort train/eval/predict`` with every kind through ``Model``, and has no
@@ -65,6 +74,8 @@ MAX_LEVELS = 20  # the ordinal loss needs a handful of discrete score levels
 CONTEXT_TITLES = "context_titles.json"  # the context map, carried by the saved model
 PAIR_STATE = "pair.json"  # score levels and whether the model reads a context
 RUN_INDEPENDENT = ("device", "checkpoint_dir", "checkpoint_every", "resume", "eval_batch_size")
+CONTEXT_MODES = ("text", "embedding", "none")
+CONTEXT_FUSIONS = ("tokens", "pooled")
 
 
 # -- context titles -----------------------------------------------------------------------
@@ -106,6 +117,32 @@ def context_title(code: str, titles: dict[str, str]) -> str:
     return code
 
 
+def code_levels(code: str, known: set[str] | dict[str, Any]) -> list[str]:
+    """``code`` and its parents that are in ``known``, longest first (A47B → A47B, A47, A):
+    the levels a context embedding sums."""
+    code = code.strip()
+    levels: list[str] = []
+    for end in range(len(code), 0, -1):
+        prefix = code[:end].rstrip(" /")
+        if prefix in known and prefix not in levels:
+            levels.append(prefix)
+    return levels
+
+
+def context_vocabulary(
+    codes: Sequence[str], titles: dict[str, str], min_rows: int
+) -> dict[str, int]:
+    """``level → row of the embedding table`` (from 1; 0 is "no level"): every code and parent
+    (a code of the context map or of the training rows) carried by ≥ ``min_rows`` rows."""
+    known = set(titles) | {code.strip() for code in codes}
+    counts: dict[str, int] = {}
+    for code in codes:
+        for level in code_levels(code, known):
+            counts[level] = counts.get(level, 0) + 1
+    kept = sorted(level for level, n in counts.items() if n >= min_rows)
+    return {level: i + 1 for i, level in enumerate(kept)}
+
+
 def _level_name(value: float) -> str:
     return f"{value:g}"
 
@@ -118,6 +155,10 @@ class PairArgs(FineTuneArgs):
     variant: str = "cross"
     loss: str = "mse"
     context_map: str | None = None
+    context_mode: str = "text"
+    context_fusion: str = "tokens"
+    context_dim: int = 64
+    context_min_rows: int = 5
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.05
     contrastive_min_score: float = 0.75
@@ -136,6 +177,10 @@ class PairArgs(FineTuneArgs):
         "variant": Choice(*VARIANTS),
         "loss": Choice(*LOSSES),
         "context_map": Optional(Text(nonempty=True)),
+        "context_mode": Choice(*CONTEXT_MODES),
+        "context_fusion": Choice(*CONTEXT_FUSIONS),
+        "context_dim": Integer(min=1),
+        "context_min_rows": Integer(min=1),
         "contrastive_weight": Number(min=0),
         "contrastive_temperature": POSITIVE,
         "contrastive_min_score": Number(min=0, max=1, exclusive="min"),
@@ -171,6 +216,12 @@ class PairScorer(ArgumentsInit, Scorer):
         ``models/nn/export.py``)."""
         from docsort.models.nn.export import pair_spec
 
+        if self.uses_context_ and self.context_mode == "embedding":
+            raise DocsortError(
+                "docsort export: this pair model reads its context as a learnt embedding, "
+                "which the exported graph's token inputs cannot carry; export a model trained "
+                "with context_mode: text or none"
+            )
         return pair_spec(self)
 
     # -- parameters ---------------------------------------------------------------------
@@ -188,7 +239,8 @@ class PairScorer(ArgumentsInit, Scorer):
 
     # -- inputs -------------------------------------------------------------------------
     def _sides(self, data: Dataset) -> tuple[list[str], list[str], list[str] | None]:
-        """Anchors, targets and (when the model reads a context) context titles of ``data``."""
+        """Anchors, targets and (when the model reads a context as text) context titles of
+        ``data``."""
         source = data.name or "the data"
         if data.text_pair is None:
             raise DocsortError(
@@ -202,8 +254,22 @@ class PairScorer(ArgumentsInit, Scorer):
                     f"{source}: this pair model was trained with a context; name the context "
                     "column (--context COLUMN)"
                 )
-            titles = [context_title(code, self.context_titles_) for code in data.context]
+            if self.context_mode == "text":
+                titles = [context_title(code, self.context_titles_) for code in data.context]
         return list(data.texts), list(data.text_pair), titles
+
+    def _levels(self, data: Dataset) -> np.ndarray | None:
+        """Each row's context levels as rows of the embedding table (0 pads), when the model
+        reads its context as an embedding."""
+        if not (self.uses_context_ and self.context_mode == "embedding"):
+            return None
+        assert data.context is not None  # _sides said so
+        rows = [[self.context_vocab_[x] for x in code_levels(code, self.context_vocab_)]
+                for code in data.context]  # fmt: skip
+        levels = np.zeros((len(rows), max([1, *map(len, rows)])), dtype=np.int64)
+        for i, row in enumerate(rows):
+            levels[i, : len(row)] = row
+        return levels
 
     def _cross_tokens(self, anchors: list[str], targets: list[str], titles: list[str] | None):
         """Cross-encoder input: "anchor [SEP] target [SEP] title", cut at ``max_length`` from
@@ -233,6 +299,11 @@ class PairScorer(ArgumentsInit, Scorer):
         if self.variant == "bi" or contrastive:
             inputs["first"] = self._side_tokens(anchors, titles)
             inputs["second"] = self._side_tokens(targets, titles)
+        levels = self._levels(data)
+        if levels is not None:
+            from docsort.models.nn.pair_training import ContextTokens
+
+            inputs = {name: ContextTokens(tokens, levels) for name, tokens in inputs.items()}
         return inputs
 
     # -- building blocks ----------------------------------------------------------------
@@ -252,7 +323,18 @@ class PairScorer(ArgumentsInit, Scorer):
             unit = self._unit(self.levels_)
             gaps = list(np.diff(unit))
         hidden = encoder.config.hidden_size
-        return PairNet(encoder, hidden, self.pooling, self.dropout, self.variant, gaps)
+        context = len(self.context_vocab_) if self.context_mode == "embedding" else 0
+        return PairNet(
+            encoder,
+            hidden,
+            self.pooling,
+            self.dropout,
+            self.variant,
+            gaps,
+            context_levels=context,
+            context_dim=self.context_dim,
+            context_fusion=self.context_fusion,
+        )
 
     def _unit(self, scores: np.ndarray) -> np.ndarray:
         """Scores mapped onto [0, 1] by the training range: what the network predicts."""
@@ -305,7 +387,13 @@ class PairScorer(ArgumentsInit, Scorer):
             )
         self.levels_ = levels
         self.context_titles_ = read_context_map(self.context_map) if self.context_map else {}
-        self.uses_context_ = train.context is not None
+        self.uses_context_ = train.context is not None and self.context_mode != "none"
+        self.context_vocab_: dict[str, int] = {}
+        if self.uses_context_ and self.context_mode == "embedding":
+            assert train.context is not None
+            self.context_vocab_ = context_vocabulary(
+                train.context, self.context_titles_, self.context_min_rows
+            )
         self._sides(train)  # a missing pair column fails before any weights load
         import torch
         from transformers import AutoTokenizer
@@ -453,6 +541,8 @@ class PairScorer(ArgumentsInit, Scorer):
             sides = []
             for side in (inputs["first"], inputs["second"]):
                 keys = [tuple(ids) for ids in side.encoding["input_ids"]]
+                if hasattr(side, "levels"):  # one phrase in two contexts is two vectors
+                    keys = [(k, tuple(v)) for k, v in zip(keys, side.levels, strict=True)]
                 unique: dict[tuple, int] = {}
                 owner = np.array([unique.setdefault(k, len(unique)) for k in keys])
                 first_rows = np.unique(owner, return_index=True)[1]
@@ -497,7 +587,11 @@ class PairScorer(ArgumentsInit, Scorer):
         write_json(directory / CONTEXT_TITLES, self.context_titles_)
         write_json(
             directory / PAIR_STATE,
-            {"levels": self.levels_.tolist(), "uses_context": self.uses_context_},
+            {
+                "levels": self.levels_.tolist(),
+                "uses_context": self.uses_context_,
+                "context_vocabulary": self.context_vocab_,
+            },
         )
 
     def _load_weights(self, directory: Path) -> None:
@@ -521,6 +615,7 @@ class PairScorer(ArgumentsInit, Scorer):
                 f"{self.levels_.size}",
             )
         self.uses_context_ = bool(state["uses_context"])
+        self.context_vocab_ = dict(state.get("context_vocabulary", {}))  # older models: none
         self.context_titles_ = json.loads((directory / CONTEXT_TITLES).read_text("utf-8"))
         base = resolve(self.base) if self.lora else str(folder)
         net = self._build(base)
@@ -543,6 +638,8 @@ def _subset_tokens(tokens: Any, rows: np.ndarray) -> Any:
     part.tokenizer = tokens.tokenizer
     part.encoding = {key: [values[i] for i in rows] for key, values in tokens.encoding.items()}
     part.lengths = tokens.lengths[rows]
+    if hasattr(tokens, "levels"):
+        part.levels = tokens.levels[rows]
     return part
 
 

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from docsort.models.nn.training import EncoderNet, Tokenized
+from docsort.models.nn.training import EncoderNet, Tokenized, pooled
+
+CONTEXT_KEY = "context_levels"  # a batch's context levels, beside the tokenizer's tensors
 
 
 class PairNet(EncoderNet):
@@ -36,9 +38,18 @@ class PairNet(EncoderNet):
         dropout: float,
         variant: str,
         gaps: Sequence[float] = (),
+        context_levels: int = 0,
+        context_dim: int = 64,
+        context_fusion: str = "tokens",
     ) -> None:
         super().__init__(encoder, hidden, 1, pooling, dropout)
         self.variant = variant
+        self.context_fusion = context_fusion
+        if context_levels:
+            # row 0 is "no level": zero and never learnt, so an unknown code adds nothing
+            self.context_table = nn.Embedding(context_levels + 1, context_dim, padding_idx=0)
+            self.context_projection = nn.Linear(context_dim, hidden, bias=False)
+            nn.init.zeros_(self.context_projection.weight)  # start as the model without context
         # cosine of two sentence vectors: related phrases sit around 0.5-0.9; start near there
         self.cos_scale = nn.Parameter(torch.tensor(5.0))
         self.cos_shift = nn.Parameter(torch.tensor(-3.0))
@@ -58,6 +69,24 @@ class PairNet(EncoderNet):
     def score_parameters(self) -> list[nn.Parameter]:
         """What is learnt beside the encoder: the head (or cosine scale) and the cuts."""
         return [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """The pooled vector; with context levels in the batch, their projected vector is
+        added to every token embedding (or to the pooled vector)."""
+        if CONTEXT_KEY not in batch:
+            return super().embed(batch)
+        tokens = {key: value for key, value in batch.items() if key != CONTEXT_KEY}
+        offset = self.context_offset(batch[CONTEXT_KEY])
+        if self.context_fusion == "pooled":
+            return pooled(self.encoder, tokens, self.pooling) + offset
+        words = self.encoder.get_input_embeddings()(tokens.pop("input_ids"))
+        tokens["inputs_embeds"] = words + offset.unsqueeze(1).to(words.dtype)
+        return pooled(self.encoder, tokens, self.pooling)
+
+    def context_offset(self, levels: Tensor) -> Tensor:
+        """Each row's levels summed, L2-normalised and projected to the encoder's width."""
+        summed = self.context_table(levels).sum(dim=1)
+        return self.context_projection(F.normalize(summed, dim=-1))
 
     def cross_logit(self, batch: dict[str, Tensor]) -> Tensor:
         return self.forward(batch).squeeze(-1)
@@ -100,6 +129,24 @@ class PairTokens(Tokenized):
         )
         self.encoding = dict(encoding)
         self.lengths = np.array([len(ids) for ids in self.encoding["input_ids"]], dtype=np.int64)
+
+
+class ContextTokens(Tokenized):
+    """Tokenized rows with each row's context levels (rows of the model's table, 0 pads),
+    which every batch carries under ``CONTEXT_KEY``."""
+
+    def __init__(self, tokens: Tokenized, levels: np.ndarray) -> None:
+        self.tokenizer, self.encoding, self.lengths = (
+            tokens.tokenizer,
+            tokens.encoding,
+            tokens.lengths,
+        )
+        self.levels = levels
+
+    def batch(self, rows: np.ndarray, device: torch.device) -> dict[str, Tensor]:
+        batch = super().batch(rows, device)
+        batch[CONTEXT_KEY] = torch.from_numpy(self.levels[rows]).to(device)
+        return batch
 
 
 # -- losses -------------------------------------------------------------------------------
