@@ -73,6 +73,27 @@ def uspto_rows() -> Any:
 
 
 @pytest.fixture(scope="session")
+def marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Marian translation model with minilm's tokenizer (no
+    translation weights install offline): real seq2seq code, nonsense output."""
+    from transformers import AutoTokenizer, MarianConfig, MarianMTModel
+
+    from docsort.models.hub import resolve
+
+    folder = tmp_path_factory.mktemp("marian")
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
+    config = MarianConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    MarianMTModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def arxiv_csv(arxiv_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "arxiv.csv"
     arxiv_frame.to_csv(path, index=False)

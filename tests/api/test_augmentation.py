@@ -28,25 +28,6 @@ from docsort.errors import DocsortError
 
 
 @pytest.fixture(scope="module")
-def marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import AutoTokenizer, MarianConfig, MarianMTModel
-
-    from docsort.models.hub import resolve
-
-    folder = tmp_path_factory.mktemp("marian")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
-    config = MarianConfig(
-        vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-        decoder_ffn_dim=32, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
-    MarianMTModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def rows(arxiv_frame: pd.DataFrame) -> Dataset:
     frame = arxiv_frame.groupby("category").head(10)
     return from_frame(frame, text=["title", "abstract"], label="category", name="arxiv")

@@ -153,3 +153,27 @@ def test_retrain_from_the_command_line(
     assert "trained on 240 training rows and 8 feedback rows" in done.stdout
     assert "corrected rows right: champion " in done.stdout
     assert f"registered as version 2 of {name} (challenger" in done.stdout
+
+
+def test_retrain_writes_augmented_rows_as_the_champion_did(
+    registry: str, arxiv_frame: pd.DataFrame, marian: Path, unique_name: str, tmp_path: Path
+) -> None:
+    from docsort import api
+
+    data = tmp_path / "rows.csv"
+    arxiv_frame.groupby("category").head(10).to_csv(data, index=False)
+    spec = {"method": "backtranslate", "translator": str(marian), "classes": ["cs.CL"],
+            "back_translator": str(marian), "n": 1, "filter": False, "max_tokens": 12}  # fmt: skip
+    request = api.TrainRequest(
+        data=data,
+        out=tmp_path / "v1",
+        params={"char_ngrams": None, "augment": spec},
+        columns=api.Columns.parse("title,abstract", label="category"),
+    )
+    api.fit(api.prepare_train(request))
+    run_register(RegisterRequest(tmp_path / "v1", unique_name, alias="champion"))
+    result = run_retrain(RetrainRequest(unique_name, tmp_path / "v2"))
+    again = docsort.load(tmp_path / "v2").trained_on_["augment"]
+    first = docsort.load(tmp_path / "v1").trained_on_["augment"]
+    assert again == first and again["sources"] == 10 and again["max_tokens"] == 12
+    assert any("augmentation repeated" in note for note in result.notes)

@@ -127,9 +127,10 @@ class AugmentSpec:
             )
 
     def record(self) -> dict[str, Any]:
-        """What a trained model records of it (not the endpoint's key variable)."""
-        shown = ("method", "classes", "n", "max_rows", "generator", "base_url", "translator",
-                 "back_translator", "filter", "filter_model", "max_copied", "seed")  # fmt: skip
+        """What a trained model records of it: every setting but the run-time ``threads``, so
+        ``docsort retrain`` writes the next version's rows the same way (``api_key_env`` names
+        a variable; the key itself is never read here)."""
+        shown = [f.name for f in fields(self) if f.name != "threads"]
         values = {k: getattr(self, k) for k in shown}
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
         return {k: v for k, v in values.items() if v is not None}

@@ -3,8 +3,9 @@ champion was on its training rows plus the corrections people sent to the servic
 as ``challenger``, and promoted only if it is not worse than the champion on a fixed holdout.
 
 The champion's saved manifest says how it was trained (kind, parameters, the columns it read,
-long-document and redaction settings, calibration, and, for models trained by this version of
-docsort, the training data and split options), so the only new input is the feedback. A
+long-document and redaction settings, calibration, a config's ``augment:`` and, for models
+trained by this version of docsort, the training data and split options), so the only new input
+is the feedback. Augmented rows are written anew from the new training rows. A
 feedback row whose text is one of the training texts replaces that row (a correction of the
 training data); the others are added. ``feedback_repeat`` adds each feedback row that many
 times: a handful of corrections among thousands of rows may otherwise move the model too
@@ -19,12 +20,13 @@ is registered and gated the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from docsort.api.augmentation import AugmentSpec
 from docsort.api.feedback import FeedbackRows, check_min_rating, feedback_rows
 from docsort.api.redaction import redact_like_training, trained_redaction
 from docsort.api.registry import (
@@ -47,6 +49,7 @@ from docsort.models.base import Model, Runtime, is_model_dir, load
 from docsort.models.nn.grpo import GrpoArgs
 
 MAX_REPEAT = 100
+AUGMENT_SETTINGS = {f.name for f in fields(AugmentSpec)}  # trained_on.augment less its counts
 METHODS = ("supervised", "grpo")
 
 
@@ -259,12 +262,17 @@ def _supervised(request: RetrainRequest, champion: Model, version: str) -> _Trai
     new_labels = [n for n in train.label_set.names if n not in champion.labels_.names]
     if new_labels:
         notes.append(f"feedback adds {len(new_labels)} label(s) the champion did not know")
+    params = champion.get_params()
+    augment = trained.get("augment")
+    if augment:  # written anew from this data, as the champion's were (the counts are its own)
+        params["augment"] = {k: v for k, v in augment.items() if k in AUGMENT_SETTINGS}
+        notes.append(f"augmentation repeated as the champion's ({augment.get('method')})")
     plan = prepare_train(
         TrainRequest(
             data=train,
             out=None,  # saved below, with the data it was trained on named
             kind=champion.kind,
-            params=champion.get_params(),
+            params=params,
             valid=trained.get("valid"),
             valid_split=trained.get("valid_split"),
             seed=int(trained.get("seed") or 0),
