@@ -12,8 +12,11 @@ wall time on this machine (Optuna starts no trial after it and lets the running 
 Ray Tune stops every trial still running at it; the wall time really taken is recorded),
 the same space (lr, weight decay, warm-up ratio,
 LoRA rank) and the same fixed parameters. Optuna runs one trial at a time with every core; Ray
-runs one trial per core (``--cpus-per-trial 1``). The value compared is the best validation
-macro-F1 a search found (what it optimises); the test macro-F1 of its best model is beside it.
+ASHA runs one trial per core (``--cpus-per-trial 1``) and Ray PBT its whole population at once
+(``--cpus-per-trial`` cores / population: a population that does not fit is paused and
+restarted from its checkpoints at every epoch, see docs/tune.md). The value compared is the
+best validation macro-F1 a search found (what it optimises); the test macro-F1 of its best
+model is beside it.
 Results: benchmarks/results/tune/SUBSET/METHOD-seedN.json (run once per ``--seed``), SUBSET
 naming the subset (``banking77-10i-10t-5v``: 10 intents, 10 training and 5 validation rows
 each); the table between the ``<!-- tune:start -->`` markers of docs/benchmarks.md is rebuilt
@@ -129,9 +132,11 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 time_budget=args.budget,
                 seed=args.seed,
                 columns=Columns(),
+                cpus_per_trial=_cpus_per_trial(name, args),
                 **METHODS[name],
             )
             tuned = run_tune(prepare_tune(request))
+            result["cpus_per_trial"] = request.cpus_per_trial
             best = tuned.best
             result["best_valid_macro_f1"] = best.value if best else None
             result["params"] = best.params if best else None
@@ -165,6 +170,14 @@ def run_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     return result
+
+
+def _cpus_per_trial(name: str, args: argparse.Namespace) -> float:
+    """1 for ASHA and Optuna (Optuna ignores it); PBT: ``--pbt-cpus-per-trial``, by default
+    the share of the cores that runs the whole population at once."""
+    if name != "ray-pbt":
+        return 1.0
+    return args.pbt_cpus_per_trial or (os.cpu_count() or 1) / args.population
 
 
 def _curve(records: list[Any]) -> list[list[float]]:
@@ -279,6 +292,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="Seconds per search.")
     parser.add_argument("--max-trials", type=int, default=64, help="Trials at most per search.")
     parser.add_argument("--population", type=int, default=4, help="PBT's trials (population).")
+    parser.add_argument(
+        "--pbt-cpus-per-trial",
+        type=float,
+        help="PBT's CPUs a trial (default: cores / population, the population at once).",
+    )
     parser.add_argument("--labels", type=int, default=20, help="Intents of the subset.")
     parser.add_argument("--train", type=int, default=15, help="Training rows per intent.")
     parser.add_argument("--valid", type=int, default=5, help="Validation rows per intent.")
