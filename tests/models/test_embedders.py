@@ -244,3 +244,21 @@ def test_the_cli_predicts_zero_shot_with_a_backend_base(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] == "sports"
+
+
+def test_threads_given_at_load_reach_the_engine_and_are_not_saved(
+    titles: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    from docsort.models.base import Runtime
+
+    alias = "use-multilingual"
+    _needs(alias)
+    train, _ = titles
+    model = create("embed", {"base": alias, "max_length": 64, "cache": False}).fit(train)
+    model.save(tmp_path / "m")
+    assert "threads" not in read_manifest(tmp_path / "m")["params"]  # this machine's, not saved
+    again = load(tmp_path / "m", runtime=Runtime(threads=2))
+    assert again._encoder() is load_embedder(alias, max_length=64, threads=2)
+    dual = zero_shot(LabelSet(tuple(ARXIV), descriptions=ARXIV), base=alias, max_length=64)
+    dual.apply_runtime(Runtime(threads=2))
+    assert dual._embedder() is load_embedder(alias, max_length=64, threads=2)

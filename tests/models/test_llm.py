@@ -239,3 +239,14 @@ def test_bias_fit_weights_labels_equally_and_leaves_unseen_labels_alone(
     corrected = (fake_scores(valid.texts, "")[0] + bias).argmax(axis=1)
     assert np.mean(corrected == fake_scores.truth) == 1.0
     assert bias[names.index("sports")] < bias[names.index("politics")] + 1.0  # not over-favoured
+
+
+def test_threads_given_at_load_replace_the_saved_ones_for_the_run(
+    zero_shot: LLMClassifier, tmp_path: Path
+) -> None:
+    from docsort.models.base import Runtime, read_manifest
+
+    zero_shot.save(tmp_path / "m")
+    assert read_manifest(tmp_path / "m")["params"]["n_threads"] == 1  # as trained
+    assert load(tmp_path / "m", runtime=Runtime(threads=3)).n_threads == 3  # this machine's
+    assert load(tmp_path / "m").n_threads == 1

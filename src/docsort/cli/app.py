@@ -61,7 +61,10 @@ CONTEXT_MAP_HELP = (
     "code falls back to its parent's title, then to itself); saved with the model."
 )
 DEVICE_HELP = "Run on auto, cpu or cuda[:N] (a run-time setting: never saved with the model)."
-THREADS_HELP = "CPU threads for torch / llama.cpp (a run-time setting: never saved)."
+THREADS_HELP = (
+    "CPU threads for torch, llama.cpp and the torch-free embedding engines (a run-time setting: "
+    "never saved)."
+)
 AS_TRAINED = " Default: as in training."
 
 

@@ -70,7 +70,7 @@ class Runtime:
     the config; SetFit passes the batch size to ``predict_proba``)."""
 
     device: str | None = None  # "auto", "cpu", "cuda", "cuda:1"; None: the kind's default
-    threads: int | None = None  # torch / llama.cpp threads; None: the library's default
+    threads: int | None = None  # torch, llama.cpp and embedding-engine threads; None: default
     eval_batch_size: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = None

@@ -103,6 +103,7 @@ class DualArgs(FineTuneArgs):
     top_k: int | None = None
     at_least_one: bool = False
     group_by_length: bool = True
+    threads: int | None = None
 
     param_rules: ClassVar[dict[str, Rule]] = {
         **FineTuneArgs.param_rules,
@@ -126,6 +127,7 @@ class DualArgs(FineTuneArgs):
         "top_k": Optional(Integer(min=1)),
         "at_least_one": Flag(),
         "group_by_length": Flag(),
+        "threads": Optional(Integer(min=1)),
     }
 
 
@@ -151,6 +153,7 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
     runtime_params: ClassVar[dict[str, str]] = {
         "device": "device",
         "eval_batch_size": "eval_batch_size",
+        "threads": "threads",  # a torch-free backend's engine threads (--threads)
     }
 
     # reused as they are: the device rule and LoRA on every linear layer of the blocks
@@ -250,7 +253,7 @@ class DualEncoderClassifier(ArgumentsInit, Classifier):
         return _unit(vectors)
 
     def _embedder(self) -> Any:
-        return load_embedder(self.base, max_length=self.max_length)
+        return load_embedder(self.base, max_length=self.max_length, threads=self.threads)
 
     def _label_vectors(self, labels: LabelSet) -> np.ndarray:
         texts, owner = self._label_texts(labels)

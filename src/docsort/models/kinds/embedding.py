@@ -34,7 +34,17 @@ from docsort.models.base import (
 )
 from docsort.models.embedders import is_embedder, load_embedder
 from docsort.models.hub import resolve
-from docsort.models.params import DEVICE, SEED, Choice, Flag, Integer, Number, Rule, Text
+from docsort.models.params import (
+    DEVICE,
+    SEED,
+    Choice,
+    Flag,
+    Integer,
+    Number,
+    Optional,
+    Rule,
+    Text,
+)
 from docsort.models.thresholds import tune_thresholds
 
 HEAD = "head.joblib"
@@ -168,13 +178,18 @@ class EmbedClassifier(EmbeddingHeadClassifier):
     ``classification`` prompt; such a base is frozen, so ``finetune`` is refused for it.
     """
 
-    runtime_params: ClassVar[dict[str, str]] = {"device": "device", "eval_batch_size": "batch_size"}
+    runtime_params: ClassVar[dict[str, str]] = {
+        "device": "device",
+        "eval_batch_size": "batch_size",
+        "threads": "threads",  # a torch-free backend's engine threads (--threads)
+    }
     param_rules = {
         "base": Text(nonempty=True),
         "max_length": Integer(min=3),  # the encoder adds two special tokens
         "batch_size": Integer(min=1),
         **HEAD_RULES,
         "device": DEVICE,
+        "threads": Optional(Integer(min=1)),
         "cache": Flag(),
         "finetune": Choice(None, "contrastive"),
         "num_iterations": Integer(min=1),
@@ -200,6 +215,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         lr: float = 2e-5,
         train_batch_size: int = 16,
         seed: int = 0,
+        threads: int | None = None,
     ) -> None:
         self.base = base
         self.max_length = max_length
@@ -215,6 +231,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
         self.lr = lr
         self.train_batch_size = train_batch_size
         self.seed = seed
+        self.threads = threads
 
     def tokens_read(self) -> int | None:
         if is_embedder(self.base):
@@ -231,7 +248,7 @@ class EmbedClassifier(EmbeddingHeadClassifier):
 
     def _encoder(self):
         if is_embedder(self.base):  # shared within the process: it is frozen
-            return load_embedder(self.base, max_length=self.max_length)
+            return load_embedder(self.base, max_length=self.max_length, threads=self.threads)
         if getattr(self, "encoder_", None) is None:
             self.encoder_ = _load_sentence_transformer(resolve(self.base), self.device)
             self.encoder_.max_seq_length = self.max_length

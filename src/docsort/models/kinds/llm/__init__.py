@@ -40,7 +40,7 @@ from docsort.data.dataset import Dataset
 from docsort.data.safe_yaml import read_yaml
 from docsort.errors import DocsortError
 from docsort.io import write_json
-from docsort.models.base import Capabilities, Classifier, register
+from docsort.models.base import Capabilities, Classifier, Runtime, register
 from docsort.models.kinds.llm.backend import BACKENDS, Backend, Reply, register_backend
 from docsort.models.kinds.llm.prompt import (
     ANSWERS,
@@ -253,6 +253,13 @@ class LLMClassifier(Classifier):
     def _base_tokenizer(self) -> Any:
         """No tokenizer: ``base`` names a GGUF or an endpoint's model; words measure windows."""
         return None
+
+    def apply_runtime(self, runtime: Runtime | None) -> None:
+        """``--threads`` (``Runtime.threads``) sets ``n_threads`` for this run: the saved value
+        was the training machine's."""
+        super().apply_runtime(runtime)
+        if runtime is not None and runtime.threads:
+            self.n_threads = runtime.threads
 
     # -- the backend, built on first use --------------------------------------------------
     def _backend(self) -> Backend:
