@@ -85,6 +85,16 @@ def test_an_exported_pair_model_scores_as_its_source(variant, loss, pair_rows, t
                       check=pair_rows["check"], min_pearson=1.0)
     )  # fmt: skip
     assert not refused.written and not (tmp_path / "no").exists()
-    with pytest.raises(DocsortError, match="fp32 only"):
-        run_export(ExportRequest(model=str(source), out=str(tmp_path / "q"),
-                                 check=pair_rows["check"], quantize="dynamic"))  # fmt: skip
+    # dynamic int8: written only when its scores keep r >= --min-pearson with the source's
+    int8 = run_export(ExportRequest(model=str(source), out=str(tmp_path / "q"),
+                                    check=pair_rows["check"], quantize="dynamic",
+                                    min_pearson=0.99))  # fmt: skip
+    checked = int8.report["check"]
+    print(variant, loss, "int8", json.dumps(checked))
+    assert int8.report["quantization"].startswith("dynamic")
+    assert checked["rows"] == 94 and 0.9 < checked["pearson_r"] < 1.0
+    assert int8.written == (checked["pearson_r"] >= 0.99) == (tmp_path / "q").exists()
+    with pytest.raises(DocsortError, match="quantized dynamically only"):
+        run_export(ExportRequest(model=str(source), out=str(tmp_path / "s"),
+                                 check=pair_rows["check"], quantize="static",
+                                 calibration=pair_rows["check"]))  # fmt: skip

@@ -91,8 +91,12 @@ def run_export(request: ExportRequest) -> ExportResult:
     if capabilities.scores:
         if not is_number(request.min_pearson) or not -1 <= request.min_pearson <= 1:
             raise DocsortError(f"--min-pearson must be in [-1, 1], not {request.min_pearson!r}")
-        if request.quantize != "none":
-            raise DocsortError("pair models are exported in fp32 only so far: --quantize none")
+        # int8 choices are searched and calibrated on texts; a pair model reads pair rows
+        if request.quantize == "static" or request.calibration is not None:
+            raise DocsortError(
+                "pair models are quantized dynamically only, without --calibration: "
+                "--quantize dynamic (or none)"
+            )
     columns = request.columns.or_trained(model.input_spec_)
     data = _check_rows(request.check, columns, capabilities.scores)
     data = data.subset(range(min(len(data), request.max_rows)))

@@ -65,6 +65,7 @@ class OnnxPairScorer(OnnxGraph, Scorer):
     # graph as (first, second) tuples, not joined text (no ``pair_separator``)
     _sides = PairScorer._sides
     _from_unit = PairScorer._from_unit
+    context_mode = "text"  # the only one a graph reads: export refuses a learnt context
 
     def fit(self, train: Dataset, valid: Dataset | None = None) -> OnnxPairScorer:
         raise DocsortError(
