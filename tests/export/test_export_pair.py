@@ -17,6 +17,8 @@ from docsort.api import Columns, TrainRequest, fit, predict, prepare_train
 from docsort.api.export import ExportRequest, run_export
 from docsort.api.rows import read_rows
 from docsort.errors import DocsortError
+from docsort.models import create
+from docsort.models.kinds.pair import context_title
 from tests.conftest import USPTO_P2P, USPTO_TITLES
 from tests.export.test_export import without_torch
 
@@ -98,3 +100,16 @@ def test_an_exported_pair_model_scores_as_its_source(variant, loss, pair_rows, t
         run_export(ExportRequest(model=str(source), out=str(tmp_path / "s"),
                                  check=pair_rows["check"], quantize="static",
                                  calibration=pair_rows["check"]))  # fmt: skip
+
+
+def test_an_exported_pair_model_reads_the_context_column_as_titles(uspto_rows) -> None:
+    """What the graph is given (no graph needed): the pair kind's rows, the code read as its
+    title with the parent fallback, as the source model read it."""
+    exported = create("onnx_pair", {"variant": "cross"})
+    exported.uses_context_, exported.context_titles_ = (
+        True,
+        {"A47": "furniture", "H": "electricity"},
+    )
+    anchors, targets, titles = exported._sides(uspto_rows.subset([0, 1]))
+    assert anchors == uspto_rows.texts[:2] and targets == uspto_rows.text_pair[:2]
+    assert titles == [context_title(c, exported.context_titles_) for c in uspto_rows.context[:2]]
