@@ -19,8 +19,10 @@ best validation macro-F1 a search found (what it optimises); the test macro-F1 o
 model is beside it.
 Results: benchmarks/results/tune/SUBSET/METHOD-seedN.json (run once per ``--seed``), SUBSET
 naming the subset (``banking77-10i-10t-5v``: 10 intents, 10 training and 5 validation rows
-each); the table between the ``<!-- tune:start -->`` markers of docs/benchmarks.md is rebuilt
-from them only, one part per subset.
+each); the tables between the ``<!-- tune:start -->`` markers of docs/benchmarks.md (every
+method's row, one part per subset) and the ``<!-- tune-summary:start -->`` markers of
+docs/tune.md (one row per seed, which search did best and by how much) are rebuilt from them
+only.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ import numpy as np
 from docsort.data.dataset import Dataset
 from docsort.io import write_json
 from run import (
+    DOCS,
     _busy_seconds,
     _own_seconds,
-    add_docs_option,
     machine,
     replace_docs_section,
     train_test,
@@ -50,6 +52,8 @@ from run import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "tune"
 START, END = "<!-- tune:start -->", "<!-- tune:end -->"
+PAGE = ROOT / "docs" / "tune.md"  # the command's page: one row per seed
+SUMMARY_START, SUMMARY_END = "<!-- tune-summary:start -->", "<!-- tune-summary:end -->"
 FIXED = {"lora": True, "max_length": 32, "batch_size": 16, "epochs": 4, "patience": 4}
 SPACE = """\
 lr: {type: float, low: 1.0e-5, high: 3.0e-3, log: true}
@@ -208,13 +212,80 @@ def _results(folder: Path) -> dict[int, dict[str, dict[str, Any]]]:
     return found
 
 
-def table() -> str:
+def _folders() -> list[Path]:
     folders = sorted(
         (f for f in RESULTS.glob("banking77-*") if f.is_dir()),
         key=lambda f: [int(part.rstrip("itv")) for part in f.name.split("-")[1:]],
     )
-    parts = [_subset_table(f) for f in folders if _results(f)]
+    return [f for f in folders if _results(f)]
+
+
+def table() -> str:
+    parts = [_subset_table(f) for f in _folders()]
     return "\n\n".join(parts) or "_No results yet: run `benchmarks/tune.py run`._"
+
+
+SHORT = {"default": "default", "optuna-tpe": "TPE", "ray-asha": "ASHA", "ray-pbt": "PBT"}
+
+
+def summary() -> str:
+    """docs/tune.md's section: per subset, one row per seed with each method's best
+    validation macro-F1, the best search (ties named) and its margin over the default."""
+    parts = []
+    for folder in _folders():
+        by_seed = _results(folder)
+        first = next(iter(by_seed.values()))
+        first = first.get("default") or next(iter(first.values()))
+        lines = [
+            f"**{first['labels']} intents, {first['rows']['train'] // first['labels']} training "
+            f"/ {first['rows']['valid'] // first['labels']} validation rows each, "
+            f"{first['budget_seconds']:.0f} s a search** (`{folder.name}`):",
+            "",
+            "| seed | " + " | ".join(SHORT[m] for m in METHODS) + " | best search | "
+            "best search − default |",
+            "| --- |" + " --- |" * (len(METHODS) + 2),
+        ]
+        for seed, rows in sorted(by_seed.items()):
+            cells = [_summary_cell(rows[m]) if m in rows else "not run" for m in METHODS]
+            searches = [r for m, r in rows.items() if m != "default"]
+            values = [r["best_valid_macro_f1"] for r in searches]
+            best_value = max((v for v in values if v is not None), default=None)
+            default = rows.get("default")
+            if not searches:
+                best, margin = "no search run", "–"
+            elif best_value is None:
+                best, margin = "none complete", "–"
+            else:
+                best = " = ".join(SHORT[r["method"]] for r in searches
+                                  if r["best_valid_macro_f1"] == best_value)  # fmt: skip
+                margin = "no default run"
+                if default is not None:
+                    gap = 100 * (best_value - default["best_valid_macro_f1"])
+                    side = "above" if gap > 0 else "a tie" if gap == 0 else "below"
+                    margin = f"{gap:+.2f} points ({side})"
+            lines.append(f"| {seed} | {' | '.join(cells)} | {best} | {margin} |")
+        loads = [r["load_before"] for rows in by_seed.values() for r in rows.values()]
+        lines += [
+            "",
+            "Best validation macro-F1 (complete trials only; in brackets the trials by state, "
+            "PBT's exploit steps and CPUs a trial); 1-minute load when each method started: "
+            f"{min(loads)}-{max(loads)}. Every column: "
+            "[benchmarks.md](benchmarks.md#hyperparameter-search).",
+        ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) or "_No results yet: run `benchmarks/tune.py run`._"
+
+
+def _summary_cell(r: dict[str, Any]) -> str:
+    value = _f(r["best_valid_macro_f1"])
+    if r["method"] == "default":
+        return value
+    detail = [", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))]
+    if r["method"] == "ray-pbt":
+        steps = r.get("exploit_steps", 0)
+        detail.append(f"{steps} exploit step{'' if steps == 1 else 's'}")
+        detail.append(f"{r.get('cpus_per_trial', 1.0):g} CPU a trial")
+    return f"{value} ({'; '.join(detail)})"
 
 
 def _subset_table(folder: Path) -> str:
@@ -227,8 +298,8 @@ def _subset_table(folder: Path) -> str:
         f"{first['budget_seconds']:.0f} s (`benchmarks/results/tune/{folder.name}/`)",
         "",
         "| seed | method | best valid macro-F1 | test macro-F1 (its model) | trials "
-        "| exploit steps | wall s | load | other cores busy |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CPUs a trial | exploit steps | wall s | load | other cores busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     wins: list[str] = []
     for seed, rows in sorted(by_seed.items()):
@@ -251,9 +322,12 @@ def _subset_table(folder: Path) -> str:
                 continue
             trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
             mark = " **(best search)**" if r is top else ""
+            # Ray: what each trial reserved (files from before it was recorded: the default,
+            # 1); Optuna runs one trial at a time on every core
+            cpus = f"{r.get('cpus_per_trial', 1.0):g}" if name.startswith("ray") else "–"
             lines.append(
                 f"| {seed} | {r['method']}{mark} | {_f(r['best_valid_macro_f1'])} "
-                f"| {_f(r['test_macro_f1'])} | {trials} | {r.get('exploit_steps', '')} "
+                f"| {_f(r['test_macro_f1'])} | {trials} | {cpus} | {r.get('exploit_steps', '')} "
                 f"| {r['wall_seconds']:.0f} | {r['load_before']} | {r['other_cores_busy']} |"
             )
         default = rows.get("default")
@@ -302,7 +376,12 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=5, help="Validation rows per intent.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-plots", action="store_true", help="Copy each search.png.")
-    add_docs_option(parser)
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="Only this page (a copy, e.g. in the tests): the sections whose markers it holds "
+        "(default: docs/benchmarks.md and docs/tune.md).",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -313,7 +392,19 @@ def main() -> None:
             write_json(folder / f"{name}-seed{args.seed}.json", result)
             shown = ("method", "best_valid_macro_f1", "test_macro_f1", "wall_seconds")
             print(json.dumps({k: result[k] for k in shown}), flush=True)
-    replace_docs_section(START, END, table(), args.docs)
+    for page in [args.docs] if args.docs else [DOCS, PAGE]:
+        write_sections(page)
+
+
+def write_sections(page: Path) -> None:
+    """Rebuild each of this script's sections that ``page`` holds (at least one)."""
+    text = page.read_text(encoding="utf-8")
+    sections = [(START, END, table), (SUMMARY_START, SUMMARY_END, summary)]
+    found = [(start, end, build) for start, end, build in sections if start in text]
+    if not found:
+        raise SystemExit(f"{page} holds none of the {START} / {SUMMARY_START} markers")
+    for start, end, build in found:
+        replace_docs_section(start, end, build(), page)
 
 
 if __name__ == "__main__":

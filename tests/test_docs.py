@@ -212,6 +212,7 @@ def test_benchmark_table_rebuilds_from_results(
 PAGE_TABLE_SCRIPTS = [
     ("fusion.py", ["table"], "fusion", DOCS / "kinds" / "encoder.md"),
     ("batch.py", ["--table-only"], "batch-summary", DOCS / "batch.md"),
+    ("tune.py", ["table"], "tune-summary", DOCS / "tune.md"),
 ]
 
 
