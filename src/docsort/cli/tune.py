@@ -89,7 +89,10 @@ def tune(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the sampler and training."),
     cpus_per_trial: float = typer.Option(
-        1.0, "--cpus-per-trial", help="--backend ray: CPUs each trial reserves."
+        1.0,
+        "--cpus-per-trial",
+        help="--backend ray: CPUs each trial reserves (a fraction shares a core; PBT: let "
+        "--trials x this fit the CPUs).",
     ),
     gpus_per_trial: float = typer.Option(
         0.0, "--gpus-per-trial", help="--backend ray: GPUs each trial reserves."
