@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from docsort.api.rows import Columns, Source, notes_on, read_rows
-from docsort.data.dataset import AUGMENTATION, ORIGIN, Dataset, _origin_key
+from docsort.data.dataset import AUGMENTATION, ORIGIN, Dataset, _origin_key, label_names
 from docsort.data.loaders import READERS, write_table
 from docsort.errors import DocsortError
 from docsort.io import atomic_path
@@ -232,7 +232,7 @@ def augment_rows(
         dropped["filter"] += len(candidates) - len(agreed)
         candidates = agreed
     rows = _with_new_rows(data, candidates, spec.method)
-    kept = Counter(label for s, _ in candidates for label in _names(data.labels[s]))
+    kept = Counter(label for s, _ in candidates for label in label_names(data.labels[s]))
     report = {
         "method": spec.method,
         "classes": list(classes),
@@ -277,7 +277,7 @@ def _sources(
     rng = np.random.default_rng(seed)
     chosen: set[int] = set()
     for label in classes:
-        rows = [int(i) for i in real if label in _names(data.labels[i])]  # type: ignore[index]
+        rows = [int(i) for i in real if label in label_names(data.labels[i])]  # type: ignore[index]
         if max_rows is not None and len(rows) > max_rows:
             rows = sorted(rng.choice(rows, size=max_rows, replace=False).tolist())
         chosen.update(rows)
@@ -323,11 +323,7 @@ def _filter_model(spec: AugmentSpec, real: Dataset) -> tuple[Model, str]:
 
 def _agrees(predicted: Any, label: Any) -> bool:
     """A written row is kept when the judge gives its source's label (any of them)."""
-    return bool(set(_names(predicted)) & set(_names(label)))
-
-
-def _names(label: Any) -> tuple[str, ...]:
-    return tuple(label) if isinstance(label, (tuple, list)) else (label,)
+    return bool(set(label_names(predicted)) & set(label_names(label)))
 
 
 def _keys(texts: list[str]) -> set[str]:

@@ -76,7 +76,7 @@ class Dataset:
         if label_set.multi_label:
             y = np.zeros((len(self.labels), len(label_set)), dtype=np.int64)
             for row, names in enumerate(self.labels):
-                for name in _as_tuple(names):
+                for name in label_names(names):
                     y[row, label_set.index(name)] = 1
             return y
         return np.array([label_set.index(name) for name in self.labels], dtype=np.int64)
@@ -135,15 +135,16 @@ class Dataset:
     def label_counts(self) -> Counter:
         counts: Counter = Counter()
         for value in self.labels or []:
-            counts.update(_as_tuple(value))
+            counts.update(label_names(value))
         return counts
 
 
 MAX_TEXT_CHARS = 1_000_000  # longer texts are cut (and counted): a 50 MB cell would exhaust memory
 
 
-def _as_tuple(value: Label) -> tuple[str, ...]:
-    return value if isinstance(value, tuple) else (value,)
+def label_names(value: Label | list[str]) -> tuple[str, ...]:
+    """A row's label names: a multi-label row's tuple (or list), a single label as a 1-tuple."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def from_frame(
@@ -222,7 +223,7 @@ def from_frame(
         raise DocsortError(f"{name or 'data'}: no rows with text in column(s) {fields}")
 
     if label and labels is not None:
-        unknown = sorted({n for v in parsed for n in _as_tuple(v)} - set(labels.names))
+        unknown = sorted({n for v in parsed for n in label_names(v)} - set(labels.names))
         if unknown:
             raise DocsortError(
                 f"{name or 'data'}: label {unknown[0]!r} is not in the labels file "
