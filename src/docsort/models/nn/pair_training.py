@@ -68,7 +68,16 @@ class PairNet(EncoderNet):
 
     def score_parameters(self) -> list[nn.Parameter]:
         """What is learnt beside the encoder: the head (or cosine scale) and the cuts."""
-        return [p for name, p in self.named_parameters() if not name.startswith("encoder.")]
+        return [
+            p
+            for name, p in self.named_parameters()
+            if not name.startswith(("encoder.", "context_"))
+        ]
+
+    def context_parameters(self) -> list[nn.Parameter]:
+        """The context table and projection: they move every token embedding, so they learn at
+        their own (encoder-like) rate, not the head's."""
+        return [p for name, p in self.named_parameters() if name.startswith("context_")]
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """The pooled vector; with context levels in the batch, their projected vector is

@@ -168,9 +168,11 @@ def adamw_with_warmup(
     schedule: str,
     warmup_ratio: float,
     steps: int,
+    extra: Sequence[tuple[Sequence[nn.Parameter], float]] = (),
 ) -> tuple[torch.optim.Optimizer, Any]:
     """AdamW in three groups: the encoder with and without weight decay, the head with its
-    own, larger learning rate; warm-up then linear or cosine decay over all ``steps``."""
+    own, larger learning rate; warm-up then linear or cosine decay over all ``steps``.
+    ``extra``: more (parameters, learning rate) groups, without weight decay."""
     from transformers import get_scheduler
 
     decay, no_decay = [], []
@@ -181,7 +183,9 @@ def adamw_with_warmup(
         {"params": decay, "lr": lr, "weight_decay": weight_decay},
         {"params": no_decay, "lr": lr, "weight_decay": 0.0},
         {"params": [p for p in head if p.requires_grad], "lr": head_lr, "weight_decay": 0.0},
-    ]
+        *({"params": [p for p in ps if p.requires_grad], "lr": r, "weight_decay": 0.0}
+          for ps, r in extra),
+    ]  # fmt: skip
     groups = [g for g in groups if g["params"]]
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, fused=_can_fuse(params))
