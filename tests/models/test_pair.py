@@ -171,7 +171,7 @@ def test_a_rare_code_is_read_through_its_parents_and_an_unknown_one_adds_nothing
 )
 def test_a_context_embedding_trains_reads_the_code_and_saves(uspto_rows, tmp_path, params) -> None:
     params = {**FAST, "context_mode": "embedding", "context_min_rows": 1, **params}
-    model = create("pair", params).fit(uspto_rows)
+    model = create("pair", {**params, "valid_share": 0}).fit(uspto_rows)  # every code trained
     assert model.uses_context_ and set(model.context_vocab_) >= set(uspto_rows.context)
     assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
     assert np.abs(model.net_.context_projection.weight.detach().numpy()).max() > 0  # learnt
@@ -202,3 +202,14 @@ def test_context_mode_none_ignores_the_column(uspto_rows) -> None:
     )
     with pytest.raises(DocsortError, match="context_mode must be one of"):
         create("pair", {**FAST, "context_mode": "vector"}).fit(uspto_rows)
+
+
+def test_the_context_vocabulary_holds_training_codes_only_and_cannot_be_empty(uspto_rows) -> None:
+    held = [i for i, code in enumerate(uspto_rows.context) if code == "C08"]
+    kept = [i for i in range(len(uspto_rows)) if i not in held]
+    train, valid = uspto_rows.subset(kept), uspto_rows.subset(held)
+    params = {**FAST, "context_mode": "embedding", "context_min_rows": 1, "epochs": 1}
+    model = create("pair", params).fit(train, valid)
+    assert "C08" not in model.context_vocab_ and "C" in model.context_vocab_  # its section
+    with pytest.raises(DocsortError, match="context_min_rows"):
+        create("pair", {**params, "context_min_rows": 1000}).fit(uspto_rows)

@@ -111,12 +111,8 @@ def read_context_map(path: str | Path) -> dict[str, str]:
 def context_title(code: str, titles: dict[str, str]) -> str:
     """The title of ``code``; else that of its nearest parent (the longest known prefix:
     A47B → A47 → A); else the code itself."""
-    code = code.strip()
-    for end in range(len(code), 0, -1):
-        title = titles.get(code[:end].rstrip(" /"))
-        if title:
-            return title
-    return code
+    levels = code_levels(code, titles)
+    return titles[levels[0]] if levels else code.strip()
 
 
 def code_levels(code: str, known: set[str] | dict[str, Any]) -> list[str]:
@@ -368,6 +364,12 @@ class PairScorer(ArgumentsInit, Scorer):
 
     def _run_id(self, train: Dataset, valid: Dataset | None) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in RUN_INDEPENDENT}
+        if self.context_mode == "text":  # as before these settings: its checkpoints resume
+            params = {
+                k: v
+                for k, v in params.items()
+                if not k.startswith("context_") or k == "context_map"
+            }
         valid_print = valid.fingerprint() if valid is not None else None
         text = json.dumps([params, train.fingerprint(), valid_print], default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -393,11 +395,6 @@ class PairScorer(ArgumentsInit, Scorer):
         self.context_titles_ = read_context_map(self.context_map) if self.context_map else {}
         self.uses_context_ = train.context is not None and self.context_mode != "none"
         self.context_vocab_: dict[str, int] = {}
-        if self.uses_context_ and self.context_mode == "embedding":
-            assert train.context is not None
-            self.context_vocab_ = context_vocabulary(
-                train.context, self.context_titles_, self.context_min_rows
-            )
         self._sides(train)  # a missing pair column fails before any weights load
         import torch
         from transformers import AutoTokenizer
@@ -410,6 +407,18 @@ class PairScorer(ArgumentsInit, Scorer):
             train, valid = grouped_split(train, train.texts, self.valid_share, seed=self.seed)
         elif valid is not None and valid.labels is None:
             valid = None
+        if self.uses_context_ and self.context_mode == "embedding":
+            # from the rows trained on only: a code seen only in validation has no vector
+            assert train.context is not None
+            self.context_vocab_ = context_vocabulary(
+                train.context, self.context_titles_, self.context_min_rows
+            )
+            if not self.context_vocab_:
+                raise DocsortError(
+                    f"{train.name or 'the training data'}: no context code or parent is carried "
+                    f"by {self.context_min_rows} training rows (context_min_rows); lower it, or "
+                    "use context_mode: text"
+                )
         if valid is not None:
             self._sides(valid)
         y_train = train.scores()
