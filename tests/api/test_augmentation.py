@@ -164,3 +164,13 @@ def test_bad_augment_options_are_one_line(
 def test_an_unknown_augment_key_in_a_config_is_one_line(rows: Dataset) -> None:
     with pytest.raises(DocsortError, match="augment: unknown key 'nn'"):
         train(rows, kind="tfidf", params={"augment": {"nn": 2}})
+
+
+def test_a_recorded_spec_reads_back_as_the_same_spec() -> None:
+    """What a model records (for retrain) gives back the spec asked for: a local endpoint
+    asked with no key (api_key_env None) is not sent the default variable's key later."""
+    spec = AugmentSpec(method="paraphrase", base_url="http://localhost:8080/v1",
+                       generator="local", api_key_env=None, max_tokens=40, threads=2)  # fmt: skip
+    again = AugmentSpec.from_mapping(spec.record())
+    assert again == AugmentSpec(**{**spec.__dict__, "threads": None})  # threads: the run's
+    assert again.api_key_env is None

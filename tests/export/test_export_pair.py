@@ -96,10 +96,11 @@ def test_an_exported_pair_model_scores_as_its_source(variant, loss, pair_rows, t
     assert int8.report["quantization"].startswith("dynamic")
     assert checked["rows"] == 94 and 0.9 < checked["pearson_r"] < 1.0
     assert int8.written == (checked["pearson_r"] >= 0.99) == (tmp_path / "q").exists()
-    with pytest.raises(DocsortError, match="quantized dynamically only"):
-        run_export(ExportRequest(model=str(source), out=str(tmp_path / "s"),
-                                 check=pair_rows["check"], quantize="static",
-                                 calibration=pair_rows["check"]))  # fmt: skip
+    for asked in ({"quantize": "static", "calibration": pair_rows["check"]},
+                  {"quantize": "dynamic", "keep_fp32": "auto"}):  # fmt: skip
+        with pytest.raises(DocsortError, match="quantized dynamically only"):
+            run_export(ExportRequest(model=str(source), out=str(tmp_path / "s"),
+                                     check=pair_rows["check"], **asked))  # fmt: skip
 
 
 def test_an_exported_pair_model_reads_the_context_column_as_titles(uspto_rows) -> None:

@@ -248,5 +248,8 @@ def test_threads_given_at_load_replace_the_saved_ones_for_the_run(
 
     zero_shot.save(tmp_path / "m")
     assert read_manifest(tmp_path / "m")["params"]["n_threads"] == 1  # as trained
-    assert load(tmp_path / "m", runtime=Runtime(threads=3)).n_threads == 3  # this machine's
-    assert load(tmp_path / "m").n_threads == 1
+    loaded = load(tmp_path / "m", runtime=Runtime(threads=3))
+    assert loaded.threads_for_run == 3  # this machine's, for this run
+    assert load(tmp_path / "m").threads_for_run == 1
+    loaded.save(tmp_path / "again")  # saved again (a cascade copying its stage): as trained
+    assert read_manifest(tmp_path / "again")["params"]["n_threads"] == 1

@@ -15,7 +15,7 @@ import pytest
 from docsort.data.dataset import Dataset
 from docsort.data.loaders import load_dataset
 from docsort.errors import DocsortError
-from docsort.models.base import create
+from docsort.models.base import Runtime, create
 from docsort.models.base import load as load_model
 from docsort.models.hub import resolve
 
@@ -255,9 +255,10 @@ def test_grpo_through_trl_gives_a_challenger_that_saves_as_one_adapter(
 def test_a_tuned_llm_as_a_cascades_last_stage_gets_what_the_first_is_unsure_of(
     tiny_lm: str, bbc: tuple[Dataset, Dataset], tmp_path: Path
 ) -> None:
-    """Thresholds are chosen on rows where the tuned LLM is right and a tfidf stage trained on
-    one row a label often is not: the LLM receives escalations, and the saved cascade (the
-    adapter copied inside it) routes and scores as before."""
+    """Routing and saving with a tuned LLM stage: thresholds chosen on rows the tuned LLM
+    answers right (it learnt to say "business") and a one-row-a-label tfidf often does not,
+    so each stage answers some; the saved cascade (the adapter copied inside it) routes and
+    scores as before, and a run's threads reach the LLM stage."""
     train, _ = bbc
     create("llm", tuned(tiny_lm)).fit(train).save(tmp_path / "llm")
     every = load_dataset("builtin:bbc:train", "text", "label")
@@ -270,9 +271,10 @@ def test_a_tuned_llm_as_a_cascades_last_stage_gets_what_the_first_is_unsure_of(
     assert llm_alone > tfidf_alone
     routed = cascade.route(train.texts)
     print(f"llm answered {(routed.stage == 1).sum()} of {len(routed.stage)}")
-    assert (routed.stage == 1).sum() > 0  # the LLM answered some rows
+    assert 0 < (routed.stage == 1).sum() < len(train)  # each stage answered some rows
     cascade.save(tmp_path / "cascade")
-    again = load_model(tmp_path / "cascade")
+    again = load_model(tmp_path / "cascade", runtime=Runtime(threads=2))
+    assert again.stages_[1].threads_for_run == 2  # the run's settings reach the stages
     np.testing.assert_array_equal(again.route(train.texts).stage, routed.stage)
     np.testing.assert_allclose(
         again.predict_proba(train.texts), cascade.predict_proba(train.texts), atol=1e-5

@@ -132,8 +132,8 @@ class AugmentSpec:
         a variable; the key itself is never read here)."""
         shown = [f.name for f in fields(self) if f.name != "threads"]
         values = {k: getattr(self, k) for k in shown}
-        values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-        return {k: v for k, v in values.items() if v is not None}
+        # None kept: api_key_env None (no key sent) must not come back as the default variable
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 @dataclass

@@ -92,10 +92,13 @@ def run_export(request: ExportRequest) -> ExportResult:
         if not is_number(request.min_pearson) or not -1 <= request.min_pearson <= 1:
             raise DocsortError(f"--min-pearson must be in [-1, 1], not {request.min_pearson!r}")
         # int8 choices are searched and calibrated on texts; a pair model reads pair rows
-        if request.quantize == "static" or request.calibration is not None:
+        from docsort.export.quantize import parse_keep
+
+        auto = parse_keep(request.keep_fp32) == ["auto"]
+        if request.quantize == "static" or request.calibration is not None or auto:
             raise DocsortError(
-                "pair models are quantized dynamically only, without --calibration: "
-                "--quantize dynamic (or none)"
+                "pair models are quantized dynamically only, without --calibration or "
+                "--keep-fp32 auto: --quantize dynamic (or none)"
             )
     columns = request.columns.or_trained(model.input_spec_)
     data = _check_rows(request.check, columns, capabilities.scores)

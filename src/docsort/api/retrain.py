@@ -41,7 +41,7 @@ from docsort.api.registry import (
 from docsort.api.rewards import RewardTuning, corrected_dataset, reward_rows, reward_tuned
 from docsort.api.rows import Columns, Source, read_rows
 from docsort.api.training import TrainRequest, fit, prepare_train, source_name
-from docsort.data.dataset import Dataset
+from docsort.data.dataset import Dataset, label_names
 from docsort.data.labels import LabelSet
 from docsort.errors import DocsortError
 from docsort.io import check_replaceable
@@ -266,7 +266,13 @@ def _supervised(request: RetrainRequest, champion: Model, version: str) -> _Trai
     augment = trained.get("augment")
     if augment:  # written anew from this data, as the champion's were (the counts are its own)
         params["augment"] = {k: v for k, v in augment.items() if k in AUGMENT_SETTINGS}
-        notes.append(f"augmentation repeated as the champion's ({augment.get('method')})")
+        if request.runtime is not None and request.runtime.threads:
+            params["augment"]["threads"] = request.runtime.threads  # this run's, never recorded
+        unrecorded = sorted(AUGMENT_SETTINGS - set(augment) - {"threads"})
+        notes.append(
+            f"augmentation repeated as the champion's ({augment.get('method')})"
+            + (f"; not recorded, so defaults: {', '.join(unrecorded)}" if unrecorded else "")
+        )
     plan = prepare_train(
         TrainRequest(
             data=train,
@@ -356,18 +362,14 @@ def _feedback_dataset(feedback: FeedbackRows, columns: Columns, champion: Model)
         records.append(record)
     multi = champion.labels_.multi_label
     if multi:
-        records = [{**r, label: list(_as_list(r[label]))} for r in records]
+        records = [{**r, label: list(label_names(r[label]))} for r in records]
     elif any(isinstance(r[label], list) for r in records):
         raise DocsortError("the feedback holds several labels per row; the champion gives one")
     labels = LabelSet.from_labels(
-        [*champion.labels_.names, *(n for r in records for n in _as_list(r[label]))],
+        [*champion.labels_.names, *(n for r in records for n in label_names(r[label]))],
         multi_label=multi,
     )
     return read_rows(records, columns, labels=labels)
-
-
-def _as_list(value: Any) -> list[str]:
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _merged(
@@ -387,7 +389,7 @@ def _merged(
     labels = [original.labels[i] for i in keep] + labels
     names = list(known.names)
     for value in labels:
-        for label in _as_list(value):
+        for label in label_names(value):
             if label not in known and label not in names:
                 names.append(label)
     label_set = LabelSet(tuple(names), dict(known.descriptions), known.multi_label)

@@ -59,6 +59,7 @@ from docsort.models.base import (
     Capabilities,
     Classifier,
     ModelSpec,
+    Runtime,
     create,
     is_number,
     load,
@@ -583,6 +584,14 @@ class CascadeClassifier(Classifier):
             },
         )
 
+    def apply_runtime(self, runtime: Runtime | None) -> None:
+        """Run-time settings (``--device``, ``--threads``...) are its parts': kept for the parts
+        it loads, and handed to those it holds."""
+        super().apply_runtime(runtime)
+        self.__dict__["part_runtime_"] = runtime
+        for part in self.__dict__.get("stages_") or []:
+            part.apply_runtime(runtime)
+
     def _load_weights(self, directory: Path) -> None:
         import json
 
@@ -590,7 +599,10 @@ class CascadeClassifier(Classifier):
         if not path.is_file():
             raise DocsortError(f"{directory}: {STATE} is missing; save the cascade again")
         state = json.loads(path.read_text(encoding="utf-8"))
-        stages = [load(directory / entry["dir"]) for entry in state["stages"]]
+        stages = [
+            load(directory / entry["dir"], self.__dict__.get("part_runtime_"))
+            for entry in state["stages"]
+        ]
         self._set_stages(
             stages,
             [entry["name"] for entry in state["stages"]],

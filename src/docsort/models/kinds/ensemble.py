@@ -36,6 +36,7 @@ from docsort.models.base import (
     Classifier,
     Model,
     ModelSpec,
+    Runtime,
     Scorer,
     create,
     is_number,
@@ -247,12 +248,22 @@ class Ensemble(Classifier, Scorer):
             entries.append({"name": name, "dir": sub, "kind": model.kind, "weight": weight})
         write_json(directory / STATE, {"members": entries})
 
+    def apply_runtime(self, runtime: Runtime | None) -> None:
+        """Run-time settings (``--device``, ``--threads``...) are its parts': kept for the parts
+        it loads, and handed to those it holds."""
+        super().apply_runtime(runtime)
+        self.__dict__["part_runtime_"] = runtime
+        for part in self.__dict__.get("members_") or []:
+            part.apply_runtime(runtime)
+
     def _load_weights(self, directory: Path) -> None:
         path = directory / STATE
         if not path.is_file():
             raise DocsortError(f"{directory}: {STATE} is missing; save the ensemble again")
         entries = json.loads(path.read_text(encoding="utf-8"))["members"]
-        members = [load(directory / entry["dir"]) for entry in entries]
+        members = [
+            load(directory / entry["dir"], self.__dict__.get("part_runtime_")) for entry in entries
+        ]
         self._set_members(members, [entry["name"] for entry in entries])
 
 

@@ -255,11 +255,17 @@ class LLMClassifier(Classifier):
         return None
 
     def apply_runtime(self, runtime: Runtime | None) -> None:
-        """``--threads`` (``Runtime.threads``) sets ``n_threads`` for this run: the saved value
-        was the training machine's."""
+        """``--threads`` (``Runtime.threads``) replaces ``n_threads`` for this run only: the
+        saved value (the training machine's) stays in ``get_params``, so a model saved again
+        keeps it. A backend already built with other threads is built again."""
         super().apply_runtime(runtime)
-        if runtime is not None and runtime.threads:
-            self.n_threads = runtime.threads
+        if runtime is not None and runtime.threads and runtime.threads != self.threads_for_run:
+            self.__dict__["run_threads_"] = runtime.threads
+            self.__dict__.pop("backend_", None)
+
+    @property
+    def threads_for_run(self) -> int | None:
+        return self.__dict__.get("run_threads_") or self.n_threads
 
     # -- the backend, built on first use --------------------------------------------------
     def _backend(self) -> Backend:
@@ -650,7 +656,7 @@ def _empty_usage() -> dict[str, Any]:
 def _llamacpp(model: LLMClassifier) -> Backend:
     from docsort.models.kinds.llm.llamacpp_backend import LlamaCppBackend
 
-    return LlamaCppBackend(model.base, n_ctx=model.n_ctx, n_threads=model.n_threads)
+    return LlamaCppBackend(model.base, n_ctx=model.n_ctx, n_threads=model.threads_for_run)
 
 
 @register_backend("openai")
@@ -674,7 +680,7 @@ def _transformers(model: LLMClassifier) -> Backend:
 
     return TransformersBackend(
         model.base,
-        n_threads=model.n_threads,
+        n_threads=model.threads_for_run,
         device=model.device,
         adapter=getattr(model, "adapter_", None),
     )
