@@ -36,6 +36,10 @@ fi
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+# OCR of scanned pages (docsort ingest, tests/ingest/test_extract.py) reads Debian's tesseract
+if ! command -v tesseract >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null
+fi
 .venv/bin/python -c "from docsort.data.builtin import fetch_all; fetch_all()"
 .venv/bin/docsort models fetch minilm static qwen-0.5b nomic
 echo "docsort is set up: run the tests with .venv/bin/python -m pytest"
