@@ -234,8 +234,7 @@ def summary() -> str:
     parts = []
     for folder in _folders():
         by_seed = _results(folder)
-        first = next(iter(by_seed.values()))
-        first = first.get("default") or next(iter(first.values()))
+        first = _example(by_seed)
         lines = [
             f"**{first['labels']} intents, {first['rows']['train'] // first['labels']} training "
             f"/ {first['rows']['valid'] // first['labels']} validation rows each, "
@@ -276,6 +275,13 @@ def summary() -> str:
     return "\n\n".join(parts) or "_No results yet: run `benchmarks/tune.py run`._"
 
 
+def _example(by_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One result of a subset (its default run where there is one), for what every run of the
+    subset shares: label and row counts, the budget."""
+    first = next(iter(by_seed.values()))
+    return first.get("default") or next(iter(first.values()))
+
+
 def _summary_cell(r: dict[str, Any]) -> str:
     value = _f(r["best_valid_macro_f1"])
     if r["method"] == "default":
@@ -290,8 +296,7 @@ def _summary_cell(r: dict[str, Any]) -> str:
 
 def _subset_table(folder: Path) -> str:
     by_seed = _results(folder)
-    first = next(iter(by_seed.values()))
-    first = first.get("default") or next(iter(first.values()))
+    first = _example(by_seed)
     lines = [
         f"**{folder.name}**: {first['labels']} intents, {first['rows']['train']} training / "
         f"{first['rows']['valid']} validation / {first['rows']['test']} test rows; each search "
