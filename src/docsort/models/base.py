@@ -622,6 +622,23 @@ def load(directory: str | Path, runtime: Runtime | None = None) -> Model:
     return model
 
 
+class HoldsParts:
+    """For a model made of saved models (cascade stages, ensemble members, in the attribute
+    ``parts_attribute``): run-time settings (``--device``, ``--threads``...) are its parts',
+    kept for the parts it loads (``load_part``) and handed to those it holds."""
+
+    parts_attribute: ClassVar[str]
+
+    def apply_runtime(self, runtime: Runtime | None) -> None:
+        super().apply_runtime(runtime)  # type: ignore[misc]
+        self.__dict__["part_runtime_"] = runtime
+        for part in self.__dict__.get(self.parts_attribute) or []:
+            part.apply_runtime(runtime)
+
+    def load_part(self, directory: str | Path) -> Model:
+        return load(directory, self.__dict__.get("part_runtime_"))
+
+
 @dataclass
 class ModelSpec:
     """One entry of a composite model's list (cascade stages, ensemble members): a saved model

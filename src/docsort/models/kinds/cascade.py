@@ -58,8 +58,8 @@ from docsort.io import write_json
 from docsort.models.base import (
     Capabilities,
     Classifier,
+    HoldsParts,
     ModelSpec,
-    Runtime,
     create,
     is_number,
     load,
@@ -145,9 +145,10 @@ class Routed:
 
 
 @register("cascade")
-class CascadeClassifier(Classifier):
+class CascadeClassifier(HoldsParts, Classifier):
     """Ordered stages of any kinds; each but the last answers only when confident enough."""
 
+    parts_attribute = "stages_"
     tags: ClassVar[Capabilities] = Capabilities(
         multi_label=False, long_documents=False, composite=True, selects_thresholds=True
     )
@@ -584,14 +585,6 @@ class CascadeClassifier(Classifier):
             },
         )
 
-    def apply_runtime(self, runtime: Runtime | None) -> None:
-        """Run-time settings (``--device``, ``--threads``...) are its parts': kept for the parts
-        it loads, and handed to those it holds."""
-        super().apply_runtime(runtime)
-        self.__dict__["part_runtime_"] = runtime
-        for part in self.__dict__.get("stages_") or []:
-            part.apply_runtime(runtime)
-
     def _load_weights(self, directory: Path) -> None:
         import json
 
@@ -599,10 +592,7 @@ class CascadeClassifier(Classifier):
         if not path.is_file():
             raise DocsortError(f"{directory}: {STATE} is missing; save the cascade again")
         state = json.loads(path.read_text(encoding="utf-8"))
-        stages = [
-            load(directory / entry["dir"], self.__dict__.get("part_runtime_"))
-            for entry in state["stages"]
-        ]
+        stages = [self.load_part(directory / entry["dir"]) for entry in state["stages"]]
         self._set_stages(
             stages,
             [entry["name"] for entry in state["stages"]],

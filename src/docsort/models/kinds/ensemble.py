@@ -34,9 +34,9 @@ from docsort.io import write_json
 from docsort.models.base import (
     Capabilities,
     Classifier,
+    HoldsParts,
     Model,
     ModelSpec,
-    Runtime,
     Scorer,
     create,
     is_number,
@@ -55,11 +55,12 @@ STATE = "ensemble.json"
 
 
 @register("ensemble")
-class Ensemble(Classifier, Scorer):
+class Ensemble(HoldsParts, Classifier, Scorer):
     """The weighted mean of its members' probabilities (label models) or scores (pair models):
     it takes its members' role, ``Classifier`` or ``Scorer``, so it has both contracts and
     ``capabilities().output`` says which one applies."""
 
+    parts_attribute = "members_"
     tags: ClassVar[Capabilities] = Capabilities(
         multi_label=False, long_documents=False, composite=True
     )
@@ -248,22 +249,12 @@ class Ensemble(Classifier, Scorer):
             entries.append({"name": name, "dir": sub, "kind": model.kind, "weight": weight})
         write_json(directory / STATE, {"members": entries})
 
-    def apply_runtime(self, runtime: Runtime | None) -> None:
-        """Run-time settings (``--device``, ``--threads``...) are its parts': kept for the parts
-        it loads, and handed to those it holds."""
-        super().apply_runtime(runtime)
-        self.__dict__["part_runtime_"] = runtime
-        for part in self.__dict__.get("members_") or []:
-            part.apply_runtime(runtime)
-
     def _load_weights(self, directory: Path) -> None:
         path = directory / STATE
         if not path.is_file():
             raise DocsortError(f"{directory}: {STATE} is missing; save the ensemble again")
         entries = json.loads(path.read_text(encoding="utf-8"))["members"]
-        members = [
-            load(directory / entry["dir"], self.__dict__.get("part_runtime_")) for entry in entries
-        ]
+        members = [self.load_part(directory / entry["dir"]) for entry in entries]
         self._set_members(members, [entry["name"] for entry in entries])
 
 
