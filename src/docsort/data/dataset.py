@@ -333,9 +333,7 @@ def stratified_split(
     real = np.flatnonzero(~marked)
     train_idx, test_idx = _split_indices(data.subset(real), test_size, seed)
     train_idx, test_idx = real[train_idx], real[test_idx]
-    origins = [_origin_key(o) for o in data.extra.get(ORIGIN, [None] * len(data))]
-    held_out = {origins[i] for i in test_idx} - {None}
-    written = [i for i in np.flatnonzero(marked) if origins[i] not in held_out]
+    written = _written_beside(np.flatnonzero(marked), _origins(data), test_idx)
     return data.subset(np.sort([*train_idx, *written])), data.subset(test_idx)
 
 
@@ -354,11 +352,10 @@ def folds_keeping_written_in_training(
     if not marked.any():
         return None
     real, written = np.flatnonzero(~marked), np.flatnonzero(marked)
-    origins = [_origin_key(o) for o in data.extra.get(ORIGIN, [None] * len(data))]
+    origins = _origins(data)
     out = []
     for train_idx, test_idx in StratifiedKFold(n_splits=folds).split(real, y[real]):
-        held_out = {origins[i] for i in real[test_idx]} - {None}
-        kept = [i for i in written if origins[i] not in held_out]
+        kept = _written_beside(written, origins, real[test_idx])
         out.append((np.sort(np.concatenate([real[train_idx], kept])).astype(int), real[test_idx]))
     return out
 
@@ -375,6 +372,19 @@ def real_rows(data: Dataset) -> tuple[Dataset, int]:
             f"(column {AUGMENTATION!r}); evaluate on real documents"
         )
     return data.subset(np.flatnonzero(~marked)), int(marked.sum())
+
+
+def _origins(data: Dataset) -> list[str | None]:
+    """Each row's ``origin_row`` key (``None`` where unknown)."""
+    return [_origin_key(o) for o in data.extra.get(ORIGIN, [None] * len(data))]
+
+
+def _written_beside(
+    written: np.ndarray, origins: list[str | None], held_out: np.ndarray
+) -> list[int]:
+    """The written rows whose source is not one of the ``held_out`` rows: they may train."""
+    sources = {origins[i] for i in held_out} - {None}
+    return [int(i) for i in written if origins[i] not in sources]
 
 
 def _origin_key(value: object) -> str | None:
